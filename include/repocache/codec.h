@@ -1,0 +1,64 @@
+/*
+ * repocache/codec.h - JSON codecs for the entities, in the exact wire format
+ * of the Python version, and the cache envelope:
+ *     {"entity": {...}, "cached_at": "2024-01-15T10:30:00.123456", "ttl": 3600}
+ * A cached list is a JSON array of envelopes.
+ *
+ * Decoding is strict about types (a string field holding a number is
+ * RC_EDECODE) and tolerant of unknown fields and of missing optional ones.
+ * Every decode failure frees what it built: nothing leaks.
+ */
+#ifndef REPOCACHE_CODEC_H
+#define REPOCACHE_CODEC_H
+
+#include "repocache/entity.h"
+#include "repocache/status.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The codec of one entity type. */
+typedef struct rc_codec {
+    /* Callbacks */
+    /* New JSON object for e (new reference); NULL on ENOMEM. */
+    json_t *(*encode)(const void *e);
+    /* *out = a new entity from j (caller frees with the entity's free).
+     * RC_OK, RC_EDECODE (wrong type, missing required field) or RC_ENOMEM. */
+    int (*decode)(const json_t *j, void **out);
+} rc_codec;
+
+extern const rc_codec rc_hero_codec;
+extern const rc_codec rc_child_codec;
+extern const rc_codec rc_story_codec;
+
+/* *out = e as compact JSON object text (malloc'd, caller frees). */
+int rc_entity_encode_text(const rc_codec *codec, const void *e, char **out);
+/* *out = entity decoded from JSON object text of len bytes. */
+int rc_entity_decode_text(const rc_codec *codec, const char *text, size_t len,
+                          void **out);
+
+/* *out/*len = envelope text for e with this ttl and cached_at = now
+ * (malloc'd, caller frees). */
+int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
+                       char **out, size_t *len);
+/* *out = the entity inside an envelope text. RC_EDECODE when it is not one. */
+int rc_envelope_decode(const rc_codec *codec, const char *text, size_t len,
+                       void **out);
+/* *out/*len = JSON array of envelopes, one per item of l. */
+int rc_envelope_list_encode(const rc_codec *codec, const rc_list *l, int ttl,
+                            char **out, size_t *len);
+/* *out = a list (items of type ops) decoded from an array of envelopes. */
+int rc_envelope_list_decode(const rc_codec *codec, const rc_entity_ops *ops,
+                            const char *text, size_t len, rc_list **out);
+
+/* *out = now as "YYYY-MM-DDTHH:MM:SS.ffffff" (UTC, no zone), caller frees. */
+int rc_iso_now(char **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,67 @@
+/*
+ * repocache/settings.h - every setting of the cache service, the strategies
+ * and the tale program, loaded from the environment and an optional .env file
+ * (the environment wins). See .env.example for defaults and meanings.
+ */
+#ifndef REPOCACHE_SETTINGS_H
+#define REPOCACHE_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rc_settings {
+    /* Redis connection */
+    bool redis_enabled;          /* REDIS_ENABLED (default true) */
+    char *redis_host;            /* host, or NULL for a unix socket */
+    int redis_port;              /* default 6379 */
+    char *redis_unix_path;       /* unix socket path, or NULL */
+    int redis_db;                /* default 0 */
+    char *redis_user;            /* ACL user from the URL, or NULL */
+    char *redis_password;        /* REDIS_PASSWORD or from the URL; never printed */
+    int redis_max_connections;   /* REDIS_MAX_CONNECTIONS (default 8) */
+    double redis_socket_timeout; /* REDIS_SOCKET_TIMEOUT seconds (default 1.0) */
+    /* Cache */
+    int cache_default_ttl;       /* CACHE_DEFAULT_TTL (3600) */
+    int cache_hero_ttl;          /* CACHE_HERO_TTL (3600) */
+    int cache_child_ttl;         /* CACHE_CHILD_TTL (1800) */
+    int cache_story_ttl;         /* CACHE_STORY_TTL (600) */
+    int cache_negative_ttl;      /* CACHE_NEGATIVE_TTL (60, 0 = off) */
+    char *cache_key_prefix;      /* CACHE_KEY_PREFIX ("" by default, never NULL) */
+    bool cache_fallback_enabled; /* CACHE_FALLBACK_ENABLED (true) */
+    int cache_fallback_max_entries; /* CACHE_FALLBACK_MAX_ENTRIES (1000) */
+    /* Circuit breaker */
+    int circuit_breaker_threshold; /* CIRCUIT_BREAKER_THRESHOLD (5) */
+    double circuit_breaker_timeout; /* CIRCUIT_BREAKER_TIMEOUT seconds (30) */
+    /* Application */
+    char *database_path;         /* DATABASE_PATH ("tale.db") */
+    char *log_level;             /* LOG_LEVEL ("info": debug|info|warning|error) */
+} rc_settings;
+
+/* Fills s with the defaults. RC_OK or RC_ENOMEM. Free with rc_settings_clear. */
+int rc_settings_defaults(rc_settings *s);
+
+/*
+ * Fills s from the defaults, then the .env file at env_path (NULL = none; a
+ * missing file is fine), then the process environment, which wins. On a bad
+ * value returns RC_ECONFIG with a message in rc_errmsg() naming the variable
+ * and the value (or, for a malformed line, the file and line number);
+ * passwords are never included. s is cleared on failure.
+ */
+int rc_settings_load(rc_settings *s, const char *env_path);
+
+/* Applies one setting by its variable name ("REDIS_URL", "CACHE_HERO_TTL",
+ * ...) with the same parsing and messages as rc_settings_load. RC_ECONFIG for
+ * an unknown name or a bad value (s unchanged then), RC_ENOMEM. */
+int rc_settings_set(rc_settings *s, const char *name, const char *value);
+
+/* Frees the strings of s; safe on a zeroed or cleared struct. */
+void rc_settings_clear(rc_settings *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+/*
+ * repocache/sqlite_repository.h - the embedded default database: one SQLite
+ * file holding heroes, children and stories, and a repository per entity.
+ *
+ * Schema created on open and versioned with PRAGMA user_version; WAL mode;
+ * busy timeout. Thread safety: see the comment at the top of
+ * src/repository/sqlite_repository.c.
+ */
+#ifndef REPOCACHE_SQLITE_REPOSITORY_H
+#define REPOCACHE_SQLITE_REPOSITORY_H
+
+#include "repocache/repository.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rc_sqlite_db rc_sqlite_db;
+
+/* Opens (creating and migrating) the database file at path. *out is owned by
+ * the caller, released with rc_sqlite_close after every repository made from
+ * it is destroyed. RC_EBACKEND with rc_errmsg() on failure. */
+int rc_sqlite_open(const char *path, rc_sqlite_db **out);
+/* Closes the database; accepts NULL. */
+void rc_sqlite_close(rc_sqlite_db *db);
+
+/* A repository for entity type ops (rc_hero_entity, rc_child_entity or
+ * rc_story_entity) over db. *out is owned by the caller (rc_repo_destroy);
+ * it borrows db, which must outlive it. RC_EINVAL for another entity type. */
+int rc_sqlite_repo_new(rc_sqlite_db *db, const rc_entity_ops *ops,
+                       rc_repo **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

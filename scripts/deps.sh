@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# deps.sh - installs the Debian packages repocache needs when any is missing.
+# Sourced by the README's two commands. Installs only when run as root;
+# otherwise names what is missing and fails.
+set -euo pipefail
+
+RC_PACKAGES=(build-essential cmake pkg-config clang libhiredis-dev libjansson-dev
+             libsqlite3-dev check redis-server redis-tools)
+
+rc_install_deps() {
+    local missing=()
+    for p in "${RC_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The package starts a system redis-server; the tests start their own.
+}

@@ -1,0 +1,1 @@
+/* entity.c - placeholder, being written. */

@@ -1,0 +1,1 @@
+/* repository.c - placeholder, being written. */

@@ -1,0 +1,271 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double th_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int wait_ready(const th_redis *r, double seconds)
+{
+    double end = th_now() + seconds;
+    while (th_now() < end) {
+        struct timeval tv = {0, 200000};
+        redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
+        if (c && !c->err) {
+            redisReply *rep = redisCommand(c, "PING");
+            /* A server with requirepass answers NOAUTH: it is up. */
+            bool up = rep != NULL;
+            freeReplyObject(rep);
+            redisFree(c);
+            if (up)
+                return 0;
+        } else if (c) {
+            redisFree(c);
+        }
+        usleep(20000);
+    }
+    return -1;
+}
+
+static int spawn(th_redis *r)
+{
+    char port[16], *argv[64], extra[512], *save = NULL;
+    int argc = 0;
+    snprintf(port, sizeof port, "%d", r->port);
+    argv[argc++] = "redis-server";
+    argv[argc++] = "--port";
+    argv[argc++] = port;
+    argv[argc++] = "--bind";
+    argv[argc++] = "127.0.0.1";
+    argv[argc++] = "--save";
+    argv[argc++] = "";
+    argv[argc++] = "--appendonly";
+    argv[argc++] = "no";
+    argv[argc++] = "--dir";
+    argv[argc++] = r->dir;
+    snprintf(extra, sizeof extra, "%s", r->extra);
+    for (char *tok = strtok_r(extra, " ", &save); tok && argc < 62;
+         tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execvp("redis-server", argv);
+        _exit(127);
+    }
+    r->pid = pid;
+    if (wait_ready(r, 10.0) != 0) {
+        fprintf(stderr, "harness: redis-server on port %d did not start\n",
+                r->port);
+        th_redis_kill(r);
+        return -1;
+    }
+    return 0;
+}
+
+int th_redis_start(th_redis *r, const char *extra_args)
+{
+    char *dir;
+    memset(r, 0, sizeof *r);
+    r->port = free_port();
+    if (r->port < 0)
+        return -1;
+    snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+    snprintf(r->extra, sizeof r->extra, "%s", extra_args ? extra_args : "");
+    dir = th_tmpfile("redis");
+    if (!dir)
+        return -1;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        free(dir);
+        return -1;
+    }
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    free(dir);
+    return spawn(r);
+}
+
+int th_redis_shared(th_redis *r)
+{
+    const char *url = getenv("REPOCACHE_TEST_REDIS_URL");
+    int port;
+    if (!url || !*url)
+        return th_redis_start(r, NULL);
+    memset(r, 0, sizeof *r);
+    if (sscanf(url, "redis://127.0.0.1:%d", &port) != 1) {
+        fprintf(stderr, "harness: REPOCACHE_TEST_REDIS_URL must be "
+                        "redis://127.0.0.1:PORT[/db], got %s\n", url);
+        return -1;
+    }
+    r->port = port;
+    snprintf(r->url, sizeof r->url, "%s", url);
+    return wait_ready(r, 5.0);
+}
+
+static void signal_and_wait(th_redis *r, int sig)
+{
+    if (r->pid <= 0)
+        return;
+    kill(r->pid, SIGCONT); /* a paused server cannot handle SIGTERM */
+    kill(r->pid, sig);
+    while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    r->pid = 0;
+}
+
+void th_redis_stop(th_redis *r) { signal_and_wait(r, SIGTERM); }
+void th_redis_kill(th_redis *r) { signal_and_wait(r, SIGKILL); }
+
+int th_redis_restart(th_redis *r)
+{
+    th_redis_kill(r);
+    for (int i = 0; i < 50; i++) {
+        if (spawn(r) == 0)
+            return 0;
+        usleep(100000); /* the port may still be held for a moment */
+    }
+    return -1;
+}
+
+void th_redis_pause(th_redis *r)
+{
+    if (r->pid > 0)
+        kill(r->pid, SIGSTOP);
+}
+
+void th_redis_resume(th_redis *r)
+{
+    if (r->pid > 0)
+        kill(r->pid, SIGCONT);
+}
+
+redisContext *th_redis_connect(const th_redis *r, const char *password)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (password) {
+        redisReply *rep = redisCommand(c, "AUTH %s", password);
+        bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+        freeReplyObject(rep);
+        if (!ok) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+int th_redis_flushall(const th_redis *r, const char *password)
+{
+    redisContext *c = th_redis_connect(r, password);
+    redisReply *rep;
+    int rc;
+    if (!c)
+        return -1;
+    rep = redisCommand(c, "FLUSHALL");
+    rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : -1;
+    freeReplyObject(rep);
+    redisFree(c);
+    return rc;
+}
+
+char *th_tmpfile(const char *name)
+{
+    char tmpl[] = "/tmp/repocache-test-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    char *out;
+    size_t n;
+    if (!dir)
+        return NULL;
+    n = strlen(dir) + strlen(name) + 2;
+    out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, name);
+    return out;
+}
+
+char *th_fixture_path(const char *name)
+{
+    const char *dir = getenv("RC_TEST_FIXTURES");
+    size_t n;
+    char *out;
+    if (!dir)
+        dir = "tests/fixtures";
+    n = strlen(dir) + strlen(name) + 2;
+    out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, name);
+    return out;
+}
+
+char *th_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+            if (len)
+                *len = (size_t)n;
+        }
+    }
+    fclose(f);
+    return buf;
+}

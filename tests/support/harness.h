@@ -1,0 +1,51 @@
+/*
+ * harness.h - shared test support: temporary files and real redis-server
+ * processes the tests start, stop, kill, pause (SIGSTOP) and restart.
+ */
+#ifndef RC_TEST_HARNESS_H
+#define RC_TEST_HARNESS_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct th_redis {
+    pid_t pid;        /* 0 when not started by us (shared server) or stopped */
+    int port;         /* loopback port */
+    char url[128];    /* redis://127.0.0.1:PORT/0 */
+    char dir[256];    /* working directory of the server */
+    char extra[512];  /* extra command-line arguments, space separated */
+} th_redis;
+
+/* Starts a private redis-server on a free 127.0.0.1 port with extra
+ * arguments ("--requirepass secret"; NULL for none) and waits until it
+ * answers. Returns 0, or -1 (with a message on stderr). */
+int th_redis_start(th_redis *r, const char *extra_args);
+/* Fills r with the suite-wide server of scripts/test.sh
+ * (REPOCACHE_TEST_REDIS_URL, redis://127.0.0.1:PORT[/db]), or starts a
+ * private one when the variable is unset. Returns 0 or -1. */
+int th_redis_shared(th_redis *r);
+/* SIGTERM and wait (the server is gone when this returns). */
+void th_redis_stop(th_redis *r);
+/* SIGKILL and wait: the server dies without closing connections cleanly. */
+void th_redis_kill(th_redis *r);
+/* Starts the server again on the same port with the same arguments. */
+int th_redis_restart(th_redis *r);
+/* SIGSTOP / SIGCONT. */
+void th_redis_pause(th_redis *r);
+void th_redis_resume(th_redis *r);
+/* A new connection to r (AUTH with password when non-NULL); NULL on failure. */
+redisContext *th_redis_connect(const th_redis *r, const char *password);
+/* FLUSHALL on r. Returns 0 or -1. */
+int th_redis_flushall(const th_redis *r, const char *password);
+
+/* A path "<fresh temp dir>/<name>"; caller frees. Directory left for the OS. */
+char *th_tmpfile(const char *name);
+/* Monotonic seconds. */
+double th_now(void);
+/* Path of a fixture file under tests/fixtures (RC_TEST_FIXTURES); caller frees. */
+char *th_fixture_path(const char *name);
+/* Reads a whole file; caller frees; NULL on failure. *len may be NULL. */
+char *th_read_file(const char *path, size_t *len);
+
+#endif
