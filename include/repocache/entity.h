@@ -21,6 +21,13 @@
  *    age_category, model_used, list items) at most 1024 bytes; long texts
  *    (content, moral, full_response, generation_info, audio metadata) at most
  *    1 MiB; lists at most 256 items. Strings must be valid UTF-8 without NUL.
+ *  - required strings: hero name, gender, appearance, language; child name,
+ *    age_category, gender; story title, content, moral, language;
+ *    audio_file.url (at most 8 KiB: signed URLs are long). story child_id,
+ *    when set, follows the id rule; child_gender, when set, the gender rule.
+ *  - timestamps at most 64 bytes (their format is not checked: they are
+ *    kept byte for byte as the Python version wrote them); full_response,
+ *    generation_info and audio metadata, when set, must parse as JSON.
  *    The limits keep one cached value well under Redis's 512 MiB and keep keys
  *    (which embed names) short.
  */
@@ -39,6 +46,8 @@ extern "C" {
 #define RC_SHORT_TEXT_MAX 1024   /* bytes in a short text or list item */
 #define RC_LONG_TEXT_MAX 1048576 /* bytes in a long text */
 #define RC_LIST_MAX 256          /* items in a string list */
+#define RC_TIME_MAX 64           /* bytes in a created_at / updated_at */
+#define RC_URL_MAX 8192          /* bytes in an audio_file url (signed URLs) */
 
 /* A list of owned, NUL-terminated strings. */
 typedef struct rc_strlist {
