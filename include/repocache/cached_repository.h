@@ -1,0 +1,135 @@
+/*
+ * repocache/cached_repository.h - the cached decorator: a repository that
+ * wraps any other repository (SQLite, a user's own, another decorator) and
+ * puts a Redis cache in front of it, driven by an entity strategy
+ * (repocache/strategy.h). Callers see the same vtable and the wrapped
+ * repository's status codes, unchanged.
+ *
+ * Reads (cache-aside): find by id, list all and every named query of the
+ * strategy are cached in the Python layout (envelopes, codec.h). A value that
+ * does not decode is a miss, is deleted and counted. A not-found by id is
+ * cached for negative_ttl seconds under P + ns + ":~none:" + id (invisible to
+ * Python readers); a save of that id removes it.
+ *
+ * Writes: the wrapped repository first; on failure the cache is untouched and
+ * its status returned. On success the by-id key, "all", the negative entry
+ * and every query key of the old (*previous from the wrapped update/remove)
+ * and the new field values are deleted in one round trip; without *previous
+ * every key of the namespace is dropped. cache_on_write then stores the
+ * entity as re-read from the wrapped repository, through a lease.
+ *
+ * Consistency (SPEC 5; design in docs/consistency.md): fills are fenced by
+ * memcache-style leases. A read miss takes, in the same Lua script that looks
+ * the key up, a lease P + ns + ":~lease:" + rest-of-key holding a random
+ * 128-bit token (SET NX PX). The value is stored only by a script that finds
+ * the lease still holding that token; every write deletes the leases of the
+ * keys it invalidates, so a reader that read the database before the write
+ * committed can no longer fill: its fill is rejected (and counted). Readers
+ * without the lease return the database answer without filling. Once a write
+ * call has returned, no cached repository sharing the Redis serves the
+ * pre-write value. A write whose invalidation cannot reach Redis still
+ * succeeds; its deletes are remembered by the cache service and replayed
+ * before this process uses Redis again. While Redis is unavailable reads use
+ * the service's in-memory fallback (process-local, fenced by a process-wide
+ * write epoch) or go straight to the wrapped repository.
+ *
+ * Thread-safe when the wrapped repository is.
+ */
+#ifndef REPOCACHE_CACHED_REPOSITORY_H
+#define REPOCACHE_CACHED_REPOSITORY_H
+
+#include "repocache/cache.h"
+#include "repocache/repository.h"
+#include "repocache/strategy.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called by a reader between its database read and its cache fill, with the
+ * full cache key it is about to fill. For tests (forcing the stale-set race);
+ * NULL in production. */
+typedef void (*rc_fill_hook_fn)(void *ud, const char *key);
+
+typedef struct rc_cached_repo_options {
+    bool own_inner;            /* destroy the wrapped repository with this one */
+    int lease_ms;              /* lease lifetime in milliseconds; 0 = 5000.
+                                  A fill later than this after the miss is
+                                  rejected. */
+    rc_fill_hook_fn fill_hook; /* test hook, see above; NULL = none */
+    void *fill_hook_ud;        /* passed to fill_hook */
+} rc_cached_repo_options;
+
+/*
+ * *out = a cached repository over inner, using cache and strategy st.
+ * inner and cache are borrowed (they must outlive *out) unless
+ * opt->own_inner, in which case inner is destroyed with *out (and also when
+ * this call fails). st is copied; the tables it points at (queries, codec,
+ * entity) are borrowed and must outlive *out. opt may be NULL (defaults).
+ * *out is owned by the caller (rc_repo_destroy). RC_EINVAL when st does not
+ * pass rc_strategy_check or its entity differs from inner->entity, RC_ENOMEM.
+ */
+int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
+                       const rc_cached_repo_options *opt, rc_repo **out);
+
+/* Whether r is a cached repository made by rc_cached_repo_new. */
+bool rc_is_cached_repo(const rc_repo *r);
+
+/* The wrapped repository of a cached repository (borrowed), or NULL. */
+rc_repo *rc_cached_repo_inner(rc_repo *r);
+
+/*
+ * Manual invalidation. scope: "all" (every key of the namespace under the
+ * prefix, decorator keys included, found with SCAN), "by_id" (args[0] = id:
+ * the by-id key and the negative entry), or a named query of the strategy
+ * with its arguments (exactly that key: a glob character in an argument
+ * removes only the literal key). Leases of the removed keys are removed too
+ * (not counted). *removed (may be NULL) = number of cache keys removed.
+ * RC_EINVAL for a bad scope or argument count or a repository that is not a
+ * cached one; RC_EUNAVAILABLE when Redis could not be reached (the deletes
+ * are then remembered and replayed, and *removed = 0).
+ */
+int rc_cached_repo_invalidate(rc_repo *r, const char *scope,
+                              const char *const *args, size_t nargs,
+                              long long *removed);
+
+typedef struct rc_cached_repo_stats {
+    /* The Python fields */
+    const char *entity_type;      /* strategy namespace (borrowed from r) */
+    int default_ttl;              /* strategy ttl */
+    bool all_cached;              /* the "all" key exists */
+    long long all_ttl_remaining;  /* its TTL in seconds; -2 when absent */
+    bool cache_on_read;           /* strategy flag */
+    bool cache_on_write;          /* strategy flag */
+    /* This repository */
+    uint64_t hits;                /* reads answered from the cache */
+    uint64_t misses;              /* reads that went to the wrapped repo */
+    double hit_rate;              /* hits / (hits + misses), 0 when none */
+    uint64_t negative_hits;       /* by-id reads answered "not found" from
+                                     the negative cache (counted in hits) */
+    uint64_t errors;              /* cache operations that failed */
+    uint64_t decode_errors;       /* cached values that did not decode */
+    uint64_t invalidations;       /* cache keys removed by writes and
+                                     rc_cached_repo_invalidate */
+    uint64_t stale_fills_rejected;/* fills refused because a write took
+                                     the lease meanwhile */
+    /* The cache service */
+    rc_cache_stats cache;         /* rc_cache_get_stats */
+} rc_cached_repo_stats;
+
+/* Fills *st for cached repository r. RC_EINVAL when r is not one. Works (with
+ * all_cached false, all_ttl_remaining -2) when Redis is unavailable. */
+int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
+/* *json = the stats as a JSON object text (Python field names, then
+ * "hits", "misses", "hit_rate", "negative_hits", "errors", "decode_errors",
+ * "invalidations", "stale_fills_rejected", and "cache": the service's stats
+ * object). Caller frees with free(). */
+int rc_cached_repo_stats_json(rc_repo *r, char **json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
