@@ -6,7 +6,11 @@
  *
  * Decoding is strict about types (a string field holding a number is
  * RC_EDECODE) and tolerant of unknown fields and of missing optional ones.
- * Every decode failure frees what it built: nothing leaks.
+ * Every decode failure frees what it built: nothing leaks. Decoding also
+ * enforces the size limits of entity.h (string bytes, list items) so a huge
+ * cached value is RC_EDECODE; value rules (gender, age range...) are left to
+ * rc_*_validate. Absent and null are the same for optional fields; a null or
+ * absent list decodes as empty. Output texts are compact UTF-8 JSON.
  */
 #ifndef REPOCACHE_CODEC_H
 #define REPOCACHE_CODEC_H
@@ -24,7 +28,10 @@ extern "C" {
 /* The codec of one entity type. */
 typedef struct rc_codec {
     /* Callbacks */
-    /* New JSON object for e (new reference); NULL on ENOMEM. */
+    /* New JSON object for e (new reference); NULL on ENOMEM. The built-in
+     * codecs also return NULL (the *_text/envelope functions then return
+     * RC_EINVAL) when e holds a string that is not UTF-8 or a JSON-text
+     * field that does not parse; rc_errmsg() names the field. */
     json_t *(*encode)(const void *e);
     /* *out = a new entity from j (caller frees with the entity's free).
      * RC_OK, RC_EDECODE (wrong type, missing required field) or RC_ENOMEM. */
@@ -41,14 +48,14 @@ int rc_entity_encode_text(const rc_codec *codec, const void *e, char **out);
 int rc_entity_decode_text(const rc_codec *codec, const char *text, size_t len,
                           void **out);
 
-/* *out/*len = envelope text for e with this ttl and cached_at = now
+/* *out, *len = envelope text for e with this ttl and cached_at = now
  * (malloc'd, caller frees). */
 int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
                        char **out, size_t *len);
 /* *out = the entity inside an envelope text. RC_EDECODE when it is not one. */
 int rc_envelope_decode(const rc_codec *codec, const char *text, size_t len,
                        void **out);
-/* *out/*len = JSON array of envelopes, one per item of l. */
+/* *out, *len = JSON array of envelopes, one per item of l. */
 int rc_envelope_list_encode(const rc_codec *codec, const rc_list *l, int ttl,
                             char **out, size_t *len);
 /* *out = a list (items of type ops) decoded from an array of envelopes. */

@@ -1,1 +1,466 @@
-/* codec.c - placeholder, being written. */
+/*
+ * codec.c - JSON codecs for hero, child and story in the Python wire format,
+ * the cache envelope and arrays of envelopes.
+ *
+ * Design: no per-entity encode/decode code. Each entity is described once by
+ * a field descriptor table (name, kind, offset, limits; see
+ * repository/entity_fields.h, shared with free/clone/validate), and one
+ * encode loop and one decode loop below walk that table. The three rc_codec
+ * instances only bind a table to those loops. The nested audio_file object
+ * is a field of kind RC_FK_OBJ whose sub-table the same loops recurse into.
+ *
+ * Wire choices: fields in the order of the Python models; optional values as
+ * JSON null; lists always as arrays; JSON-text fields (full_response,
+ * generation_info, audio_file.metadata) embedded as JSON values and read
+ * back as compact JSON text; output is compact UTF-8 (Python's json module
+ * reads it, and we read Python's ", "/": " and \\u escapes alike).
+ */
+#include "repocache/codec.h"
+
+#include "repository/entity_fields.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MEMBER_(base, f) ((char *)(base) + (f)->offset)
+#define CMEMBER_(base, f) ((const char *)(base) + (f)->offset)
+
+/*
+ * Status of the last failed built-in encode on this thread. rc_codec.encode
+ * can only return NULL, which is out of memory for a user codec; the built-in
+ * encoders also fail on data that cannot be written (a string that is not
+ * UTF-8, a JSON-text field that does not parse: RC_EINVAL), and record it
+ * here so the *_text and envelope functions return the right code.
+ */
+static _Thread_local int encode_status_;
+
+/* ---- small helpers ---- */
+
+/* *out, *len = j dumped compactly into a malloc'd buffer (not jansson's
+ * allocator, so callers free it with free()). */
+static int dump_(const json_t *j, size_t flags, char **out, size_t *len)
+{
+    flags |= JSON_COMPACT;
+    size_t n = json_dumpb(j, NULL, 0, flags);
+    if (n == 0)
+        return rc_seterr(RC_ENOMEM, "JSON dump failed (out of memory)");
+    char *buf = malloc(n + 1);
+    if (buf == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    if (json_dumpb(j, buf, n, flags) != n) {
+        free(buf);
+        return rc_seterr(RC_ENOMEM, "JSON dump failed (out of memory)");
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len != NULL)
+        *len = n;
+    return RC_OK;
+}
+
+/* Parses text (of any JSON value when any) into *out. */
+static int load_(const char *text, size_t len, bool any, json_t **out,
+                 const char *what)
+{
+    json_error_t err;
+    *out = json_loadb(text, len, any ? JSON_DECODE_ANY : 0, &err);
+    if (*out != NULL)
+        return RC_OK;
+    if (json_error_code(&err) == json_error_out_of_memory)
+        return rc_seterr(RC_ENOMEM, "%s: out of memory", what);
+    return rc_seterr(any ? RC_EINVAL : RC_EDECODE, "%s: %s (position %d)",
+                     what, err.text, err.position);
+}
+
+/* ---- the one encode loop ---- */
+
+static int encode_fields_(const rc_fields *t, const void *e, json_t **out);
+
+/* *out = the JSON value of field f of e (new reference). */
+static int encode_field_(const rc_field *f, const void *e, json_t **out)
+{
+    const void *m = CMEMBER_(e, f);
+    json_t *v = NULL;
+    switch (f->kind) {
+    case RC_FK_STR: {
+        const char *s = *(const char *const *)m;
+        if (s == NULL)
+            break;
+        if (!rc_utf8_valid(s, strlen(s)))
+            return rc_seterr(RC_EINVAL, "%s: not valid UTF-8", f->name);
+        v = json_string(s);
+        if (v == NULL)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        break;
+    }
+    case RC_FK_JSON: {
+        const char *s = *(const char *const *)m;
+        if (s == NULL)
+            break;
+        int rc = load_(s, strlen(s), true, &v, f->name);
+        if (rc != RC_OK)
+            return rc;
+        break;
+    }
+    case RC_FK_INT:
+        v = json_integer(*(const int *)m);
+        if (v == NULL)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        break;
+    case RC_FK_OPTINT: {
+        const rc_opt_int *o = m;
+        if (!o->set)
+            break;
+        v = json_integer(o->value);
+        if (v == NULL)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        break;
+    }
+    case RC_FK_STRLIST: {
+        const rc_strlist *l = m;
+        v = json_array();
+        if (v == NULL)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        for (size_t i = 0; i < l->len; i++) {
+            const char *s = l->items[i];
+            if (s == NULL || !rc_utf8_valid(s, strlen(s))) {
+                json_decref(v);
+                return rc_seterr(RC_EINVAL, "%s[%zu]: not a valid UTF-8 string",
+                                 f->name, i);
+            }
+            if (json_array_append_new(v, json_string(s)) != 0) {
+                json_decref(v);
+                return rc_seterr(RC_ENOMEM, "out of memory");
+            }
+        }
+        break;
+    }
+    case RC_FK_OBJ: {
+        const void *sub = *(const void *const *)m;
+        if (sub == NULL)
+            break;
+        int rc = encode_fields_(f->sub, sub, &v);
+        if (rc != RC_OK)
+            return rc;
+        break;
+    }
+    }
+    if (v == NULL) {
+        v = json_null(); /* a static singleton: never fails */
+    }
+    *out = v;
+    return RC_OK;
+}
+
+static int encode_fields_(const rc_fields *t, const void *e, json_t **out)
+{
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->count; i++) {
+        json_t *v = NULL;
+        int rc = encode_field_(&t->items[i], e, &v);
+        if (rc == RC_OK && json_object_set_new(obj, t->items[i].name, v) != 0)
+            rc = rc_seterr(RC_ENOMEM, "out of memory"); /* v was released */
+        if (rc != RC_OK) {
+            json_decref(obj);
+            return rc;
+        }
+    }
+    *out = obj;
+    return RC_OK;
+}
+
+/* ---- the one decode loop ---- */
+
+static int decode_fields_(const rc_fields *t, const json_t *j, void **out);
+
+/* Decodes j[f->name] into the member of e. */
+static int decode_field_(const rc_field *f, const json_t *obj, void *e)
+{
+    void *m = MEMBER_(e, f);
+    const json_t *v = json_object_get(obj, f->name);
+    if (v == NULL || json_is_null(v)) {
+        /* absent and null are the same; the list stays empty */
+        if (f->required)
+            return rc_seterr(RC_EDECODE, "%s: required field missing or null",
+                             f->name);
+        return RC_OK;
+    }
+    switch (f->kind) {
+    case RC_FK_STR:
+        if (!json_is_string(v))
+            return rc_seterr(RC_EDECODE, "%s: expected a string", f->name);
+        *(char **)m = rc_strdup(json_string_value(v));
+        if (*(char **)m == NULL)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        return RC_OK;
+    case RC_FK_JSON: {
+        char *text;
+        int rc = dump_(v, JSON_ENCODE_ANY, &text, NULL);
+        if (rc == RC_OK)
+            *(char **)m = text;
+        return rc;
+    }
+    case RC_FK_INT:
+    case RC_FK_OPTINT: {
+        if (!json_is_integer(v))
+            return rc_seterr(RC_EDECODE, "%s: expected an integer", f->name);
+        json_int_t x = json_integer_value(v);
+        if (x < INT_MIN || x > INT_MAX)
+            return rc_seterr(RC_EDECODE, "%s: integer out of range", f->name);
+        if (f->kind == RC_FK_INT)
+            *(int *)m = (int)x;
+        else
+            *(rc_opt_int *)m = (rc_opt_int){.set = true, .value = (int)x};
+        return RC_OK;
+    }
+    case RC_FK_STRLIST: {
+        if (!json_is_array(v))
+            return rc_seterr(RC_EDECODE, "%s: expected an array of strings",
+                             f->name);
+        if (json_array_size(v) > RC_LIST_MAX)
+            return rc_seterr(RC_EDECODE, "%s: at most %d items, got %zu",
+                             f->name, RC_LIST_MAX, json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            const json_t *item = json_array_get(v, i);
+            if (!json_is_string(item))
+                return rc_seterr(RC_EDECODE, "%s[%zu]: expected a string",
+                                 f->name, i);
+            if (rc_strlist_push(m, json_string_value(item)) != RC_OK)
+                return RC_ENOMEM;
+        }
+        return RC_OK;
+    }
+    case RC_FK_OBJ:
+        return decode_fields_(f->sub, v, (void **)m);
+    }
+    return RC_OK;
+}
+
+static int decode_fields_(const rc_fields *t, const json_t *j, void **out)
+{
+    *out = NULL;
+    if (!json_is_object(j))
+        return rc_seterr(RC_EDECODE, "%s: expected a JSON object", t->name);
+    void *e = calloc(1, t->size);
+    if (e == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    int rc = RC_OK;
+    for (size_t i = 0; i < t->count && rc == RC_OK; i++)
+        rc = decode_field_(&t->items[i], j, e);
+    if (rc == RC_OK)
+        rc = rc_fields_check_sizes(t, e);
+    if (rc != RC_OK) {
+        rc_fields_free(t, e);
+        return rc;
+    }
+    *out = e;
+    return RC_OK;
+}
+
+/* ---- the three codecs ---- */
+
+#define RC_DEFINE_CODEC_(n)                                                    \
+    static json_t *n##_encode_(const void *e)                                  \
+    {                                                                          \
+        json_t *j = NULL;                                                      \
+        encode_status_ = encode_fields_(&rc_##n##_fields, e, &j);              \
+        return j;                                                              \
+    }                                                                          \
+    static int n##_decode_(const json_t *j, void **out)                        \
+    {                                                                          \
+        return decode_fields_(&rc_##n##_fields, j, out);                       \
+    }                                                                          \
+    const rc_codec rc_##n##_codec = {.encode = n##_encode_,                    \
+                                     .decode = n##_decode_};
+
+RC_DEFINE_CODEC_(hero)
+RC_DEFINE_CODEC_(child)
+RC_DEFINE_CODEC_(story)
+
+/* codec->encode(e), with the failure's status (RC_ENOMEM for user codecs). */
+static int encode_(const rc_codec *codec, const void *e, json_t **out)
+{
+    if (e == NULL)
+        return rc_seterr(RC_EINVAL, "encode: entity is NULL");
+    encode_status_ = RC_ENOMEM;
+    *out = codec->encode(e);
+    if (*out != NULL)
+        return RC_OK;
+    if (encode_status_ == RC_ENOMEM)
+        rc_seterr(RC_ENOMEM, "encode: out of memory");
+    return encode_status_ != RC_OK ? encode_status_ : RC_ENOMEM;
+}
+
+/* ---- entity text ---- */
+
+int rc_entity_encode_text(const rc_codec *codec, const void *e, char **out)
+{
+    *out = NULL;
+    json_t *j;
+    int rc = encode_(codec, e, &j);
+    if (rc != RC_OK)
+        return rc;
+    rc = dump_(j, 0, out, NULL);
+    json_decref(j);
+    return rc;
+}
+
+int rc_entity_decode_text(const rc_codec *codec, const char *text, size_t len,
+                          void **out)
+{
+    *out = NULL;
+    json_t *j;
+    int rc = load_(text, len, false, &j, "entity");
+    if (rc != RC_OK)
+        return rc;
+    rc = codec->decode(j, out);
+    json_decref(j);
+    return rc;
+}
+
+/* ---- envelopes ---- */
+
+int rc_iso_now(char **out)
+{
+    struct timespec ts;
+    struct tm tm;
+    *out = NULL;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+        return rc_seterr(RC_EINVAL, "clock unavailable");
+    char buf[32];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%06ld", (long)(ts.tv_nsec / 1000));
+    char *s = rc_strdup(buf);
+    if (s == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    *out = s;
+    return RC_OK;
+}
+
+/* *out = {"entity": ..., "cached_at": now, "ttl": ttl} (new reference). */
+static int envelope_new_(const rc_codec *codec, const void *e, int ttl,
+                         const char *now, json_t **out)
+{
+    json_t *entity;
+    int rc = encode_(codec, e, &entity);
+    if (rc != RC_OK)
+        return rc;
+    json_t *env = json_object();
+    if (env == NULL || json_object_set_new(env, "entity", entity) != 0 ||
+        json_object_set_new(env, "cached_at", json_string(now)) != 0 ||
+        json_object_set_new(env, "ttl", json_integer(ttl)) != 0) {
+        if (env == NULL)
+            json_decref(entity);
+        json_decref(env);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    *out = env;
+    return RC_OK;
+}
+
+/* The entity inside envelope j. cached_at and ttl are checked only for type
+ * when present (they are informative: Redis holds the real TTL). */
+static int envelope_entity_(const rc_codec *codec, const json_t *j, void **out)
+{
+    *out = NULL;
+    if (!json_is_object(j))
+        return rc_seterr(RC_EDECODE, "envelope: expected a JSON object");
+    const json_t *entity = json_object_get(j, "entity");
+    const json_t *at = json_object_get(j, "cached_at");
+    const json_t *ttl = json_object_get(j, "ttl");
+    if (!json_is_object(entity))
+        return rc_seterr(RC_EDECODE, "envelope: \"entity\" object missing");
+    if (at != NULL && !json_is_string(at) && !json_is_null(at))
+        return rc_seterr(RC_EDECODE, "envelope: cached_at: expected a string");
+    if (ttl != NULL && !json_is_integer(ttl) && !json_is_null(ttl))
+        return rc_seterr(RC_EDECODE, "envelope: ttl: expected an integer");
+    return codec->decode(entity, out);
+}
+
+int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
+                       char **out, size_t *len)
+{
+    *out = NULL;
+    char *now;
+    int rc = rc_iso_now(&now);
+    if (rc != RC_OK)
+        return rc;
+    json_t *env;
+    rc = envelope_new_(codec, e, ttl, now, &env);
+    free(now);
+    if (rc != RC_OK)
+        return rc;
+    rc = dump_(env, 0, out, len);
+    json_decref(env);
+    return rc;
+}
+
+int rc_envelope_decode(const rc_codec *codec, const char *text, size_t len,
+                       void **out)
+{
+    *out = NULL;
+    json_t *j;
+    int rc = load_(text, len, false, &j, "envelope");
+    if (rc != RC_OK)
+        return rc;
+    rc = envelope_entity_(codec, j, out);
+    json_decref(j);
+    return rc;
+}
+
+int rc_envelope_list_encode(const rc_codec *codec, const rc_list *l, int ttl,
+                            char **out, size_t *len)
+{
+    *out = NULL;
+    char *now;
+    int rc = rc_iso_now(&now);
+    if (rc != RC_OK)
+        return rc;
+    json_t *arr = json_array();
+    if (arr == NULL)
+        rc = rc_seterr(RC_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == RC_OK && i < l->len; i++) {
+        json_t *env;
+        rc = envelope_new_(codec, l->items[i], ttl, now, &env);
+        if (rc == RC_OK && json_array_append_new(arr, env) != 0)
+            rc = rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    free(now);
+    if (rc == RC_OK)
+        rc = dump_(arr, 0, out, len);
+    json_decref(arr);
+    return rc;
+}
+
+int rc_envelope_list_decode(const rc_codec *codec, const rc_entity_ops *ops,
+                            const char *text, size_t len, rc_list **out)
+{
+    *out = NULL;
+    json_t *j;
+    int rc = load_(text, len, false, &j, "envelope list");
+    if (rc != RC_OK)
+        return rc;
+    rc_list *l = NULL;
+    if (!json_is_array(j))
+        rc = rc_seterr(RC_EDECODE, "envelope list: expected a JSON array");
+    else if ((l = rc_list_new(ops)) == NULL)
+        rc = RC_ENOMEM;
+    for (size_t i = 0; rc == RC_OK && i < json_array_size(j); i++) {
+        void *e;
+        rc = envelope_entity_(codec, json_array_get(j, i), &e);
+        if (rc == RC_OK)
+            rc = rc_list_push(l, e);
+    }
+    json_decref(j);
+    if (rc != RC_OK) {
+        rc_list_free(l);
+        return rc;
+    }
+    *out = l;
+    return RC_OK;
+}
