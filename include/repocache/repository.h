@@ -73,7 +73,11 @@ struct rc_repo {
     const rc_entity_ops *entity;    /* the entity type it stores */
 };
 
-/* ---- dispatch helpers: check for NULL slots, then forward ---- */
+/* ---- dispatch helpers: check for NULL slots, then forward ----
+ * Each sets its out pointers to NULL first, returns RC_EINVAL for a NULL r,
+ * RC_EUNSUPPORTED when r has no table, the slot is NULL or the table's
+ * version predates the slot, and otherwise the implementation's status
+ * unchanged. Ownership as in the table above. */
 
 int rc_repo_find_by_id(rc_repo *r, const char *id, void **out);
 int rc_repo_list_all(rc_repo *r, rc_list **out);
@@ -88,7 +92,8 @@ int rc_repo_remove(rc_repo *r, const char *id, void **previous);
 void rc_repo_destroy(rc_repo *r);
 
 /* ---- typed convenience functions over find_by_query (no second
- * implementation: each is one call to rc_repo_find_by_query) ---- */
+ * implementation: each is one call to rc_repo_find_by_query; *out as
+ * there). rc_child_find_exact_match passes age as decimal text ("7"). ---- */
 
 int rc_hero_find_by_language(rc_repo *r, const char *language, rc_list **out);
 int rc_hero_find_by_name(rc_repo *r, const char *name, rc_list **out);
