@@ -60,4 +60,8 @@ int rc_cache_fallback_set(rc_cache *c, const char *key, const char *val,
                           size_t len, int ttl);
 void rc_cache_fallback_del(rc_cache *c, const char *key);
 
+/* For tests: how many connects the pool has attempted so far (every
+ * redisConnect*, successful or not). */
+uint64_t rc_cache_debug_connects(rc_cache *c);
+
 #endif

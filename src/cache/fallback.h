@@ -1,0 +1,57 @@
+/*
+ * fallback.h - the in-memory LRU used while Redis is unavailable.
+ *
+ * A hash table (chained, FNV-1a) over a doubly linked recency list: get, set
+ * and delete are O(1). Bounded by max entries (the least recently used goes
+ * first); each entry has a TTL on the injectable clock. Thread-safe (one
+ * mutex).
+ *
+ * The fallback is "active" only while Redis is unavailable: rc_fallback_set
+ * and rc_fallback_get do nothing while it is inactive, and deactivating it
+ * drops every entry under the same lock, so nothing written while Redis was
+ * down can be served after Redis-side invalidation has moved on.
+ */
+#ifndef RC_CACHE_FALLBACK_H
+#define RC_CACHE_FALLBACK_H
+
+#include "repocache/cache.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct rc_fallback rc_fallback;
+
+/* A new, inactive fallback of at most max entries; NULL on ENOMEM. */
+rc_fallback *rc_fallback_new(size_t max, rc_clock_fn clock, void *ud);
+/* Frees fb and its entries; accepts NULL. */
+void rc_fallback_free(rc_fallback *fb);
+/* Sets the clock used for TTLs (NULL = CLOCK_MONOTONIC). */
+void rc_fallback_set_clock(rc_fallback *fb, rc_clock_fn clock, void *ud);
+
+/* Marks Redis unavailable: the fallback serves from now on. */
+void rc_fallback_activate(rc_fallback *fb);
+/* Marks Redis back: drops every entry and stops serving. Returns how many
+ * entries were dropped. */
+size_t rc_fallback_deactivate(rc_fallback *fb);
+/* Whether the fallback is serving. */
+bool rc_fallback_active(rc_fallback *fb);
+
+/* *val (malloc'd, NUL-terminated past *len) on RC_OK; RC_ENOTFOUND when
+ * absent, expired or inactive; RC_ENOMEM. A hit makes the entry most recent. */
+int rc_fallback_get(rc_fallback *fb, const char *key, char **val, size_t *len);
+/* Stores a copy for ttl seconds (> 0). RC_OK, RC_EUNAVAILABLE when inactive,
+ * RC_EINVAL, RC_ENOMEM. Evicts the least recently used entry when full. */
+int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
+                    size_t len, int ttl);
+/* *ttl = remaining whole seconds (rounded up), or -2 when absent. RC_OK, or
+ * RC_EUNAVAILABLE when inactive. */
+int rc_fallback_ttl(rc_fallback *fb, const char *key, long long *ttl);
+/* Removes key (active or not). */
+void rc_fallback_del(rc_fallback *fb, const char *key);
+/* Removes every key matching the glob pattern (fnmatch syntax, which matches
+ * Redis's for * ? [..] and \ escapes); returns how many. */
+size_t rc_fallback_del_matching(rc_fallback *fb, const char *pattern);
+/* Entries held now (expired ones not yet evicted included). */
+size_t rc_fallback_count(rc_fallback *fb);
+
+#endif

@@ -1,0 +1,203 @@
+/* pool.c - the connection pool (see pool.h). */
+#include "cache/pool.h"
+
+#include "repocache/status.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src && !(*dst = strdup(src)))
+        return RC_ENOMEM;
+    return RC_OK;
+}
+
+int rc_pool_init(rc_pool *p, const rc_settings *s)
+{
+    memset(p, 0, sizeof *p);
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    if (dup_opt(&p->host, s->redis_host) || dup_opt(&p->unix_path, s->redis_unix_path) ||
+        dup_opt(&p->user, s->redis_user) || dup_opt(&p->password, s->redis_password)) {
+        rc_pool_destroy(p);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    p->port = s->redis_port;
+    p->db = s->redis_db;
+    p->max = s->redis_max_connections > 0 ? s->redis_max_connections : 1;
+    double t = s->redis_socket_timeout > 0 ? s->redis_socket_timeout : 1.0;
+    p->timeout.tv_sec = (time_t)floor(t);
+    p->timeout.tv_usec = (suseconds_t)((t - floor(t)) * 1e6);
+    if (p->timeout.tv_sec == 0 && p->timeout.tv_usec == 0)
+        p->timeout.tv_usec = 1000;
+    atomic_init(&p->connects, 0);
+    return RC_OK;
+}
+
+static void conn_free(rc_conn *c)
+{
+    if (c) {
+        redisFree(c->ctx);
+        free(c);
+    }
+}
+
+void rc_pool_destroy(rc_pool *p)
+{
+    for (rc_conn *c = p->idle, *n; c; c = n) {
+        n = c->next;
+        conn_free(c);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->host);
+    free(p->unix_path);
+    free(p->user);
+    if (p->password)
+        memset(p->password, 0, strlen(p->password));
+    free(p->password);
+    memset(p, 0, sizeof *p);
+}
+
+void rc_pool_describe(const rc_pool *p, char *buf, size_t size)
+{
+    if (p->unix_path)
+        snprintf(buf, size, "%s", p->unix_path);
+    else
+        snprintf(buf, size, "%s:%d", p->host ? p->host : "localhost", p->port);
+}
+
+/* Runs one setup command; RC_OK, or the failure with a message. */
+static int setup_command(redisContext *ctx, const char *where, int argc,
+                         const char **argv, int fail_status)
+{
+    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    if (!r)
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: %s failed: %s", where,
+                         argv[0], ctx->errstr[0] ? ctx->errstr : "no reply");
+    int st = RC_OK;
+    if (r->type == REDIS_REPLY_ERROR)
+        /* Redis error texts ("WRONGPASS invalid username-password pair")
+         * never echo the password. */
+        st = rc_seterr(fail_status, "redis at %s: %s refused: %.*s", where, argv[0],
+                       (int)(r->len > 200 ? 200 : r->len), r->str);
+    freeReplyObject(r);
+    return st;
+}
+
+static int connect_new(rc_pool *p, rc_conn **out)
+{
+    char where[300];
+    rc_pool_describe(p, where, sizeof where);
+    atomic_fetch_add(&p->connects, 1);
+    redisContext *ctx = p->unix_path
+                            ? redisConnectUnixWithTimeout(p->unix_path, p->timeout)
+                            : redisConnectWithTimeout(p->host ? p->host : "localhost",
+                                                      p->port, p->timeout);
+    if (!ctx)
+        return rc_seterr(RC_ENOMEM, "redis at %s: cannot allocate a context", where);
+    int st = RC_OK;
+    if (ctx->err)
+        st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: connect failed: %s", where,
+                       ctx->errstr);
+    else if (redisSetTimeout(ctx, p->timeout) != REDIS_OK)
+        st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: cannot set the timeout: %s",
+                       where, ctx->errstr);
+    if (st == RC_OK && p->password) {
+        const char *argv[3] = {"AUTH", p->user ? p->user : p->password, p->password};
+        st = setup_command(ctx, where, p->user ? 3 : 2, argv, RC_EAUTH);
+    }
+    if (st == RC_OK && p->db != 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", p->db);
+        const char *argv[2] = {"SELECT", db};
+        st = setup_command(ctx, where, 2, argv, RC_EUNAVAILABLE);
+    }
+    rc_conn *c = st == RC_OK ? calloc(1, sizeof *c) : NULL;
+    if (st == RC_OK && !c)
+        st = rc_seterr(RC_ENOMEM, "out of memory");
+    if (st) {
+        redisFree(ctx);
+        return st;
+    }
+    c->ctx = ctx;
+    atomic_init(&c->users, 0);
+    *out = c;
+    return RC_OK;
+}
+
+int rc_pool_borrow(rc_pool *p, rc_conn **out)
+{
+    pthread_mutex_lock(&p->mu);
+    while (!p->idle && p->open >= p->max)
+        pthread_cond_wait(&p->cv, &p->mu);
+    rc_conn *c = p->idle;
+    if (c) {
+        p->idle = c->next;
+        c->next = NULL;
+        pthread_mutex_unlock(&p->mu);
+        *out = c;
+        return RC_OK;
+    }
+    p->open++; /* reserve the slot, connect without the lock */
+    unsigned gen = p->gen;
+    pthread_mutex_unlock(&p->mu);
+    int st = connect_new(p, &c);
+    pthread_mutex_lock(&p->mu);
+    if (st) {
+        p->open--;
+        pthread_cond_signal(&p->cv);
+    } else {
+        c->gen = gen;
+        *out = c;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken)
+{
+    if (!conn)
+        return;
+    rc_conn *stale = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (broken && conn->gen == p->gen) {
+        p->gen++; /* idle connections opened before are suspect too */
+        stale = p->idle;
+        for (rc_conn *c = stale; c; c = c->next)
+            p->open--;
+        p->idle = NULL;
+    }
+    if (broken || conn->gen != p->gen) {
+        conn->next = stale;
+        stale = conn;
+        p->open--;
+    } else {
+        conn->next = p->idle;
+        p->idle = conn;
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (rc_conn *c = stale, *n; c; c = n) { /* close outside the lock */
+        n = c->next;
+        conn_free(c);
+    }
+}
+
+void rc_conn_enter(rc_conn *conn)
+{
+    if (atomic_fetch_add(&conn->users, 1) != 0) {
+        fprintf(stderr, "repocache: fatal: a redis context is used by two threads at once\n");
+        abort();
+    }
+}
+
+void rc_conn_leave(rc_conn *conn) { atomic_fetch_sub(&conn->users, 1); }

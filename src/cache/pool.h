@@ -1,0 +1,74 @@
+/*
+ * pool.h - up to REDIS_MAX_CONNECTIONS hiredis contexts, each used by one
+ * thread at a time.
+ *
+ * A thread borrows a connection, uses it alone, and gives it back saying
+ * whether it is still sound. A connection that saw an I/O or protocol error
+ * (or a timeout) is freed, never reused; so is every idle connection opened
+ * before that error (they most likely talk to the same dead server).
+ *
+ * Every connect is a fresh redisConnect*WithTimeout (never redisReconnect,
+ * which forgets the settings below), followed by redisSetTimeout (the connect
+ * timeout does not bound commands in hiredis 0.14), AUTH [user] password when
+ * configured, and SELECT db when db != 0.
+ *
+ * An allocation failure inside hiredis aborts the process (hiredis 0.14
+ * calls abort() from its reply object functions on OOM); nothing here can
+ * prevent that.
+ */
+#ifndef RC_CACHE_POOL_H
+#define RC_CACHE_POOL_H
+
+#include "repocache/settings.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One pooled connection. */
+typedef struct rc_conn {
+    redisContext *ctx;  /* connected, authenticated, db selected */
+    unsigned gen;       /* pool generation when opened */
+    atomic_int users;   /* threads using ctx now: must be 0 or 1 */
+    struct rc_conn *next; /* idle list */
+} rc_conn;
+
+typedef struct rc_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* signalled when a slot frees up */
+    rc_conn *idle;            /* idle connections */
+    int open;                 /* connections open or being opened */
+    int max;                  /* REDIS_MAX_CONNECTIONS */
+    unsigned gen;             /* bumped on every connection error */
+    /* where and how to connect (copied from the settings) */
+    char *host, *unix_path, *user, *password;
+    int port, db;
+    struct timeval timeout;   /* connect and command timeout */
+    atomic_uint_fast64_t connects; /* connect attempts (statistics, tests) */
+} rc_pool;
+
+/* Initialises p from s (strings copied). RC_OK or RC_ENOMEM. */
+int rc_pool_init(rc_pool *p, const rc_settings *s);
+/* Closes every idle connection and frees p's copies; none may be borrowed. */
+void rc_pool_destroy(rc_pool *p);
+/* *out = a connection for the calling thread alone, opening one when none
+ * is idle and fewer than max are open (else waits for one). RC_OK,
+ * RC_EUNAVAILABLE (connect failed or timed out), RC_EAUTH (AUTH refused) or
+ * RC_ENOMEM, with the detail in rc_errmsg() (never the password). Blocks
+ * SIGPIPE only through the caller's guard (see cache.c). */
+int rc_pool_borrow(rc_pool *p, rc_conn **out);
+/* Gives conn back; broken = it saw an I/O/protocol error or a timeout (it is
+ * then freed, with every idle connection older than the error). */
+void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken);
+/* Where the pool connects, for messages: "host:port" or the socket path. */
+void rc_pool_describe(const rc_pool *p, char *buf, size_t size);
+
+/* Marks conn in use by the calling thread; aborts when another thread is
+ * using it (a debug assertion that is always on: it costs one atomic op). */
+void rc_conn_enter(rc_conn *conn);
+/* Ends rc_conn_enter. */
+void rc_conn_leave(rc_conn *conn);
+
+#endif

@@ -1,0 +1,142 @@
+/* script.c - Lua scripts by EVALSHA with an EVAL fallback on NOSCRIPT
+ * (rc_cache_eval). The SHA1 of each script text is computed once and kept in
+ * a small process-wide table (scripts are few and static). */
+#include "cache/cache_internal.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- SHA1 (FIPS 180-4), enough for script digests ---- */
+
+static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+static void sha1_block(uint32_t h[5], const unsigned char *p)
+{
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 80; i++)
+        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20)
+            f = (b & c) | (~b & d), k = 0x5A827999;
+        else if (i < 40)
+            f = b ^ c ^ d, k = 0x6ED9EBA1;
+        else if (i < 60)
+            f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+        else
+            f = b ^ c ^ d, k = 0xCA62C1D6;
+        uint32_t t = rol(a, 5) + f + e + k + w[i];
+        e = d, d = c, c = rol(b, 30), b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+/* hex = 40 lowercase hex digits + NUL of SHA1(data[0..n)). */
+static void sha1_hex(const char *data, size_t n, char hex[41])
+{
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    const unsigned char *p = (const unsigned char *)data;
+    size_t full = n / 64 * 64;
+    for (size_t i = 0; i < full; i += 64)
+        sha1_block(h, p + i);
+    unsigned char tail[128] = {0};
+    size_t rest = n - full, tl = rest + 9 <= 64 ? 64 : 128;
+    memcpy(tail, p + full, rest);
+    tail[rest] = 0x80;
+    uint64_t bits = (uint64_t)n * 8;
+    for (int i = 0; i < 8; i++)
+        tail[tl - 1 - i] = (unsigned char)(bits >> (8 * i));
+    for (size_t i = 0; i < tl; i += 64)
+        sha1_block(h, tail + i);
+    for (int i = 0; i < 5; i++)
+        snprintf(hex + 8 * i, 9, "%08x", h[i]);
+}
+
+/* ---- the digest table ---- */
+
+typedef struct script_sha {
+    struct script_sha *next;
+    char *text;
+    char sha[41];
+} script_sha;
+
+static pthread_mutex_t scripts_mu = PTHREAD_MUTEX_INITIALIZER;
+static script_sha *scripts;
+
+/* Copies the SHA1 of script into sha; RC_OK or RC_ENOMEM. */
+static int script_digest(const char *script, char sha[41])
+{
+    pthread_mutex_lock(&scripts_mu);
+    script_sha *s = scripts;
+    while (s && strcmp(s->text, script) != 0)
+        s = s->next;
+    if (!s && (s = calloc(1, sizeof *s)) && !(s->text = strdup(script))) {
+        free(s);
+        s = NULL;
+    } else if (s && !s->sha[0]) {
+        sha1_hex(script, strlen(script), s->sha);
+        s->next = scripts;
+        scripts = s;
+    }
+    if (s)
+        memcpy(sha, s->sha, 41);
+    pthread_mutex_unlock(&scripts_mu);
+    return s ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
+}
+
+int rc_cache_eval(rc_cache *c, const char *script, int nkeys, const char *const *keys,
+                  int nargs, const char *const *args, const size_t *arglens,
+                  redisReply **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (!c || !script || !reply || nkeys < 0 || nargs < 0 || (nkeys && !keys) ||
+        (nargs && !args))
+        return rc_seterr(RC_EINVAL, "rc_cache_eval: bad argument");
+    char sha[41], nk[16];
+    int st = script_digest(script, sha);
+    if (st)
+        return st;
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    int argc = 3 + nkeys + nargs;
+    const char **argv = malloc((size_t)argc * sizeof *argv);
+    size_t *lens = malloc((size_t)argc * sizeof *lens);
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    argv[0] = "EVALSHA";
+    argv[1] = sha;
+    argv[2] = nk;
+    for (int i = 0; i < nkeys; i++)
+        argv[3 + i] = keys[i];
+    for (int i = 0; i < nargs; i++) {
+        argv[3 + nkeys + i] = args[i];
+        lens[3 + nkeys + i] = arglens ? arglens[i] : strlen(args[i]);
+    }
+    for (int i = 0; i < 3 + nkeys; i++)
+        lens[i] = strlen(argv[i]);
+    rc_cmd cmd = {argc, argv, lens};
+    st = rc_cache_exec(c, &cmd, 1, reply);
+    if (st == RC_OK && (*reply)->type == REDIS_REPLY_ERROR &&
+        strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(*reply);
+        *reply = NULL;
+        argv[0] = "EVAL";
+        argv[1] = script;
+        lens[0] = 4;
+        lens[1] = strlen(script);
+        st = rc_cache_exec(c, &cmd, 1, reply);
+    }
+    free(argv);
+    free(lens);
+    return st;
+}

@@ -1,0 +1,538 @@
+/* settings.c - defaults, parsing and loading of every setting (settings.h).
+ *
+ * Order: defaults, then every variable of the .env file, then every variable
+ * of the process environment (which so wins). Within one source, REDIS_URL is
+ * applied after REDIS_HOST, REDIS_PORT, REDIS_DB and REDIS_PASSWORD, so a URL
+ * overrides them (a URL without a password keeps REDIS_PASSWORD). Messages name the variable and the value,
+ * except passwords: a URL is quoted with its password replaced by "***".
+ */
+#include "repocache/settings.h"
+
+#include "cache/log.h"
+#include "repocache/status.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- small parsers ---- */
+
+static int parse_int(const char *name, const char *v, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || isspace((unsigned char)*v) || *end || errno || n < lo || n > hi)
+        return rc_seterr(RC_ECONFIG,
+                         "%s: bad value '%s' (expected an integer %ld-%ld)",
+                         name, v, lo, hi);
+    *out = (int)n;
+    return RC_OK;
+}
+
+static int parse_double(const char *name, const char *v, double lo, double hi,
+                        double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!*v || isspace((unsigned char)*v) || *end || errno || !isfinite(d) ||
+        d <= lo || d > hi)
+        return rc_seterr(RC_ECONFIG,
+                         "%s: bad value '%s' (expected seconds > %g and <= %g)",
+                         name, v, lo, hi);
+    *out = d;
+    return RC_OK;
+}
+
+static int parse_bool(const char *name, const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = true, RC_OK;
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = false, RC_OK;
+    }
+    return rc_seterr(RC_ECONFIG,
+                     "%s: bad value '%s' (expected true/false, 1/0, yes/no, on/off)",
+                     name, v);
+}
+
+/* Replaces *dst with a copy of src (NULL or "" with allow_null gives NULL). */
+static int set_str(char **dst, const char *src, bool empty_is_null)
+{
+    char *copy = NULL;
+    if (src && !(empty_is_null && !*src)) {
+        copy = strdup(src);
+        if (!copy)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    free(*dst);
+    *dst = copy;
+    return RC_OK;
+}
+
+/* Decodes %XX escapes of s[0..n) into a new string; NULL on a bad escape. */
+static char *pct_decode(const char *s, size_t n, bool *bad)
+{
+    char *out = malloc(n + 1), *o = out;
+    *bad = false;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= n) { /* fewer than two hex digits follow */
+                *bad = true;
+                break;
+            }
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1])) {
+                *bad = true;
+                break;
+            }
+            *o++ = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    if (*bad) {
+        free(out);
+        return NULL;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A copy of url safe to print: the password part of the userinfo, if any,
+ * becomes "***". Writes into buf. */
+static const char *url_redact(const char *url, char *buf, size_t size)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *at = scheme_end ? strrchr(scheme_end + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3)) : NULL;
+    if (!colon)
+        snprintf(buf, size, "%s", url);
+    else
+        snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
+    return buf;
+}
+
+/* ---- REDIS_URL ---- */
+
+typedef struct parsed_url {
+    char *host, *unix_path, *user, *password;
+    int port, db;
+} parsed_url;
+
+static void parsed_url_clear(parsed_url *u)
+{
+    free(u->host);
+    free(u->unix_path);
+    free(u->user);
+    free(u->password);
+    memset(u, 0, sizeof *u);
+}
+
+static int url_error(const char *url, const char *why)
+{
+    char shown[512];
+    return rc_seterr(RC_ECONFIG, "REDIS_URL: bad value '%s' (%s)",
+                     url_redact(url, shown, sizeof shown), why);
+}
+
+/* "user:password" or "user" (or ":password") into u->user / u->password. */
+static int parse_userinfo(const char *url, const char *s, size_t n, parsed_url *u)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t ulen = colon ? (size_t)(colon - s) : n;
+    bool bad = false;
+    if (ulen) {
+        u->user = pct_decode(s, ulen, &bad);
+        if (!u->user)
+            return bad ? url_error(url, "bad %-escape in the user name")
+                       : rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    if (colon) {
+        u->password = pct_decode(colon + 1, n - ulen - 1, &bad);
+        if (!u->password)
+            return bad ? url_error(url, "bad %-escape in the password")
+                       : rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    return RC_OK;
+}
+
+static int parse_db(const char *url, const char *s, int *db)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(s, &end, 10);
+    if (!*s || !isdigit((unsigned char)*s) || *end || errno || n < 0 || n > 1000000)
+        return url_error(url, "the database must be an integer >= 0");
+    *db = (int)n;
+    return RC_OK;
+}
+
+static int parse_redis_url(const char *url, parsed_url *u)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (strncasecmp(url, "rediss://", 9) == 0)
+        return rc_seterr(RC_ECONFIG,
+                         "REDIS_URL: rediss:// (TLS) is not supported by the hiredis "
+                         "in use (%d.%d.%d, built without TLS); use redis:// or unix://",
+                         HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    if (strncasecmp(url, "unix://", 7) == 0) {
+        const char *p = url + 7, *q = strchr(p, '?');
+        size_t plen = q ? (size_t)(q - p) : strlen(p);
+        if (plen < 2 || p[0] != '/')
+            return url_error(url, "expected unix:///absolute/path.sock[?db=N]");
+        u->unix_path = strndup(p, plen);
+        if (!u->unix_path)
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        if (q) {
+            if (strncmp(q, "?db=", 4) != 0)
+                return url_error(url, "the only query parameter is db=N");
+            return parse_db(url, q + 4, &u->db);
+        }
+        return RC_OK;
+    }
+    if (strncasecmp(url, "redis://", 8) != 0)
+        return url_error(url, "expected redis://[user[:password]@]host[:port][/db] "
+                              "or unix:///path.sock[?db=N]");
+    const char *p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        int st = parse_userinfo(url, p, (size_t)(at - p), u);
+        if (st)
+            return st;
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    size_t hplen = slash ? (size_t)(slash - p) : strlen(p);
+    const char *hend = p + hplen, *colon = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', hplen);
+        if (!rb)
+            return url_error(url, "unterminated [IPv6 address]");
+        u->host = strndup(p + 1, (size_t)(rb - p - 1));
+        if (rb + 1 < hend) {
+            if (rb[1] != ':')
+                return url_error(url, "expected :port after the ]");
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(p, ':', hplen);
+        u->host = strndup(p, colon ? (size_t)(colon - p) : hplen);
+    }
+    if (!u->host)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    if (!*u->host)
+        return url_error(url, "missing host");
+    if (colon) {
+        char port[16];
+        size_t n = (size_t)(hend - colon - 1);
+        long v = 0;
+        char *end = NULL;
+        if (n > 0 && n < sizeof port) {
+            memcpy(port, colon + 1, n);
+            port[n] = '\0';
+            errno = 0;
+            v = isdigit((unsigned char)port[0]) ? strtol(port, &end, 10) : 0;
+        }
+        if (!end || *end || errno || v < 1 || v > 65535)
+            return url_error(url, "the port must be an integer 1-65535");
+        u->port = (int)v;
+    }
+    if (slash && slash[1])
+        return parse_db(url, slash + 1, &u->db);
+    return RC_OK;
+}
+
+/* ---- the table of settings ---- */
+
+enum kind { K_BOOL, K_INT, K_DOUBLE, K_STR, K_SPECIAL };
+
+typedef struct setting_def {
+    const char *name;
+    enum kind kind;
+    size_t offset;   /* of the field in rc_settings */
+    long lo, hi;     /* integer range, or (lo, hi] for doubles */
+} setting_def;
+
+#define F(field) offsetof(rc_settings, field)
+/* REDIS_URL is last: it overrides the host/port/db/password variables. */
+static const setting_def defs[] = {
+    {"REDIS_ENABLED", K_BOOL, F(redis_enabled), 0, 0},
+    {"REDIS_HOST", K_SPECIAL, F(redis_host), 0, 0},
+    {"REDIS_PORT", K_INT, F(redis_port), 1, 65535},
+    {"REDIS_DB", K_INT, F(redis_db), 0, 1000000},
+    {"REDIS_PASSWORD", K_SPECIAL, F(redis_password), 0, 0},
+    {"REDIS_MAX_CONNECTIONS", K_INT, F(redis_max_connections), 1, 1024},
+    {"REDIS_SOCKET_TIMEOUT", K_DOUBLE, F(redis_socket_timeout), 0, 3600},
+    {"CACHE_DEFAULT_TTL", K_INT, F(cache_default_ttl), 1, INT_MAX},
+    {"CACHE_HERO_TTL", K_INT, F(cache_hero_ttl), 1, INT_MAX},
+    {"CACHE_CHILD_TTL", K_INT, F(cache_child_ttl), 1, INT_MAX},
+    {"CACHE_STORY_TTL", K_INT, F(cache_story_ttl), 1, INT_MAX},
+    {"CACHE_NEGATIVE_TTL", K_INT, F(cache_negative_ttl), 0, INT_MAX},
+    {"CACHE_KEY_PREFIX", K_STR, F(cache_key_prefix), 0, 0},
+    {"CACHE_FALLBACK_ENABLED", K_BOOL, F(cache_fallback_enabled), 0, 0},
+    {"CACHE_FALLBACK_MAX_ENTRIES", K_INT, F(cache_fallback_max_entries), 1, 100000000},
+    {"CIRCUIT_BREAKER_THRESHOLD", K_INT, F(circuit_breaker_threshold), 1, 1000000},
+    {"CIRCUIT_BREAKER_TIMEOUT", K_DOUBLE, F(circuit_breaker_timeout), 0, 86400},
+    {"DATABASE_PATH", K_STR, F(database_path), 0, 0},
+    {"LOG_LEVEL", K_SPECIAL, F(log_level), 0, 0},
+    {"REDIS_URL", K_SPECIAL, 0, 0, 0},
+};
+#undef F
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+int rc_settings_defaults(rc_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->redis_enabled = true;
+    s->redis_port = 6379;
+    s->redis_max_connections = 8;
+    s->redis_socket_timeout = 1.0;
+    s->cache_default_ttl = 3600;
+    s->cache_hero_ttl = 3600;
+    s->cache_child_ttl = 1800;
+    s->cache_story_ttl = 600;
+    s->cache_negative_ttl = 60;
+    s->cache_fallback_enabled = true;
+    s->cache_fallback_max_entries = 1000;
+    s->circuit_breaker_threshold = 5;
+    s->circuit_breaker_timeout = 30.0;
+    s->redis_host = strdup("localhost");
+    s->cache_key_prefix = strdup("");
+    s->database_path = strdup("tale.db");
+    s->log_level = strdup("info");
+    if (!s->redis_host || !s->cache_key_prefix || !s->database_path || !s->log_level) {
+        rc_settings_clear(s);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
+    return RC_OK;
+}
+
+void rc_settings_clear(rc_settings *s)
+{
+    if (!s)
+        return;
+    free(s->redis_host);
+    free(s->redis_unix_path);
+    free(s->redis_user);
+    free(s->redis_password);
+    free(s->cache_key_prefix);
+    free(s->database_path);
+    free(s->log_level);
+    memset(s, 0, sizeof *s);
+}
+
+static int apply_url(rc_settings *s, const char *value)
+{
+    parsed_url u;
+    int st = parse_redis_url(value, &u);
+    if (st) {
+        parsed_url_clear(&u);
+        return st;
+    }
+    free(s->redis_host);
+    free(s->redis_unix_path);
+    free(s->redis_user);
+    s->redis_host = u.host;
+    s->redis_unix_path = u.unix_path;
+    s->redis_user = u.user;
+    s->redis_port = u.port;
+    s->redis_db = u.db;
+    if (u.password) {
+        free(s->redis_password);
+        s->redis_password = u.password;
+    }
+    return RC_OK;
+}
+
+static int apply_special(rc_settings *s, const setting_def *d, const char *value)
+{
+    if (strcmp(d->name, "REDIS_URL") == 0)
+        return apply_url(s, value);
+    if (strcmp(d->name, "REDIS_PASSWORD") == 0)
+        return set_str(&s->redis_password, value, true);
+    if (strcmp(d->name, "REDIS_HOST") == 0) {
+        if (!*value)
+            return rc_seterr(RC_ECONFIG, "REDIS_HOST: bad value '' (expected a host name)");
+        int st = set_str(&s->redis_host, value, false);
+        if (st == RC_OK) {
+            free(s->redis_unix_path);
+            s->redis_unix_path = NULL;
+        }
+        return st;
+    }
+    /* LOG_LEVEL */
+    int lvl = rc_log_level_parse(value);
+    if (lvl < 0)
+        return rc_seterr(RC_ECONFIG,
+                         "LOG_LEVEL: bad value '%s' (expected debug, info, warning or error)",
+                         value);
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    return set_str(&s->log_level, names[lvl], false);
+}
+
+int rc_settings_set(rc_settings *s, const char *name, const char *value)
+{
+    if (!s || !name || !value)
+        return rc_seterr(RC_EINVAL, "rc_settings_set: NULL argument");
+    const setting_def *d = NULL;
+    for (size_t i = 0; i < NDEFS && !d; i++)
+        if (strcmp(defs[i].name, name) == 0)
+            d = &defs[i];
+    if (!d)
+        return rc_seterr(RC_ECONFIG, "%s: unknown setting", name);
+    char *field = (char *)s + d->offset;
+    switch (d->kind) {
+    case K_BOOL:
+        return parse_bool(name, value, (bool *)field);
+    case K_INT:
+        return parse_int(name, value, d->lo, d->hi, (int *)field);
+    case K_DOUBLE:
+        return parse_double(name, value, (double)d->lo, (double)d->hi, (double *)field);
+    case K_STR:
+        if (strcmp(name, "DATABASE_PATH") == 0 && !*value)
+            return rc_seterr(RC_ECONFIG, "DATABASE_PATH: bad value '' (expected a path)");
+        return set_str((char **)field, value, false);
+    case K_SPECIAL:
+        return apply_special(s, d, value);
+    }
+    return RC_EINVAL;
+}
+
+/* ---- the .env file ---- */
+
+/* Values read from the .env file, by index in defs (NULL = not given). */
+typedef struct env_values {
+    char *v[NDEFS];
+} env_values;
+
+static void env_values_clear(env_values *ev)
+{
+    for (size_t i = 0; i < NDEFS; i++) {
+        if (ev->v[i] && strstr(defs[i].name, "PASSWORD"))
+            memset(ev->v[i], 0, strlen(ev->v[i]));
+        free(ev->v[i]);
+    }
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Parses one line; returns 1 with *name and *value set, 0 for blank/comment, -1
+ * when malformed. Accepts NAME=VALUE, "export NAME=VALUE", and values in
+ * single or double quotes (quoted as a whole; no escapes). */
+static int parse_env_line(char *line, char **name, char **value)
+{
+    char *s = trim(line);
+    if (!*s || *s == '#')
+        return 0;
+    if (strncmp(s, "export", 6) == 0 && isspace((unsigned char)s[6]))
+        s = trim(s + 6);
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return -1;
+    *eq = '\0';
+    char *n = trim(s), *v = trim(eq + 1);
+    if (!*n || !(isalpha((unsigned char)*n) || *n == '_'))
+        return -1;
+    for (char *p = n; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return -1;
+    size_t vl = strlen(v);
+    if (vl && (*v == '"' || *v == '\'')) {
+        if (vl < 2 || v[vl - 1] != *v)
+            return -1;
+        v[vl - 1] = '\0';
+        v++;
+    }
+    *name = n;
+    *value = v;
+    return 1;
+}
+
+static int read_env_file(const char *path, env_values *ev)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return RC_OK;
+        return rc_seterr(RC_ECONFIG, "%s: cannot read: %s", path, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int st = RC_OK;
+    for (long lineno = 1; getline(&line, &cap, f) >= 0; lineno++) {
+        char *name, *value;
+        int r = parse_env_line(line, &name, &value);
+        if (r < 0) {
+            st = rc_seterr(RC_ECONFIG, "%s:%ld: malformed line (expected NAME=VALUE)",
+                           path, lineno);
+            break;
+        }
+        for (size_t i = 0; r > 0 && i < NDEFS; i++) {
+            if (strcmp(defs[i].name, name) != 0)
+                continue;
+            char *copy = strdup(value);
+            if (!copy) {
+                st = rc_seterr(RC_ENOMEM, "out of memory");
+                break;
+            }
+            free(ev->v[i]);
+            ev->v[i] = copy;
+        }
+        if (st)
+            break;
+    }
+    if (line)
+        memset(line, 0, cap); /* may have held a password */
+    free(line);
+    fclose(f);
+    return st;
+}
+
+int rc_settings_load(rc_settings *s, const char *env_path)
+{
+    if (!s)
+        return rc_seterr(RC_EINVAL, "rc_settings_load: NULL settings");
+    int st = rc_settings_defaults(s);
+    if (st)
+        return st;
+    env_values ev;
+    memset(&ev, 0, sizeof ev);
+    if (env_path)
+        st = read_env_file(env_path, &ev);
+    /* The file first, then the environment, which so wins. */
+    for (size_t i = 0; st == RC_OK && i < NDEFS; i++)
+        if (ev.v[i])
+            st = rc_settings_set(s, defs[i].name, ev.v[i]);
+    for (size_t i = 0; st == RC_OK && i < NDEFS; i++) {
+        const char *env = getenv(defs[i].name);
+        if (env)
+            st = rc_settings_set(s, defs[i].name, env);
+    }
+    env_values_clear(&ev);
+    if (st)
+        rc_settings_clear(s);
+    return st;
+}
