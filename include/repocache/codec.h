@@ -11,6 +11,10 @@
  * cached value is RC_EDECODE; value rules (gender, age range...) are left to
  * rc_*_validate. Absent and null are the same for optional fields; a null or
  * absent list decodes as empty. Output texts are compact UTF-8 JSON.
+ *
+ * Out of memory: jansson's parser reports some failed allocations as syntax
+ * errors, so under memory pressure a decode may give RC_EDECODE, and an
+ * encode that parses a JSON-text field RC_EINVAL, instead of RC_ENOMEM.
  */
 #ifndef REPOCACHE_CODEC_H
 #define REPOCACHE_CODEC_H

@@ -69,7 +69,9 @@ static int load_(const char *text, size_t len, bool any, json_t **out,
     *out = json_loadb(text, len, any ? JSON_DECODE_ANY : 0, &err);
     if (*out != NULL)
         return RC_OK;
-    if (json_error_code(&err) == json_error_out_of_memory)
+    /* jansson reports a failed allocation either as out_of_memory or, when
+     * its lexer cannot even start, with no error text at all */
+    if (json_error_code(&err) == json_error_out_of_memory || err.text[0] == '\0')
         return rc_seterr(RC_ENOMEM, "%s: out of memory", what);
     return rc_seterr(any ? RC_EINVAL : RC_EDECODE, "%s: %s (position %d)",
                      what, err.text, err.position);
