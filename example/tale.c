@@ -1,0 +1,794 @@
+/*
+ * tale.c - the `tale` program: an operator CLI and demo over the SQLite
+ * repositories wrapped by cached repositories (SPEC section 7).
+ *
+ *   tale [--db PATH] COMMAND [ARGS]
+ *
+ * Settings come from the environment and `.env` in the working directory
+ * (the environment wins); --db overrides DATABASE_PATH. Every argument and
+ * every input is checked before the database is opened, so bad usage or bad
+ * input writes nothing (not even a new database file).
+ *
+ * Exit codes: 0 ok, 3 not found, 2 bad usage or bad input, 1 other failures.
+ */
+#include "tale.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const tale_kind tale_kinds[TALE_NKINDS] = {
+    {"hero", &rc_hero_entity, &rc_hero_codec},
+    {"child", &rc_child_entity, &rc_child_codec},
+    {"story", &rc_story_entity, &rc_story_codec},
+};
+
+#define TALE_MAX_STDIN (64u * 1024 * 1024) /* bytes `put` accepts */
+#define TALE_MAX_SEED 1000000u             /* entities `seed` makes per kind */
+
+static const char usage_text[] =
+    "usage: tale [--db PATH] COMMAND [ARGS]\n"
+    "\n"
+    "  seed [--heroes N] [--children N] [--stories N]  sample data (10/5/10)\n"
+    "  get hero|child|story ID                  entity as JSON (exit 3 if absent)\n"
+    "  find hero|child|story all|QUERY [ARG...] JSON array\n"
+    "  put hero|child|story < entity.json       create (no id, or id absent) or update\n"
+    "  delete hero|child|story ID\n"
+    "  invalidate hero|child|story all|by_id ID|QUERY [ARG...]\n"
+    "  stats [--json] [hero|child|story]\n"
+    "  health                                   Redis and circuit state\n"
+    "  demo                                     the four scenes\n"
+    "\n"
+    "queries: hero by_language LANG, by_name NAME; child by_name NAME,\n"
+    "  exact_match NAME AGE GENDER; story by_child_id ID, by_child_name NAME,\n"
+    "  by_language LANG\n"
+    "settings: environment and ./.env (see .env.example); --db overrides\n"
+    "DATABASE_PATH. Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 not found.\n";
+
+double tale_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tale_kind_index(const char *name)
+{
+    for (int i = 0; i < TALE_NKINDS; i++)
+        if (strcmp(tale_kinds[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int tale_exit_code(int status)
+{
+    switch (status) {
+    case RC_OK: return TALE_EXIT_OK;
+    case RC_ENOTFOUND: return TALE_EXIT_NOTFOUND;
+    case RC_EINVAL:
+    case RC_EDECODE:
+    case RC_ECONFIG: return TALE_EXIT_USAGE;
+    default: return TALE_EXIT_FAIL;
+    }
+}
+
+int tale_fail(const char *what, int status)
+{
+    const char *detail = rc_errmsg();
+    if (detail[0])
+        fprintf(stderr, "tale: %s: %s: %s\n", what, rc_strerror(status), detail);
+    else
+        fprintf(stderr, "tale: %s: %s\n", what, rc_strerror(status));
+    return tale_exit_code(status);
+}
+
+/* Bad usage: a message, a hint, exit 2. */
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("tale: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n(run `tale --help` for usage)\n", stderr);
+    return TALE_EXIT_USAGE;
+}
+
+/* ---- output ---- */
+
+static int print_json(FILE *f, json_t *j)
+{
+    int rc = j && json_dumpf(j, f, JSON_INDENT(2)) == 0 ? RC_OK : RC_ENOMEM;
+    json_decref(j);
+    if (rc == RC_OK)
+        fputc('\n', f);
+    return rc;
+}
+
+int tale_print_entity(FILE *f, const tale_kind *k, const void *e)
+{
+    return print_json(f, k->codec->encode(e));
+}
+
+int tale_print_list(FILE *f, const tale_kind *k, const rc_list *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < l->len; i++) {
+        if (json_array_append_new(arr, k->codec->encode(l->items[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return print_json(f, arr);
+}
+
+/* ---- the application ---- */
+
+void tale_app_close(tale_app *a)
+{
+    for (int i = 0; i < TALE_NKINDS; i++) {
+        rc_repo_destroy(a->cached[i]);
+        rc_repo_destroy(a->sqlite[i]);
+        a->cached[i] = a->sqlite[i] = NULL;
+    }
+    rc_cache_free(a->cache);
+    rc_sqlite_close(a->db);
+    a->cache = NULL;
+    a->db = NULL;
+}
+
+int tale_wrap(tale_app *a, rc_cache *cache, rc_repo *out[TALE_NKINDS])
+{
+    int rc = RC_OK;
+    for (int i = 0; i < TALE_NKINDS; i++)
+        out[i] = NULL;
+    for (int i = 0; rc == RC_OK && i < TALE_NKINDS; i++)
+        rc = rc_cached_repo_new(a->sqlite[i], cache, &a->strategy[i], NULL,
+                                &out[i]);
+    if (rc != RC_OK) {
+        for (int i = 0; i < TALE_NKINDS; i++) {
+            rc_repo_destroy(out[i]);
+            out[i] = NULL;
+        }
+    }
+    return rc;
+}
+
+int tale_app_open(tale_app *a, const rc_settings *s)
+{
+    int rc;
+    memset(a, 0, sizeof *a);
+    a->settings = s;
+    rc = rc_sqlite_open(s->database_path, &a->db);
+    if (rc != RC_OK) {
+        tale_fail(s->database_path, rc);
+        return rc;
+    }
+    rc = rc_cache_new(s, &a->cache);
+    if (rc != RC_OK) {
+        tale_fail("cache service", rc);
+        tale_app_close(a);
+        return rc;
+    }
+    for (int i = 0; rc == RC_OK && i < TALE_NKINDS; i++) {
+        rc = rc_strategy_builtin(tale_kinds[i].name, s, &a->strategy[i]);
+        if (rc == RC_OK)
+            rc = rc_sqlite_repo_new(a->db, tale_kinds[i].ops, &a->sqlite[i]);
+    }
+    if (rc == RC_OK)
+        rc = tale_wrap(a, a->cache, a->cached);
+    if (rc != RC_OK) {
+        tale_fail("opening the repositories", rc);
+        tale_app_close(a);
+    }
+    return rc;
+}
+
+/* After a write: Redis deletes this process could not deliver die with it,
+ * so say so (they are replayed only by a process that lives on). */
+static void warn_pending(tale_app *a)
+{
+    rc_cache_stats st;
+    if (rc_cache_get_stats(a->cache, &st) == RC_OK && st.redis_enabled &&
+        st.pending_deletes > 0)
+        fprintf(stderr,
+                "tale: warning: %llu cache invalidation(s) could not reach "
+                "Redis; run `tale invalidate <entity> all` once Redis is "
+                "reachable\n",
+                (unsigned long long)st.pending_deletes);
+}
+
+/* ---- argument checks (before anything is opened) ---- */
+
+/* The kind named arg, or -1 after printing an error. */
+static int parse_kind(const char *arg)
+{
+    int k = tale_kind_index(arg);
+    if (k < 0)
+        usage_error("unknown entity \"%s\" (expected hero, child or story)",
+                    arg);
+    return k;
+}
+
+static int check_id(const char *id)
+{
+    if (rc_id_validate(id) != RC_OK) {
+        usage_error("invalid id \"%s\": ids are 1-128 characters of "
+                    "A-Z a-z 0-9 . _ - and not \"all\"", id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks that query exists for kind k and takes nargs arguments. */
+static int check_query(const rc_settings *s, int k, const char *query,
+                       size_t nargs)
+{
+    rc_strategy st;
+    const rc_query_def *q;
+    if (rc_strategy_builtin(tale_kinds[k].name, s, &st) != RC_OK)
+        return -1;
+    q = rc_strategy_find_query(&st, query);
+    if (!q) {
+        fprintf(stderr, "tale: unknown %s query \"%s\"; known:", tale_kinds[k].name,
+                query);
+        for (size_t i = 0; i < st.nqueries; i++)
+            fprintf(stderr, " %s", st.queries[i].name);
+        fputc('\n', stderr);
+        return -1;
+    }
+    if (q->nargs != nargs) {
+        fprintf(stderr, "tale: %s query %s takes %zu argument(s), got %zu\n",
+                tale_kinds[k].name, query, q->nargs, nargs);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses a count for option opt. */
+static int parse_count(const char *opt, const char *arg, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+    if (!arg) {
+        usage_error("%s needs a number", opt);
+        return -1;
+    }
+    errno = 0;
+    v = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end || arg[0] == '-' || v > TALE_MAX_SEED) {
+        fprintf(stderr, "tale: %s: \"%s\" is not a count from 0 to %u\n", opt,
+                arg, TALE_MAX_SEED);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Reads all of stdin; NULL (message printed) on failure. */
+static char *read_stdin(size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            char *nb = cap >= TALE_MAX_STDIN ? NULL : realloc(buf, cap * 2);
+            if (!nb) {
+                fprintf(stderr, "tale: input larger than %u bytes\n",
+                        TALE_MAX_STDIN);
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf && ferror(stdin)) {
+        fprintf(stderr, "tale: reading stdin: %s\n", strerror(errno));
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+/* Decodes and validates an entity of kind k from stdin; NULL (message
+ * printed) when it is not one. */
+static void *read_entity(int k)
+{
+    const tale_kind *kind = &tale_kinds[k];
+    size_t len = 0;
+    char *text = read_stdin(&len);
+    json_error_t jerr;
+    json_t *j;
+    void *e = NULL;
+    int rc;
+    if (!text)
+        return NULL;
+    j = json_loadb(text, len, 0, &jerr);
+    free(text);
+    if (!j) {
+        fprintf(stderr, "tale: bad JSON on stdin: line %d column %d: %s\n",
+                jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        fprintf(stderr, "tale: bad input: expected a JSON object (one %s)\n",
+                kind->name);
+        json_decref(j);
+        return NULL;
+    }
+    rc = kind->codec->decode(j, &e);
+    json_decref(j);
+    if (rc != RC_OK) {
+        tale_fail("bad input", rc);
+        return NULL;
+    }
+    rc = kind->ops->validate(e, false);
+    if (rc != RC_OK) {
+        tale_fail("bad input", rc);
+        kind->ops->free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- subcommands ---- */
+
+typedef struct cmdline {
+    rc_settings *settings; /* loaded settings (may be adjusted) */
+    char **pos;            /* positional arguments after the command */
+    int npos;              /* their count */
+    bool json;             /* --json */
+    bool seed_opts;        /* a seed count option was given */
+    unsigned counts[TALE_NKINDS]; /* seed counts */
+} cmdline;
+
+static int cmd_seed(cmdline *cl)
+{
+    tale_app a;
+    int rc;
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    rc = tale_seed(a.cached[TALE_HERO], a.cached[TALE_CHILD],
+                   a.cached[TALE_STORY], cl->counts[TALE_HERO],
+                   cl->counts[TALE_CHILD], cl->counts[TALE_STORY], NULL);
+    if (rc == RC_OK)
+        printf("seeded %u heroes, %u children, %u stories into %s\n",
+               cl->counts[TALE_HERO], cl->counts[TALE_CHILD],
+               cl->counts[TALE_STORY], cl->settings->database_path);
+    else
+        rc = tale_fail("seed", rc);
+    warn_pending(&a);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static int cmd_get(cmdline *cl)
+{
+    int k = parse_kind(cl->pos[0]);
+    tale_app a;
+    void *e = NULL;
+    int rc;
+    if (k < 0 || check_id(cl->pos[1]) < 0)
+        return TALE_EXIT_USAGE;
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    rc = rc_repo_find_by_id(a.cached[k], cl->pos[1], &e);
+    if (rc == RC_OK) {
+        rc = tale_print_entity(stdout, &tale_kinds[k], e);
+        tale_kinds[k].ops->free(e);
+    }
+    if (rc == RC_ENOTFOUND)
+        fprintf(stderr, "tale: %s %s not found\n", tale_kinds[k].name,
+                cl->pos[1]);
+    else if (rc != RC_OK)
+        tale_fail("get", rc);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static int cmd_find(cmdline *cl)
+{
+    int k = parse_kind(cl->pos[0]);
+    const char *query = cl->pos[1];
+    const char *const *args = (const char *const *)cl->pos + 2;
+    size_t nargs = (size_t)cl->npos - 2;
+    bool all = strcmp(query, "all") == 0;
+    rc_list *l = NULL;
+    tale_app a;
+    int rc;
+    if (k < 0)
+        return TALE_EXIT_USAGE;
+    if (all && nargs)
+        return usage_error("find %s all takes no arguments", tale_kinds[k].name);
+    if (!all && check_query(cl->settings, k, query, nargs) < 0)
+        return TALE_EXIT_USAGE;
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    rc = all ? rc_repo_list_all(a.cached[k], &l)
+             : rc_repo_find_by_query(a.cached[k], query, args, nargs, &l);
+    if (rc == RC_OK)
+        rc = tale_print_list(stdout, &tale_kinds[k], l);
+    if (rc != RC_OK)
+        tale_fail("find", rc);
+    rc_list_free(l);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static int cmd_put(cmdline *cl)
+{
+    int k = parse_kind(cl->pos[0]);
+    const tale_kind *kind;
+    void *e, *stored = NULL;
+    const char *done = "updated";
+    tale_app a;
+    int rc;
+    if (k < 0)
+        return TALE_EXIT_USAGE;
+    kind = &tale_kinds[k];
+    e = read_entity(k);
+    if (!e)
+        return TALE_EXIT_USAGE;
+    if (tale_app_open(&a, cl->settings) != RC_OK) {
+        kind->ops->free(e);
+        return TALE_EXIT_FAIL;
+    }
+    rc = kind->ops->get_id(e)
+             ? rc_repo_update(a.cached[k], e, &stored, NULL)
+             : RC_ENOTFOUND;
+    if (rc == RC_ENOTFOUND) {
+        done = "created";
+        rc = rc_repo_save(a.cached[k], e, &stored);
+    }
+    if (rc == RC_OK) {
+        fprintf(stderr, "tale: %s %s %s\n", done, kind->name,
+                kind->ops->get_id(stored));
+        rc = tale_print_entity(stdout, kind, stored);
+    }
+    if (rc != RC_OK)
+        tale_fail("put", rc);
+    kind->ops->free(stored);
+    kind->ops->free(e);
+    warn_pending(&a);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static int cmd_delete(cmdline *cl)
+{
+    int k = parse_kind(cl->pos[0]);
+    tale_app a;
+    int rc;
+    if (k < 0 || check_id(cl->pos[1]) < 0)
+        return TALE_EXIT_USAGE;
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    rc = rc_repo_remove(a.cached[k], cl->pos[1], NULL);
+    if (rc == RC_OK)
+        printf("deleted %s %s\n", tale_kinds[k].name, cl->pos[1]);
+    else if (rc == RC_ENOTFOUND)
+        fprintf(stderr, "tale: %s %s not found\n", tale_kinds[k].name,
+                cl->pos[1]);
+    else
+        tale_fail("delete", rc);
+    warn_pending(&a);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static int cmd_invalidate(cmdline *cl)
+{
+    int k = parse_kind(cl->pos[0]);
+    const char *scope = cl->pos[1];
+    const char *const *args = (const char *const *)cl->pos + 2;
+    size_t nargs = (size_t)cl->npos - 2;
+    long long removed = 0;
+    tale_app a;
+    int rc;
+    if (k < 0)
+        return TALE_EXIT_USAGE;
+    if (strcmp(scope, "all") == 0) {
+        if (nargs)
+            return usage_error("invalidate %s all takes no arguments",
+                               tale_kinds[k].name);
+    } else if (strcmp(scope, "by_id") == 0) {
+        if (nargs != 1)
+            return usage_error("invalidate %s by_id takes one id",
+                               tale_kinds[k].name);
+        if (check_id(args[0]) < 0)
+            return TALE_EXIT_USAGE;
+    } else if (check_query(cl->settings, k, scope, nargs) < 0) {
+        return TALE_EXIT_USAGE;
+    }
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    rc = rc_cached_repo_invalidate(a.cached[k], scope, args, nargs, &removed);
+    if (rc == RC_OK)
+        printf("invalidated %lld key(s) of %s (%s)\n", removed,
+               tale_kinds[k].name, scope);
+    else if (rc == RC_EUNAVAILABLE)
+        fprintf(stderr, "tale: invalidate: Redis is unreachable, nothing "
+                        "was invalidated\n");
+    else
+        tale_fail("invalidate", rc);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static const char *yn(bool b) { return b ? "yes" : "no"; }
+
+static void print_stats_row(const rc_cached_repo_stats *st)
+{
+    printf("%-7s %6d  %-10s %8lld  %-7s %-8s %8llu %8llu %8.1f%% %6llu %7llu "
+           "%8llu %9llu\n",
+           st->entity_type, st->default_ttl, yn(st->all_cached),
+           st->all_ttl_remaining, yn(st->cache_on_read),
+           yn(st->cache_on_write), (unsigned long long)st->hits,
+           (unsigned long long)st->misses, st->hit_rate * 100.0,
+           (unsigned long long)st->errors,
+           (unsigned long long)st->decode_errors,
+           (unsigned long long)st->invalidations,
+           (unsigned long long)st->stale_fills_rejected);
+}
+
+static void print_service_stats(const rc_cache_stats *c)
+{
+    printf("\ncache service (this process)\n");
+    printf("  redis           %s, %s\n",
+           c->redis_enabled ? "enabled" : "disabled",
+           c->redis_available ? "reachable" : "not reachable");
+    printf("  circuit         %s\n", rc_circuit_state_name(c->circuit));
+    printf("  hits / misses   %llu / %llu (%.1f%%)\n",
+           (unsigned long long)c->hits, (unsigned long long)c->misses,
+           c->hit_rate * 100.0);
+    printf("  sets / deletes  %llu / %llu\n", (unsigned long long)c->sets,
+           (unsigned long long)c->deletes);
+    printf("  errors          %llu\n", (unsigned long long)c->errors);
+    printf("  fallback        %llu hits, %llu entries\n",
+           (unsigned long long)c->fallback_hits,
+           (unsigned long long)c->fallback_entries);
+    printf("  pending deletes %llu\n", (unsigned long long)c->pending_deletes);
+    printf("  server memory   %s\n",
+           c->used_memory_human[0] ? c->used_memory_human : "-");
+    if (c->keys >= 0)
+        printf("  server keys     %lld\n", c->keys);
+    else
+        printf("  server keys     -\n");
+}
+
+static int cmd_stats(cmdline *cl)
+{
+    int only = -1, rc = RC_OK;
+    rc_cached_repo_stats st;
+    tale_app a;
+    if (cl->npos > 1)
+        return usage_error("stats takes at most one entity%s", "");
+    if (cl->npos == 1 && (only = parse_kind(cl->pos[0])) < 0)
+        return TALE_EXIT_USAGE;
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    if (cl->json) {
+        json_t *out = only >= 0 ? NULL : json_object();
+        for (int k = 0; rc == RC_OK && k < TALE_NKINDS; k++) {
+            char *text = NULL;
+            json_t *j;
+            if (only >= 0 && k != only)
+                continue;
+            rc = rc_cached_repo_stats_json(a.cached[k], &text);
+            if (rc != RC_OK)
+                break;
+            j = json_loads(text, 0, NULL);
+            free(text);
+            if (!j) {
+                rc = RC_ENOMEM;
+            } else if (only >= 0) {
+                out = j;
+            } else if (!out || json_object_set_new(out, tale_kinds[k].name, j)) {
+                rc = RC_ENOMEM;
+            }
+        }
+        if (rc == RC_OK)
+            rc = print_json(stdout, out);
+        else
+            json_decref(out);
+    } else {
+        printf("%-7s %6s  %-10s %8s  %-7s %-8s %8s %8s %9s %6s %7s %8s %9s\n",
+               "entity", "ttl", "all_cached", "all_ttl", "on_read",
+               "on_write", "hits", "misses", "hit_rate", "errors",
+               "decode", "invalid.", "stale_rej");
+        for (int k = 0; rc == RC_OK && k < TALE_NKINDS; k++) {
+            if (only >= 0 && k != only)
+                continue;
+            rc = rc_cached_repo_get_stats(a.cached[k], &st);
+            if (rc == RC_OK)
+                print_stats_row(&st);
+        }
+        if (rc == RC_OK)
+            print_service_stats(&st.cache);
+        printf("(hits, misses and errors count this process only)\n");
+    }
+    if (rc != RC_OK)
+        tale_fail("stats", rc);
+    tale_app_close(&a);
+    return tale_exit_code(rc);
+}
+
+static int cmd_health(cmdline *cl)
+{
+    const rc_settings *s = cl->settings;
+    char where[512];
+    rc_cache *c = NULL;
+    rc_cache_stats st;
+    int rc;
+    if (s->redis_unix_path)
+        snprintf(where, sizeof where, "unix:%s db %d", s->redis_unix_path,
+                 s->redis_db);
+    else
+        snprintf(where, sizeof where, "%s:%d db %d",
+                 s->redis_host ? s->redis_host : "?", s->redis_port,
+                 s->redis_db);
+    rc = rc_cache_new(s, &c);
+    if (rc != RC_OK)
+        return tale_fail("cache service", rc);
+    if (!s->redis_enabled) {
+        printf("redis: disabled (REDIS_ENABLED=false)\n");
+        rc = RC_OK;
+    } else {
+        rc = rc_cache_health_check(c);
+        if (rc == RC_OK)
+            printf("redis: reachable at %s\n", where);
+        else
+            printf("redis: unreachable at %s (%s%s%s)\n", where,
+                   rc_strerror(rc), rc_errmsg()[0] ? ": " : "", rc_errmsg());
+    }
+    if (rc_cache_get_stats(c, &st) == RC_OK)
+        printf("circuit: %s\n", rc_circuit_state_name(st.circuit));
+    printf("fallback: %s\n", s->cache_fallback_enabled ? "enabled" : "disabled");
+    rc_cache_free(c);
+    return rc == RC_OK ? TALE_EXIT_OK : TALE_EXIT_FAIL;
+}
+
+static int cmd_demo(cmdline *cl)
+{
+    /* The demo's keys live under their own prefix so it never serves, or
+     * clears, entries of a real service sharing the Redis. */
+    const char *base = cl->settings->cache_key_prefix;
+    size_t n = strlen(base) + sizeof "tale-demo:";
+    char *prefix = malloc(n);
+    tale_app a;
+    int rc;
+    if (!prefix)
+        return tale_fail("demo", RC_ENOMEM);
+    snprintf(prefix, n, "%stale-demo:", base);
+    rc = rc_settings_set(cl->settings, "CACHE_KEY_PREFIX", prefix);
+    free(prefix);
+    if (rc != RC_OK)
+        return tale_fail("demo", rc);
+    if (tale_app_open(&a, cl->settings) != RC_OK)
+        return TALE_EXIT_FAIL;
+    rc = tale_demo(&a);
+    tale_app_close(&a);
+    return rc;
+}
+
+typedef struct command {
+    const char *name;
+    int min_pos, max_pos; /* positional arguments after the name (-1: any) */
+    int (*run)(cmdline *cl);
+} command;
+
+static const command commands[] = {
+    {"seed", 0, 0, cmd_seed},
+    {"get", 2, 2, cmd_get},
+    {"find", 2, -1, cmd_find},
+    {"put", 1, 1, cmd_put},
+    {"delete", 2, 2, cmd_delete},
+    {"invalidate", 2, -1, cmd_invalidate},
+    {"stats", 0, 1, cmd_stats},
+    {"health", 0, 0, cmd_health},
+    {"demo", 0, 0, cmd_demo},
+};
+
+/* The kind a seed count option sets ("--heroes" ...), or -1. */
+static int seed_option(const char *arg)
+{
+    static const char *const names[TALE_NKINDS] = {"--heroes", "--children",
+                                                   "--stories"};
+    for (int k = 0; k < TALE_NKINDS; k++)
+        if (strcmp(arg, names[k]) == 0)
+            return k;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const command *cmd = NULL;
+    const char *db = NULL;
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    bool options = true;
+    rc_settings s;
+    cmdline cl = {.counts = {10, 5, 10}};
+    int npos = 0, rc;
+
+    if (!pos)
+        return tale_fail("tale", RC_ENOMEM);
+    /* Options may appear anywhere; "--" ends them. */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int kind;
+        if (options && strcmp(arg, "--") == 0) {
+            options = false;
+        } else if (options && (!strcmp(arg, "-h") || !strcmp(arg, "--help"))) {
+            fputs(usage_text, stdout);
+            free(pos);
+            return TALE_EXIT_OK;
+        } else if (options && strcmp(arg, "--db") == 0) {
+            if (++i >= argc) {
+                free(pos);
+                return usage_error("--db needs a path%s", "");
+            }
+            db = argv[i];
+        } else if (options && strcmp(arg, "--json") == 0) {
+            cl.json = true;
+        } else if (options && (kind = seed_option(arg)) >= 0) {
+            if (parse_count(arg, i + 1 < argc ? argv[i + 1] : NULL,
+                            &cl.counts[kind]) < 0) {
+                free(pos);
+                return TALE_EXIT_USAGE;
+            }
+            cl.seed_opts = true;
+            i++;
+        } else if (options && arg[0] == '-' && arg[1] == '-') {
+            free(pos);
+            return usage_error("unknown option %s", arg);
+        } else {
+            pos[npos++] = argv[i];
+        }
+    }
+    if (npos == 0) {
+        fputs(usage_text, stderr);
+        free(pos);
+        return TALE_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, pos[0]) == 0)
+            cmd = &commands[i];
+    if (!cmd) {
+        rc = usage_error("unknown command \"%s\"", pos[0]);
+        free(pos);
+        return rc;
+    }
+    cl.pos = pos + 1;
+    cl.npos = npos - 1;
+    if (cl.npos < cmd->min_pos || (cmd->max_pos >= 0 && cl.npos > cmd->max_pos)) {
+        rc = usage_error("wrong number of arguments for %s", cmd->name);
+        free(pos);
+        return rc;
+    }
+    if ((cl.json && cmd->run != cmd_stats) ||
+        (cl.seed_opts && cmd->run != cmd_seed)) {
+        rc = usage_error("option not valid for %s", cmd->name);
+        free(pos);
+        return rc;
+    }
+
+    rc = rc_settings_load(&s, ".env");
+    if (rc == RC_OK && db)
+        rc = rc_settings_set(&s, "DATABASE_PATH", db);
+    if (rc != RC_OK) {
+        rc_settings_clear(&s);
+        free(pos);
+        return tale_fail("settings", rc);
+    }
+    cl.settings = &s;
+    rc = cmd->run(&cl);
+    rc_settings_clear(&s);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * tale.h - internals of the `tale` program (demo and operator CLI): the
+ * application (settings, SQLite database, cache service and the three cached
+ * repositories), sample data, output helpers and the demo.
+ */
+#ifndef TALE_H
+#define TALE_H
+
+#include "repocache/cache.h"
+#include "repocache/cached_repository.h"
+#include "repocache/codec.h"
+#include "repocache/entity.h"
+#include "repocache/repository.h"
+#include "repocache/settings.h"
+#include "repocache/sqlite_repository.h"
+#include "repocache/status.h"
+#include "repocache/strategy.h"
+
+#include <stdio.h>
+
+/* Exit codes (SPEC 7). */
+enum {
+    TALE_EXIT_OK = 0,
+    TALE_EXIT_FAIL = 1,     /* any other failure */
+    TALE_EXIT_USAGE = 2,    /* bad usage or bad input; nothing written */
+    TALE_EXIT_NOTFOUND = 3  /* the entity is absent */
+};
+
+/* The entity kinds, in this order everywhere. */
+enum { TALE_HERO = 0, TALE_CHILD = 1, TALE_STORY = 2, TALE_NKINDS = 3 };
+
+typedef struct tale_kind {
+    const char *name;           /* "hero", "child", "story" */
+    const rc_entity_ops *ops;   /* entity descriptor */
+    const rc_codec *codec;      /* wire codec */
+} tale_kind;
+
+extern const tale_kind tale_kinds[TALE_NKINDS];
+
+/* Index of the kind called name, or -1. */
+int tale_kind_index(const char *name);
+
+/* Everything a subcommand works with. */
+typedef struct tale_app {
+    const rc_settings *settings;     /* settings (borrowed) */
+    rc_sqlite_db *db;                /* the SQLite file (owned) */
+    rc_cache *cache;                 /* the cache service (owned) */
+    rc_strategy strategy[TALE_NKINDS]; /* built-in strategies from settings */
+    rc_repo *sqlite[TALE_NKINDS];    /* SQLite repositories (owned) */
+    rc_repo *cached[TALE_NKINDS];    /* cached decorators over them (owned) */
+} tale_app;
+
+/* Opens the database named by s->database_path, the cache service and the
+ * repositories. s is borrowed and must outlive *a. RC_OK or a status with a message printed to
+ * stderr; on failure *a is closed. */
+int tale_app_open(tale_app *a, const rc_settings *s);
+/* Wraps the app's SQLite repositories in cached repositories over cache
+ * (borrowed): out[i] owned by the caller (rc_repo_destroy). For the demo's
+ * second service. */
+int tale_wrap(tale_app *a, rc_cache *cache, rc_repo *out[TALE_NKINDS]);
+/* Releases everything; safe on a zeroed or partly opened app. */
+void tale_app_close(tale_app *a);
+
+/* Maps a library status to an exit code (ENOTFOUND 3, EINVAL/EDECODE/
+ * ECONFIG 2, others 1). */
+int tale_exit_code(int status);
+/* Prints "tale: what: <status message>[: detail]" to stderr; returns the
+ * exit code for status. */
+int tale_fail(const char *what, int status);
+
+/* Prints e (of kind k) as indented JSON in the wire layout, with a newline. */
+int tale_print_entity(FILE *f, const tale_kind *k, const void *e);
+/* Prints the entities of l as an indented JSON array, with a newline. */
+int tale_print_list(FILE *f, const tale_kind *k, const rc_list *l);
+
+/* ---- sample data (tale_seed.c); every result owned by the caller ---- */
+
+/* Hero number i; language NULL alternates en / ru. NULL on ENOMEM. */
+rc_hero *tale_sample_hero(unsigned i, const char *language);
+/* Child number i. NULL on ENOMEM. */
+rc_child *tale_sample_child(unsigned i);
+/* Story number i, about child (may be NULL). NULL on ENOMEM. */
+rc_story *tale_sample_story(unsigned i, const rc_child *child);
+/* Saves n sample heroes, children and stories (stories about the children
+ * made, round robin). made_children (may be NULL) receives the saved
+ * children. RC_OK or the first failing status. */
+int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
+              unsigned nheroes, unsigned nchildren, unsigned nstories,
+              rc_list *made_children);
+
+/* ---- the demo (tale_demo.c) ---- */
+
+/* Runs the four scenes against a's database, printing to stdout. Returns an
+ * exit code. */
+int tale_demo(tale_app *a);
+
+/* Monotonic seconds. */
+double tale_now(void);
+
+#endif

@@ -1,0 +1,151 @@
+/* tale_seed.c - deterministic sample heroes, children and stories. */
+#include "tale.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const hero_names[] = {
+    "Aria", "Bogdan", "Celeste", "Dmitri", "Elara", "Fyodor", "Gwen", "Ivan",
+    "Juniper", "Kira", "Leo", "Mila"};
+static const char *const hero_traits[] = {"brave", "kind", "curious",
+                                          "patient", "clever", "cheerful"};
+static const char *const hero_interests[] = {"dragons", "stars", "music",
+                                             "forests", "the sea", "books"};
+static const char *const hero_strengths[] = {"swordplay", "healing", "riddles",
+                                             "flying", "kindness", "speed"};
+static const char *const child_names[] = {"Anya", "Ben", "Chloe", "Dima",
+                                          "Emma", "Fedya", "Grace", "Hugo"};
+static const char *const genders[] = {"male", "female", "other"};
+static const char *const age_categories[] = {"3-5", "5-7", "7-10"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define PICK(a, i) ((a)[(size_t)(i) % COUNT(a)])
+
+/* Duplicates s; NULL on ENOMEM (callers check through validate/save). */
+static char *dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static char *fmt(const char *f, const char *a, unsigned n)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, f, a, n);
+    return dup(buf);
+}
+
+/* Two items from table, starting at i. */
+static int push2(rc_strlist *l, const char *const *table, size_t n, unsigned i)
+{
+    int rc = rc_strlist_push(l, table[i % n]);
+    return rc ? rc : rc_strlist_push(l, table[(i + 1) % n]);
+}
+
+rc_hero *tale_sample_hero(unsigned i, const char *language)
+{
+    rc_hero *h = rc_hero_new();
+    if (!h)
+        return NULL;
+    h->name = fmt("%s %u", PICK(hero_names, i), i + 1);
+    h->age = 10 + (int)(i % 60);
+    h->gender = dup(PICK(genders, i));
+    h->appearance = fmt("a %s hero with a cloak of colour %u",
+                        PICK(hero_traits, i + 3), i % 7);
+    h->language = dup(language ? language : (i % 2 ? "ru" : "en"));
+    if (!h->name || !h->gender || !h->appearance || !h->language ||
+        push2(&h->personality_traits, hero_traits, COUNT(hero_traits), i) ||
+        push2(&h->interests, hero_interests, COUNT(hero_interests), i + 1) ||
+        push2(&h->strengths, hero_strengths, COUNT(hero_strengths), i + 2)) {
+        rc_hero_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+rc_child *tale_sample_child(unsigned i)
+{
+    rc_child *c = rc_child_new();
+    if (!c)
+        return NULL;
+    c->name = fmt("%s %u", PICK(child_names, i), i + 1);
+    c->age_category = dup(PICK(age_categories, i));
+    c->age = 3 + (int)(i % 8);
+    c->gender = dup(PICK(genders, i));
+    if (!c->name || !c->age_category || !c->gender ||
+        push2(&c->interests, hero_interests, COUNT(hero_interests), i)) {
+        rc_child_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+rc_story *tale_sample_story(unsigned i, const rc_child *child)
+{
+    rc_story *s = rc_story_new();
+    if (!s)
+        return NULL;
+    s->title = fmt("The %s of night %u", PICK(hero_interests, i), i + 1);
+    s->content = fmt("Once upon a time, %s set out on journey number %u.",
+                     child ? child->name : "a child", i + 1);
+    s->moral = dup("Kindness is a kind of courage.");
+    s->language = dup(i % 2 ? "ru" : "en");
+    s->model_used = dup("sample-generator");
+    s->story_length.set = true;
+    s->story_length.value = 3 + (int)(i % 10);
+    s->rating.set = i % 3 != 0;
+    s->rating.value = 1 + (int)(i % 10);
+    if (!s->title || !s->content || !s->moral || !s->language ||
+        !s->model_used) {
+        rc_story_free(s);
+        return NULL;
+    }
+    if (child) {
+        s->child_id = child->id ? dup(child->id) : NULL;
+        s->child_name = dup(child->name);
+        s->age_category = dup(child->age_category);
+        s->child_gender = dup(child->gender);
+        if ((child->id && !s->child_id) || !s->child_name ||
+            !s->age_category || !s->child_gender ||
+            rc_strlist_copy(&s->child_interests, &child->interests)) {
+            rc_story_free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
+              unsigned nheroes, unsigned nchildren, unsigned nstories,
+              rc_list *made_children)
+{
+    rc_list *kids = made_children ? made_children
+                                  : rc_list_new(&rc_child_entity);
+    int rc = kids ? RC_OK : RC_ENOMEM;
+    for (unsigned i = 0; rc == RC_OK && i < nheroes; i++) {
+        rc_hero *h = tale_sample_hero(i, NULL);
+        rc = h ? rc_repo_save(heroes, h, NULL) : RC_ENOMEM;
+        rc_hero_free(h);
+    }
+    for (unsigned i = 0; rc == RC_OK && i < nchildren; i++) {
+        rc_child *c = tale_sample_child(i);
+        void *saved = NULL;
+        rc = c ? rc_repo_save(children, c, &saved) : RC_ENOMEM;
+        rc_child_free(c);
+        if (rc == RC_OK)
+            rc = rc_list_push(kids, saved);
+    }
+    for (unsigned i = 0; rc == RC_OK && i < nstories; i++) {
+        const rc_child *c = kids->len ? kids->items[i % kids->len] : NULL;
+        rc_story *s = tale_sample_story(i, c);
+        rc = s ? rc_repo_save(stories, s, NULL) : RC_ENOMEM;
+        rc_story_free(s);
+    }
+    if (kids != made_children)
+        rc_list_free(kids);
+    return rc;
+}
