@@ -903,6 +903,92 @@ START_TEST(test_two_threads_two_connections)
 }
 END_TEST
 
+/* update reads *previous atomically with the write, also across
+ * connections: two threads on two connections rename one hero over and over;
+ * every name written must come back as some update's *previous exactly once
+ * (or be the final name). A lost update would show a name twice and another
+ * never. */
+enum { N_RENAMES = 1000 };
+
+typedef struct renamer {
+    rc_repo *heroes;               /* this thread's repository */
+    int k;                         /* thread number */
+    char prev[N_RENAMES][16];      /* the *previous names seen */
+    char error[256];               /* first failure, "" when none */
+} renamer;
+
+static void *renamer_main(void *arg)
+{
+    renamer *w = arg;
+    int i;
+    for (i = 0; i < N_RENAMES; i++) {
+        char name[16];
+        rc_hero *h, *prev = NULL;
+        int rc;
+        snprintf(name, sizeof name, "n%d-%d", w->k, i);
+        h = mk_hero("shared", name, "en", 10);
+        rc = rc_repo_update(w->heroes, h, NULL, (void **)&prev);
+        rc_hero_free(h);
+        if (rc != RC_OK || !prev) {
+            snprintf(w->error, sizeof w->error, "update %d: %s (%s)", i,
+                     rc_status_name(rc), rc_errmsg());
+            return NULL;
+        }
+        snprintf(w->prev[i], sizeof w->prev[i], "%s", prev->name);
+        rc_hero_free(prev);
+    }
+    return NULL;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
+
+START_TEST(test_update_previous_atomic)
+{
+    static renamer w[2];
+    static char seen[2 * N_RENAMES + 1][16], written[2 * N_RENAMES + 1][16];
+    rc_sqlite_db *db2 = NULL;
+    rc_repo *heroes2 = NULL;
+    rc_hero *final = NULL;
+    pthread_t t[2];
+    size_t n = 0, i;
+    int k;
+    rc_hero_free(save(heroes, mk_hero("shared", "start", "en", 10)));
+    ck_assert_int_eq(rc_sqlite_open(db_path, &db2), RC_OK);
+    ck_assert_int_eq(rc_sqlite_repo_new(db2, &rc_hero_entity, &heroes2),
+                     RC_OK);
+    memset(w, 0, sizeof w);
+    w[0].heroes = heroes;
+    w[1].heroes = heroes2;
+    for (k = 0; k < 2; k++) {
+        w[k].k = k;
+        ck_assert_int_eq(pthread_create(&t[k], NULL, renamer_main, &w[k]), 0);
+    }
+    for (k = 0; k < 2; k++)
+        pthread_join(t[k], NULL);
+    for (k = 0; k < 2; k++)
+        ck_assert_msg(w[k].error[0] == '\0', "thread %d: %s", k, w[k].error);
+    ck_assert_int_eq(rc_repo_find_by_id(heroes, "shared", (void **)&final),
+                     RC_OK);
+    /* seen = every previous + the final name; written = start + every name */
+    for (k = 0; k < 2; k++)
+        for (i = 0; i < N_RENAMES; i++) {
+            memcpy(seen[n], w[k].prev[i], 16);
+            snprintf(written[n], sizeof written[n], "n%d-%zu", k, i);
+            n++;
+        }
+    snprintf(seen[n], sizeof seen[n], "%s", final->name);
+    snprintf(written[n], sizeof written[n], "start");
+    n++;
+    qsort(seen, n, sizeof seen[0], cmp_str);
+    qsort(written, n, sizeof written[0], cmp_str);
+    for (i = 0; i < n; i++)
+        ck_assert_str_eq(seen[i], written[i]);
+    rc_hero_free(final);
+    rc_repo_destroy(heroes2);
+    rc_sqlite_close(db2);
+}
+END_TEST
+
 static Suite *sqlite_suite(void)
 {
     Suite *s = suite_create("sqlite");
@@ -930,6 +1016,7 @@ static Suite *sqlite_suite(void)
         {"awkward_strings", test_awkward_strings},
         {"threads_one_db", test_two_threads_one_db},
         {"threads_two_connections", test_two_threads_two_connections},
+        {"update_previous_atomic", test_update_previous_atomic},
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
