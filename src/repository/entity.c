@@ -119,9 +119,6 @@ int rc_strlist_copy(rc_strlist *dst, const rc_strlist *src)
 
 /* ---- field tables ---- */
 
-#define MEMBER_(base, f) ((char *)(base) + (f)->offset)
-#define CMEMBER_(base, f) ((const char *)(base) + (f)->offset)
-
 /* Field initialisers, one per kind of rule. */
 #define F_STR_(T, m, req, minl, maxl, chk)                                     \
     { .name = #m, .kind = RC_FK_STR, .offset = offsetof(T, m),                 \
@@ -216,7 +213,7 @@ void rc_fields_free(const rc_fields *t, void *e)
         return;
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
-        void *m = MEMBER_(e, f);
+        void *m = RC_FIELD_PTR(e, f);
         switch (f->kind) {
         case RC_FK_STR:
         case RC_FK_JSON:
@@ -249,7 +246,7 @@ void *rc_fields_clone(const rc_fields *t, const void *e)
     memcpy(c, e, t->size);
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
-        void *m = MEMBER_(c, f);
+        void *m = RC_FIELD_PTR(c, f);
         if (f->kind == RC_FK_STR || f->kind == RC_FK_JSON || f->kind == RC_FK_OBJ)
             *(void **)m = NULL;
         else if (f->kind == RC_FK_STRLIST)
@@ -257,8 +254,8 @@ void *rc_fields_clone(const rc_fields *t, const void *e)
     }
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
-        void *m = MEMBER_(c, f);
-        const void *src = CMEMBER_(e, f);
+        void *m = RC_FIELD_PTR(c, f);
+        const void *src = RC_FIELD_CPTR(e, f);
         bool ok = true;
         switch (f->kind) {
         case RC_FK_STR:
@@ -354,7 +351,7 @@ static int check_fields_(const rc_fields *t, const void *e, bool semantic,
 
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
-        const void *m = CMEMBER_(e, f);
+        const void *m = RC_FIELD_CPTR(e, f);
         int rc = RC_OK;
         switch (f->kind) {
         case RC_FK_STR:

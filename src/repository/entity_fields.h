@@ -53,6 +53,10 @@ typedef struct rc_fields {
     size_t size;          /* sizeof the struct */
 } rc_fields;
 
+/* The member field f of struct base (char * arithmetic on the offset). */
+#define RC_FIELD_PTR(base, f) ((void *)((char *)(base) + (f)->offset))
+#define RC_FIELD_CPTR(base, f) ((const void *)((const char *)(base) + (f)->offset))
+
 extern const rc_fields rc_hero_fields;
 extern const rc_fields rc_child_fields;
 extern const rc_fields rc_story_fields;

@@ -25,9 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#define MEMBER_(base, f) ((char *)(base) + (f)->offset)
-#define CMEMBER_(base, f) ((const char *)(base) + (f)->offset)
-
 /*
  * Status of the last failed built-in encode on this thread. rc_codec.encode
  * can only return NULL, which is out of memory for a user codec; the built-in
@@ -84,7 +81,7 @@ static int encode_fields_(const rc_fields *t, const void *e, json_t **out);
 /* *out = the JSON value of field f of e (new reference). */
 static int encode_field_(const rc_field *f, const void *e, json_t **out)
 {
-    const void *m = CMEMBER_(e, f);
+    const void *m = RC_FIELD_CPTR(e, f);
     json_t *v = NULL;
     switch (f->kind) {
     case RC_FK_STR: {
@@ -183,7 +180,7 @@ static int decode_fields_(const rc_fields *t, const json_t *j, void **out);
 /* Decodes j[f->name] into the member of e. */
 static int decode_field_(const rc_field *f, const json_t *obj, void *e)
 {
-    void *m = MEMBER_(e, f);
+    void *m = RC_FIELD_PTR(e, f);
     const json_t *v = json_object_get(obj, f->name);
     if (v == NULL || json_is_null(v)) {
         /* absent and null are the same; the list stays empty */
