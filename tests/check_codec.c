@@ -818,6 +818,8 @@ START_TEST(envelope_format)
          "\"appearance\":\"\",\"language\":\"en\"},\"ttl\":\"60\"}", RC_EDECODE},
         {"{\"name\":\"n\",\"age\":1,\"gender\":\"male\",\"appearance\":\"\","
          "\"language\":\"en\"}", RC_EDECODE}, /* bare entity, no envelope */
+        {"{\"entity\":{\"name\":\"n\",\"age\":1,\"gender\":\"male\","
+         "\"appearance\":\"\",\"language\":\"en\"},\"ttl\":60.0}", RC_OK},
         {"{\"entity\":null}", RC_EDECODE},
         {"{\"entity\":[]}", RC_EDECODE},
         {"{\"entity\":\"{}\"}", RC_EDECODE},

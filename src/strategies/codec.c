@@ -362,8 +362,9 @@ static int envelope_new_(const rc_codec *codec, const void *e, int ttl,
     return RC_OK;
 }
 
-/* The entity inside envelope j. cached_at and ttl are checked only for type
- * when present (they are informative: Redis holds the real TTL). */
+/* The entity inside envelope j. cached_at (string) and ttl (number) are
+ * checked only for type, and only when present and not null: they are
+ * informative, Redis holds the real TTL. */
 static int envelope_entity_(const rc_codec *codec, const json_t *j, void **out)
 {
     *out = NULL;
@@ -376,8 +377,8 @@ static int envelope_entity_(const rc_codec *codec, const json_t *j, void **out)
         return rc_seterr(RC_EDECODE, "envelope: \"entity\" object missing");
     if (at != NULL && !json_is_string(at) && !json_is_null(at))
         return rc_seterr(RC_EDECODE, "envelope: cached_at: expected a string");
-    if (ttl != NULL && !json_is_integer(ttl) && !json_is_null(ttl))
-        return rc_seterr(RC_EDECODE, "envelope: ttl: expected an integer");
+    if (ttl != NULL && !json_is_number(ttl) && !json_is_null(ttl))
+        return rc_seterr(RC_EDECODE, "envelope: ttl: expected a number");
     return codec->decode(entity, out);
 }
 
