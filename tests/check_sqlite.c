@@ -271,6 +271,23 @@ START_TEST(test_open_errors)
 }
 END_TEST
 
+START_TEST(test_memory_database)
+{
+    rc_sqlite_db *mem = NULL;
+    rc_repo *r = NULL;
+    rc_hero *h = NULL;
+    ck_assert_int_eq(rc_sqlite_open(":memory:", &mem), RC_OK);
+    ck_assert_int_eq(rc_sqlite_repo_new(mem, &rc_hero_entity, &r), RC_OK);
+    rc_hero_free(save(r, mk_hero("m1", "Ann", "en", 30)));
+    ck_assert_int_eq(rc_repo_find_by_id(r, "m1", (void **)&h), RC_OK);
+    ck_assert_str_eq(h->name, "Ann");
+    ck_assert_uint_eq(count_all(heroes), 0); /* not the file's database */
+    rc_hero_free(h);
+    rc_repo_destroy(r);
+    rc_sqlite_close(mem);
+}
+END_TEST
+
 /* ---- CRUD, one test per entity through one generic routine ---- */
 
 /* Saves e0 (no id), finds, lists, updates with e1 (its id set here),
@@ -999,6 +1016,7 @@ static Suite *sqlite_suite(void)
         {"schema", test_schema_version_and_wal},
         {"newer_schema", test_newer_schema_refused},
         {"open_errors", test_open_errors},
+        {"memory_database", test_memory_database},
         {"hero_crud", test_hero_crud},
         {"child_crud", test_child_crud},
         {"story_crud", test_story_crud},

@@ -4,7 +4,19 @@
  *
  * Schema created on open and versioned with PRAGMA user_version; WAL mode;
  * busy timeout. Thread safety: see the comment at the top of
- * src/repository/sqlite_repository.c.
+ * src/repository/sqlite_repository.c (in short: any number of threads may
+ * share one rc_sqlite_db; several processes may share one file).
+ *
+ * Behaviour of the repositories, beyond repocache/repository.h:
+ *  - list_all and every named query return entities ordered by created_at,
+ *    then id; string comparisons in queries are exact (byte for byte).
+ *  - save generates an id (32 lowercase hex digits, 128 random bits) when the
+ *    entity has none, and sets created_at / updated_at to now (UTC,
+ *    microseconds) when they are NULL; given values are kept.
+ *  - update keeps the stored created_at and sets updated_at to now; *previous
+ *    is read in the same transaction as the write.
+ *  - find_by_id, update and remove refuse an id that could never be valid
+ *    (rc_id_validate) with RC_EINVAL.
  */
 #ifndef REPOCACHE_SQLITE_REPOSITORY_H
 #define REPOCACHE_SQLITE_REPOSITORY_H
@@ -17,7 +29,8 @@ extern "C" {
 
 typedef struct rc_sqlite_db rc_sqlite_db;
 
-/* Opens (creating and migrating) the database file at path. *out is owned by
+/* Opens (creating and migrating) the database file at path (":memory:" gives
+ * a private in-memory database). *out is owned by
  * the caller, released with rc_sqlite_close after every repository made from
  * it is destroyed. RC_EBACKEND with rc_errmsg() on failure. */
 int rc_sqlite_open(const char *path, rc_sqlite_db **out);
