@@ -170,7 +170,7 @@ enum {
 typedef struct table_rt {
     column cols[MAX_COLUMNS];  /* in statement order */
     size_t ncols;              /* columns in use */
-    size_t off_id, off_created, off_updated; /* char * members set by save */
+    const rc_field *id, *created, *updated; /* char * fields save sets */
     sqlite3_stmt *st[S_COUNT]; /* prepared at open */
 } table_rt;
 
@@ -232,19 +232,20 @@ static char *random_id(void)
 
 /* ---- entity fields ---- */
 
-static char **str_member(void *e, size_t off)
+/* The char * member of e described by f. */
+static char **str_member(void *e, const rc_field *f)
 {
-    return (char **)((char *)e + off);
+    return RC_FIELD_PTR(e, f);
 }
 
-/* Replaces the string member at off with a copy of s. RC_OK or RC_ENOMEM. */
-static int set_str(void *e, size_t off, const char *s)
+/* Replaces the string member f of e with a copy of s. RC_OK or RC_ENOMEM. */
+static int set_str(void *e, const rc_field *f, const char *s)
 {
     char *copy = rc_strdup(s);
     if (s && !copy)
         return rc_seterr(RC_ENOMEM, "sqlite: out of memory");
-    free(*str_member(e, off));
-    *str_member(e, off) = copy;
+    free(*str_member(e, f));
+    *str_member(e, f) = copy;
     return RC_OK;
 }
 
@@ -254,11 +255,11 @@ static void *column_member(void *e, const column *c, bool create)
 {
     void **sub;
     if (!c->parent)
-        return (char *)e + c->f->offset;
-    sub = (void **)((char *)e + c->parent->offset);
+        return RC_FIELD_PTR(e, c->f);
+    sub = RC_FIELD_PTR(e, c->parent);
     if (!*sub && create)
         *sub = calloc(1, c->parent->sub->size);
-    return *sub ? (char *)*sub + c->f->offset : NULL;
+    return *sub ? RC_FIELD_PTR(*sub, c->f) : NULL;
 }
 
 /* JSON array text of l (malloc'd); NULL on ENOMEM or invalid UTF-8. */
@@ -594,10 +595,10 @@ static int sq_save(rc_repo *base, const void *entity, void **saved)
     copy = t->ops->clone(entity);
     rc = copy ? rc_iso_now(&now)
               : rc_seterr(RC_ENOMEM, "sqlite: out of memory");
-    if (rc == RC_OK && !*str_member(copy, r->rt->off_created))
-        rc = set_str(copy, r->rt->off_created, now);
-    if (rc == RC_OK && !*str_member(copy, r->rt->off_updated))
-        rc = set_str(copy, r->rt->off_updated, now);
+    if (rc == RC_OK && !*str_member(copy, r->rt->created))
+        rc = set_str(copy, r->rt->created, now);
+    if (rc == RC_OK && !*str_member(copy, r->rt->updated))
+        rc = set_str(copy, r->rt->updated, now);
     free(now);
     pthread_mutex_lock(&r->db->lock);
     for (attempt = 0; rc == RC_OK; attempt++) {
@@ -607,8 +608,8 @@ static int sq_save(rc_repo *base, const void *entity, void **saved)
                 rc = rc_seterr(RC_EBACKEND, "sqlite: no random id");
                 break;
             }
-            free(*str_member(copy, r->rt->off_id));
-            *str_member(copy, r->rt->off_id) = id;
+            free(*str_member(copy, r->rt->id));
+            *str_member(copy, r->rt->id) = id;
         }
         rc = write_one(r, r->st[S_INSERT], copy);
         if (rc != RC_ECONFLICT || given_id)
@@ -644,14 +645,14 @@ static int sq_update(rc_repo *base, const void *entity, void **stored,
     rc = copy ? rc_iso_now(&now)
               : rc_seterr(RC_ENOMEM, "sqlite: out of memory");
     if (rc == RC_OK)
-        rc = set_str(copy, r->rt->off_updated, now);
+        rc = set_str(copy, r->rt->updated, now);
     free(now);
     pthread_mutex_lock(&r->db->lock);
     if (rc == RC_OK && (rc = tx_begin(r->db)) == RC_OK) {
         rc = get_one(r, t->ops->get_id(entity), &prev);
         if (rc == RC_OK)
-            rc = set_str(copy, r->rt->off_created,
-                         *str_member(prev, r->rt->off_created));
+            rc = set_str(copy, r->rt->created,
+                         *str_member(prev, r->rt->created));
         if (rc == RC_OK)
             rc = write_one(r, r->st[S_UPDATE], copy);
         rc = tx_end(r->db, rc);
@@ -802,11 +803,11 @@ static int add_column(table_rt *rt, const char *name, const rc_field *f,
         return rc_seterr(RC_EBACKEND, "sqlite: too many columns");
     if (!parent && f->kind == RC_FK_STR) {
         if (strcmp(f->name, "id") == 0)
-            rt->off_id = f->offset;
+            rt->id = f;
         else if (strcmp(f->name, "created_at") == 0)
-            rt->off_created = f->offset;
+            rt->created = f;
         else if (strcmp(f->name, "updated_at") == 0)
-            rt->off_updated = f->offset;
+            rt->updated = f;
     }
     snprintf(c->name, sizeof c->name, "%s", name);
     c->f = f;
@@ -835,8 +836,8 @@ static int build_columns(table_rt *rt, const table_def *t)
         }
     }
     /* id first (UPDATE binds it as ?1); every entity has the three stamps */
-    if (rc == RC_OK && (rt->ncols == 0 || strcmp(rt->cols[0].name, "id") ||
-                        !rt->off_created || !rt->off_updated))
+    if (rc == RC_OK && (rt->ncols == 0 || rt->cols[0].f != rt->id ||
+                        !rt->created || !rt->updated))
         rc = rc_seterr(RC_EBACKEND, "sqlite: %s: unexpected field table",
                        t->table);
     return rc;
