@@ -271,6 +271,27 @@ START_TEST(test_open_errors)
 }
 END_TEST
 
+/* A failure inside SQLite is RC_EBACKEND with SQLite's own message. */
+START_TEST(test_backend_error)
+{
+    rc_list *l = (rc_list *)&l;
+    void *out = (void *)&out;
+    rc_story *s = mk_story("s1", NULL, NULL, "en", false);
+    raw_exec(db_path, "DROP TABLE stories");
+    ck_assert_int_eq(rc_repo_list_all(stories, &l), RC_EBACKEND);
+    ck_assert_ptr_null(l);
+    ck_assert_msg(strstr(rc_errmsg(), "no such table"), "%s", rc_errmsg());
+    ck_assert_int_eq(rc_repo_save(stories, s, &out), RC_EBACKEND);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(rc_repo_remove(stories, "s1", &out), RC_EBACKEND);
+    ck_assert_int_eq(rc_repo_update(stories, s, NULL, &out), RC_EBACKEND);
+    /* the connection is still usable for the other tables */
+    rc_hero_free(save(heroes, mk_hero("h1", "Ann", "en", 30)));
+    ck_assert_uint_eq(count_all(heroes), 1);
+    rc_story_free(s);
+}
+END_TEST
+
 START_TEST(test_memory_database)
 {
     rc_sqlite_db *mem = NULL;
@@ -1017,6 +1038,7 @@ static Suite *sqlite_suite(void)
         {"newer_schema", test_newer_schema_refused},
         {"open_errors", test_open_errors},
         {"memory_database", test_memory_database},
+        {"backend_error", test_backend_error},
         {"hero_crud", test_hero_crud},
         {"child_crud", test_child_crud},
         {"story_crud", test_story_crud},
