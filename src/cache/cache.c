@@ -498,6 +498,11 @@ bool rc_cache_redis_usable(rc_cache *c)
     return c && c->enabled && rc_breaker_usable(&c->breaker);
 }
 
+rc_circuit_state rc_cache_circuit(rc_cache *c)
+{
+    return c ? rc_breaker_state(&c->breaker) : RC_CIRCUIT_CLOSED;
+}
+
 uint64_t rc_cache_debug_connects(rc_cache *c)
 {
     return c ? atomic_load(&c->pool.connects) : 0;

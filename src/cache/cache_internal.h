@@ -60,6 +60,10 @@ int rc_cache_fallback_set(rc_cache *c, const char *key, const char *val,
                           size_t len, int ttl);
 void rc_cache_fallback_del(rc_cache *c, const char *key);
 
+/* The breaker's state now, without touching Redis (rc_cache_get_stats asks
+ * the server for memory and key count, which is a Redis call). */
+rc_circuit_state rc_cache_circuit(rc_cache *c);
+
 /* For tests: how many connects the pool has attempted so far (every
  * redisConnect*, successful or not). */
 uint64_t rc_cache_debug_connects(rc_cache *c);
