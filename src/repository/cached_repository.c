@@ -63,6 +63,13 @@ static const char FILL_LUA[] =
     "end\n"
     "return 0\n";
 
+/* KEYS: lease. ARGV: token. Gives back a lease no fill will use. */
+static const char RELEASE_LUA[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
 /* ---- the decorator ---- */
 
 typedef struct cached_repo {
@@ -227,6 +234,20 @@ static void fill(cached_repo *r, const char *target, const char *lease,
         count(&r->errors);
     else if (rep->integer == 0)
         count(&r->stale_fills_rejected);
+    freeReplyObject(rep);
+}
+
+/* Gives back our lease when there is nothing to fill (so other readers may
+ * fill at once rather than after lease_ms). */
+static void release(cached_repo *r, const char *lease, const char *token)
+{
+    const char *keys[1] = {lease};
+    const char *args[1] = {token};
+    redisReply *rep = NULL;
+    if (rc_cache_eval(r->cache, RELEASE_LUA, 1, keys, 1, args, NULL, &rep) !=
+            RC_OK ||
+        !rep || rep->type != REDIS_REPLY_INTEGER)
+        count(&r->errors);
     freeReplyObject(rep);
 }
 
@@ -409,20 +430,21 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
         rc = load(r, is_list, q, out);
         if (!leased)
             break;
-        if (rc == RC_OK) {
-            char *text = encode_for_fill(r, is_list, *out, &len);
-            if (text) {
-                if (r->hook)
-                    r->hook(r->hook_ud, key);
-                fill(r, key, lease, token, text, len, r->st.ttl);
-            }
-            free(text);
-        } else if (rc == RC_ENOTFOUND && neg) {
+        char *text = rc == RC_OK ? encode_for_fill(r, is_list, *out, &len)
+                     : rc == RC_ENOTFOUND && neg ? strdup(NEGATIVE_VALUE)
+                                                 : NULL;
+        if (text) {
             if (r->hook)
                 r->hook(r->hook_ud, key);
-            fill(r, neg, lease, token, NEGATIVE_VALUE, strlen(NEGATIVE_VALUE),
-                 r->st.negative_ttl);
+            if (rc == RC_OK)
+                fill(r, key, lease, token, text, len, r->st.ttl);
+            else
+                fill(r, neg, lease, token, text, strlen(text),
+                     r->st.negative_ttl);
+        } else {
+            release(r, lease, token);
         }
+        free(text);
         break;
     }
     free(lease);
