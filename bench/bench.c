@@ -1,0 +1,606 @@
+/*
+ * bench.c - measures the cached repository against SQLite and against the
+ * floor of a raw hiredis GET, in one run, against the redis-server named by
+ * REDIS_URL (or REDIS_HOST/REDIS_PORT) and a fresh SQLite file.
+ *
+ *   bench --db PATH [--json] [--reps N] [--scale F]
+ *
+ * Workloads (one thread, then two threads where it makes sense):
+ *   find by id from SQLite; through the cache on a Redis hit; a raw hiredis
+ *   GET of the same bytes on one connection (the floor); the miss path (the
+ *   key invalidated, untimed, before each timed read); update from SQLite and
+ *   through the cache (with its invalidation; cache_on_write on, as by
+ *   default, and off); the named query by_language returning 1,000 heroes,
+ *   from SQLite and from the cache.
+ * Each figure is the median of --reps repetitions (default 5). Targets
+ * (issue 5) are computed from the same run and printed as met / not met:
+ *   - cached hit throughput >= 0.85 x raw GET throughput;
+ *   - miss <= SQLite find + 2 round trips (a round trip = one raw GET);
+ *   - update <= SQLite update + 2 round trips;
+ *   - two threads >= 1.6 x one thread's throughput on cache hits.
+ * The bench writes only under the key prefix CACHE_KEY_PREFIX + "bench:" and
+ * removes its keys at the end.
+ */
+#include "repocache/cache.h"
+#include "repocache/cached_repository.h"
+#include "repocache/repository.h"
+#include "repocache/settings.h"
+#include "repocache/sqlite_repository.h"
+#include "repocache/strategy.h"
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NHEROES 1000       /* heroes the query returns (language en) */
+#define NOTHER 200         /* other heroes (language ru) */
+#define MAX_THREADS 2
+#define MAX_REPS 99
+
+/* ---- the context every workload gets ---- */
+
+typedef struct bench {
+    rc_settings s;                /* settings (prefix adjusted) */
+    rc_sqlite_db *db;             /* the SQLite file */
+    rc_cache *cache;              /* the cache service */
+    rc_strategy st;               /* hero strategy */
+    rc_repo *sqlite;              /* SQLite hero repository */
+    rc_repo *cached;              /* cached decorator (cache_on_write on) */
+    rc_repo *cached_nw;           /* second decorator, cache_on_write off */
+    rc_hero *heroes[NHEROES];     /* the English heroes (as stored) */
+    char *keys[NHEROES];          /* their by-id cache keys */
+    redisContext *raw[MAX_THREADS]; /* raw connections, one per thread */
+} bench;
+
+/* One operation number i in thread t; RC_OK or a failure. */
+typedef int (*op_fn)(bench *b, int t, size_t i);
+
+typedef struct workload {
+    const char *name;  /* shown in the table */
+    const char *key;   /* JSON name */
+    op_fn prep;        /* untimed, before each op (NULL: none) */
+    op_fn op;          /* the timed operation */
+    size_t ops;        /* operations per repetition and thread */
+    bool threaded;     /* also run with two threads */
+} workload;
+
+typedef struct result {
+    const workload *w;
+    int threads;
+    double ops_per_sec; /* median over the repetitions, all threads */
+    double us_per_op;   /* latency seen by one thread */
+} result;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Spreads the threads over different heroes. */
+static size_t pick(int t, size_t i)
+{
+    return (i + (size_t)t * (NHEROES / MAX_THREADS)) % NHEROES;
+}
+
+/* ---- operations ---- */
+
+static int op_sqlite_find(bench *b, int t, size_t i)
+{
+    void *e = NULL;
+    int rc = rc_repo_find_by_id(b->sqlite, b->heroes[pick(t, i)]->id, &e);
+    rc_hero_free(e);
+    return rc;
+}
+
+static int op_cached_find(bench *b, int t, size_t i)
+{
+    void *e = NULL;
+    int rc = rc_repo_find_by_id(b->cached, b->heroes[pick(t, i)]->id, &e);
+    rc_hero_free(e);
+    return rc;
+}
+
+static int op_raw_get(bench *b, int t, size_t i)
+{
+    const char *argv[2] = {"GET", b->keys[pick(t, i)]};
+    redisReply *rep = redisCommandArgv(b->raw[t], 2, argv, NULL);
+    int rc = rep && rep->type == REDIS_REPLY_STRING ? RC_OK : RC_EBACKEND;
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int prep_invalidate(bench *b, int t, size_t i)
+{
+    const char *id = b->heroes[pick(t, i)]->id;
+    return rc_cached_repo_invalidate(b->cached, "by_id", &id, 1, NULL);
+}
+
+/* Alternates the hero's age so every update changes a value. */
+static int update_with(bench *b, rc_repo *r, int t, size_t i)
+{
+    rc_hero *h = b->heroes[pick(t, i)];
+    h->age = h->age == 40 ? 41 : 40;
+    return rc_repo_update(r, h, NULL, NULL);
+}
+
+static int op_sqlite_update(bench *b, int t, size_t i)
+{
+    return update_with(b, b->sqlite, t, i);
+}
+
+static int op_cached_update(bench *b, int t, size_t i)
+{
+    return update_with(b, b->cached, t, i);
+}
+
+static int op_cached_update_nw(bench *b, int t, size_t i)
+{
+    return update_with(b, b->cached_nw, t, i);
+}
+
+static int query_with(rc_repo *r)
+{
+    rc_list *l = NULL;
+    int rc = rc_hero_find_by_language(r, "en", &l);
+    if (rc == RC_OK && l->len != NHEROES) {
+        fprintf(stderr, "bench: by_language en returned %zu heroes, not %d\n",
+                l->len, NHEROES);
+        rc = RC_EBACKEND;
+    }
+    rc_list_free(l);
+    return rc;
+}
+
+static int op_sqlite_query(bench *b, int t, size_t i)
+{
+    (void)t;
+    (void)i;
+    return query_with(b->sqlite);
+}
+
+static int op_cached_query(bench *b, int t, size_t i)
+{
+    (void)t;
+    (void)i;
+    return query_with(b->cached);
+}
+
+/* ---- running ---- */
+
+typedef struct thread_arg {
+    bench *b;
+    const workload *w;
+    int t;
+    pthread_barrier_t *start;
+    int rc;
+} thread_arg;
+
+static void *thread_main(void *p)
+{
+    thread_arg *a = p;
+    pthread_barrier_wait(a->start);
+    for (size_t i = 0; a->rc == RC_OK && i < a->w->ops; i++)
+        a->rc = a->w->op(a->b, a->t, i);
+    return NULL;
+}
+
+/* Seconds for one repetition of w in one thread (prep untimed). */
+static int run_single(bench *b, const workload *w, double *sec)
+{
+    double total = 0;
+    int rc = RC_OK;
+    if (!w->prep) {
+        double t0 = now();
+        for (size_t i = 0; rc == RC_OK && i < w->ops; i++)
+            rc = w->op(b, 0, i);
+        *sec = now() - t0;
+        return rc;
+    }
+    for (size_t i = 0; rc == RC_OK && i < w->ops; i++) {
+        double t0;
+        rc = w->prep(b, 0, i);
+        if (rc != RC_OK)
+            break;
+        t0 = now();
+        rc = w->op(b, 0, i);
+        total += now() - t0;
+    }
+    *sec = total;
+    return rc;
+}
+
+/* Wall seconds for one repetition of w in n threads at once. */
+static int run_threads(bench *b, const workload *w, int n, double *sec)
+{
+    pthread_t th[MAX_THREADS];
+    thread_arg args[MAX_THREADS];
+    pthread_barrier_t start;
+    double t0;
+    int rc = RC_OK;
+    pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+    for (int t = 0; t < n; t++) {
+        args[t] = (thread_arg){b, w, t, &start, RC_OK};
+        pthread_create(&th[t], NULL, thread_main, &args[t]);
+    }
+    pthread_barrier_wait(&start);
+    t0 = now();
+    for (int t = 0; t < n; t++) {
+        pthread_join(th[t], NULL);
+        if (args[t].rc != RC_OK)
+            rc = args[t].rc;
+    }
+    *sec = now() - t0;
+    pthread_barrier_destroy(&start);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One repetition of w in `threads` threads: ops per second. One untimed
+ * operation first, so a key a previous workload invalidated is filled. */
+static int one_rep(bench *b, const workload *w, int threads, double *rate)
+{
+    double sec = 0;
+    int rc = w->prep ? w->prep(b, 0, 0) : RC_OK;
+    if (rc == RC_OK)
+        rc = w->op(b, 0, 0);
+    if (rc == RC_OK)
+        rc = threads == 1 ? run_single(b, w, &sec)
+                          : run_threads(b, w, threads, &sec);
+    if (rc != RC_OK)
+        fprintf(stderr, "bench: %s (%d thread(s)): %s: %s\n", w->name,
+                threads, rc_strerror(rc), rc_errmsg());
+    *rate = sec > 0 ? (double)(w->ops * (size_t)threads) / sec : 0;
+    return rc;
+}
+
+/*
+ * Measures every (workload, threads) pair of res: one warm-up repetition
+ * each, then `reps` rounds, each running every pair once in turn, so that
+ * noise from the machine falls on all of them alike (the targets are
+ * ratios). Each figure is the median of its repetitions.
+ */
+static int measure_all(bench *b, result *res, size_t n, int reps)
+{
+    static double rate[64][MAX_REPS];
+    double warm;
+    int rc = RC_OK;
+    for (size_t i = 0; rc == RC_OK && i < n; i++)
+        rc = one_rep(b, res[i].w, res[i].threads, &warm);
+    for (int r = 0; rc == RC_OK && r < reps; r++)
+        for (size_t i = 0; rc == RC_OK && i < n; i++)
+            rc = one_rep(b, res[i].w, res[i].threads, &rate[i][r]);
+    for (size_t i = 0; rc == RC_OK && i < n; i++) {
+        qsort(rate[i], (size_t)reps, sizeof rate[i][0], cmp_double);
+        res[i].ops_per_sec = rate[i][reps / 2];
+        res[i].us_per_op = 1e6 * res[i].threads / res[i].ops_per_sec;
+    }
+    return rc;
+}
+
+/* ---- setup ---- */
+
+static redisContext *raw_connect(const rc_settings *s)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = s->redis_unix_path
+                          ? redisConnectUnixWithTimeout(s->redis_unix_path, tv)
+                          : redisConnectWithTimeout(s->redis_host,
+                                                    s->redis_port, tv);
+    redisReply *rep = NULL;
+    if (!c || c->err) {
+        fprintf(stderr, "bench: cannot connect to Redis: %s\n",
+                c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    if (s->redis_password) {
+        rep = s->redis_user
+                  ? redisCommand(c, "AUTH %s %s", s->redis_user, s->redis_password)
+                  : redisCommand(c, "AUTH %s", s->redis_password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "bench: Redis AUTH failed\n");
+            freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
+    rep = redisCommand(c, "SELECT %d", s->redis_db);
+    freeReplyObject(rep);
+    return c;
+}
+
+static int seed(bench *b)
+{
+    int rc = RC_OK;
+    for (int i = 0; rc == RC_OK && i < NHEROES + NOTHER; i++) {
+        rc_hero *h = rc_hero_new();
+        char name[64];
+        void *saved = NULL;
+        if (!h)
+            return RC_ENOMEM;
+        snprintf(name, sizeof name, "Bench hero %d", i);
+        h->name = strdup(name);
+        h->age = 40;
+        h->gender = strdup(i % 2 ? "female" : "male");
+        h->appearance = strdup("a bench hero with a long green cloak");
+        h->language = strdup(i < NHEROES ? "en" : "ru");
+        rc = rc_strlist_push(&h->personality_traits, "brave");
+        if (rc == RC_OK)
+            rc = rc_strlist_push(&h->interests, "benchmarks");
+        if (rc == RC_OK)
+            rc = rc_strlist_push(&h->strengths, "patience");
+        if (rc == RC_OK && (!h->name || !h->gender || !h->appearance ||
+                            !h->language))
+            rc = RC_ENOMEM;
+        if (rc == RC_OK)
+            rc = rc_repo_save(b->sqlite, h, &saved);
+        if (rc == RC_OK && i < NHEROES) {
+            b->heroes[i] = saved;
+            rc = rc_strategy_key_id(&b->st, rc_cache_prefix(b->cache),
+                                    b->heroes[i]->id, &b->keys[i]);
+        } else {
+            rc_hero_free(saved);
+        }
+        rc_hero_free(h);
+    }
+    return rc;
+}
+
+static void bench_close(bench *b)
+{
+    if (b->cached)
+        rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
+    rc_repo_destroy(b->cached);
+    rc_repo_destroy(b->cached_nw);
+    rc_repo_destroy(b->sqlite);
+    rc_cache_free(b->cache);
+    rc_sqlite_close(b->db);
+    for (int i = 0; i < NHEROES; i++) {
+        rc_hero_free(b->heroes[i]);
+        free(b->keys[i]);
+    }
+    for (int t = 0; t < MAX_THREADS; t++)
+        redisFree(b->raw[t]);
+    rc_settings_clear(&b->s);
+}
+
+static int bench_open(bench *b, const char *path)
+{
+    char prefix[512];
+    rc_strategy nw;
+    char side[1024];
+    int rc;
+    /* A fresh file: remove what an earlier run left. */
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+
+    rc = rc_settings_load(&b->s, NULL);
+    if (rc != RC_OK)
+        return rc;
+    snprintf(prefix, sizeof prefix, "%sbench:", b->s.cache_key_prefix);
+    rc = rc_settings_set(&b->s, "CACHE_KEY_PREFIX", prefix);
+    if (rc == RC_OK)
+        rc = rc_sqlite_open(path, &b->db);
+    if (rc == RC_OK)
+        rc = rc_cache_new(&b->s, &b->cache);
+    if (rc == RC_OK && rc_cache_health_check(b->cache) != RC_OK) {
+        fprintf(stderr, "bench: Redis is not reachable; set REDIS_URL\n");
+        return RC_EUNAVAILABLE;
+    }
+    for (int t = 0; rc == RC_OK && t < MAX_THREADS; t++)
+        if (!(b->raw[t] = raw_connect(&b->s)))
+            rc = RC_EUNAVAILABLE;
+    if (rc == RC_OK)
+        rc = rc_strategy_hero(&b->s, &b->st);
+    if (rc == RC_OK)
+        rc = rc_sqlite_repo_new(b->db, &rc_hero_entity, &b->sqlite);
+    if (rc == RC_OK)
+        rc = rc_cached_repo_new(b->sqlite, b->cache, &b->st, NULL, &b->cached);
+    nw = b->st;
+    nw.cache_on_write = false;
+    if (rc == RC_OK)
+        rc = rc_cached_repo_new(b->sqlite, b->cache, &nw, NULL, &b->cached_nw);
+    if (rc == RC_OK)
+        rc = rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
+    if (rc == RC_OK)
+        rc = seed(b);
+    return rc;
+}
+
+/* ---- output ---- */
+
+typedef struct target {
+    const char *name;  /* what is compared */
+    double value;      /* measured */
+    double limit;      /* the bound */
+    bool at_least;     /* value must be >= limit (else <=) */
+    const char *unit;  /* "x" or "us" */
+} target;
+
+static bool met(const target *t)
+{
+    return t->at_least ? t->value >= t->limit : t->value <= t->limit;
+}
+
+static void print_table(const result *r, size_t n, const target *tg,
+                        size_t ntg, int reps, double rtt)
+{
+    printf("%-44s %7s %12s %10s\n", "workload", "threads", "ops/s", "us/op");
+    for (size_t i = 0; i < n; i++)
+        printf("%-44s %7d %12.0f %10.1f\n", r[i].w->name, r[i].threads,
+               r[i].ops_per_sec, r[i].us_per_op);
+    printf("(median of %d repetitions; us/op is the latency one thread "
+           "sees; round trip = raw GET = %.1f us)\n\n",
+           reps, rtt);
+    printf("%-58s %10s %10s  %s\n", "target", "measured", "bound", "");
+    for (size_t i = 0; i < ntg; i++)
+        printf("%-58s %9.2f%s %9.2f%s  %s\n", tg[i].name, tg[i].value,
+               tg[i].unit, tg[i].limit, tg[i].unit,
+               met(&tg[i]) ? "met" : "NOT MET");
+}
+
+static int print_json(const result *r, size_t n, const target *tg, size_t ntg,
+                      int reps, double rtt)
+{
+    json_t *root = json_object(), *res = json_array(), *tgs = json_array();
+    char *text;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            res, json_pack("{s:s, s:s, s:i, s:f, s:f}", "workload",
+                           r[i].w->key, "name", r[i].w->name, "threads",
+                           r[i].threads, "ops_per_sec", r[i].ops_per_sec,
+                           "us_per_op", r[i].us_per_op));
+    for (size_t i = 0; i < ntg; i++)
+        json_array_append_new(
+            tgs, json_pack("{s:s, s:f, s:f, s:s, s:b}", "target", tg[i].name,
+                           "measured", tg[i].value, "bound", tg[i].limit,
+                           "unit", tg[i].unit, "met", met(&tg[i])));
+    json_object_set_new(root, "repetitions", json_integer(reps));
+    json_object_set_new(root, "round_trip_us", json_real(rtt));
+    json_object_set_new(root, "results", res);
+    json_object_set_new(root, "targets", tgs);
+    text = json_dumps(root, JSON_INDENT(2));
+    json_decref(root);
+    if (!text)
+        return RC_ENOMEM;
+    printf("%s\n", text);
+    free(text);
+    return RC_OK;
+}
+
+/* ---- main ---- */
+
+static const result *find_result(const result *r, size_t n, op_fn op,
+                                 int threads)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i].w->op == op && r[i].threads == threads)
+            return &r[i];
+    return NULL;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench --db PATH [--json] [--reps N] [--scale F]\n"
+                    "  Redis from REDIS_URL (or REDIS_HOST/REDIS_PORT)\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool json = false;
+    int reps = 5;
+    double scale = 1.0;
+    static bench b;
+    workload wl[] = {
+        {"find by id, SQLite", "sqlite_find", NULL, op_sqlite_find, 5000, true},
+        {"find by id, cache hit (Redis)", "cache_hit", NULL, op_cached_find,
+         5000, true},
+        {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL,
+         op_raw_get, 5000, true},
+        {"find by id, cache miss (fill included)", "cache_miss",
+         prep_invalidate, op_cached_find, 1000, false},
+        {"update, SQLite", "sqlite_update", NULL, op_sqlite_update, 1000,
+         false},
+        {"update, cached (invalidation only)", "cached_update",
+         NULL, op_cached_update_nw, 1000, false},
+        {"update, cached (+ cache_on_write, default)", "cached_update_cow",
+         NULL, op_cached_update, 1000, false},
+        {"query by_language -> 1000 heroes, SQLite", "sqlite_query", NULL,
+         op_sqlite_query, 20, true},
+        {"query by_language -> 1000 heroes, cache hit", "cache_query", NULL,
+         op_cached_query, 20, true},
+    };
+    const size_t nwl = sizeof wl / sizeof wl[0];
+    result res[2 * sizeof wl / sizeof wl[0]];
+    size_t nres = 0;
+    target tg[4];
+    double rtt;
+    int rc = RC_OK;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            path = argv[++i];
+        else if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
+            scale = atof(argv[++i]);
+        else
+            return usage();
+    }
+    if (!path || reps < 1 || reps > MAX_REPS || scale <= 0 || scale > 100)
+        return usage();
+    for (size_t i = 0; i < nwl; i++) {
+        wl[i].ops = (size_t)((double)wl[i].ops * scale);
+        if (wl[i].ops < 1)
+            wl[i].ops = 1;
+    }
+
+    rc = bench_open(&b, path);
+    if (rc != RC_OK) {
+        fprintf(stderr, "bench: setup: %s: %s\n", rc_strerror(rc), rc_errmsg());
+        bench_close(&b);
+        return 1;
+    }
+    /* Fill the by-id keys and the query key (seeding bypassed the cache). */
+    for (size_t i = 0; rc == RC_OK && i < NHEROES; i++)
+        rc = op_cached_find(&b, 0, i);
+    for (size_t i = 0; i < nwl; i++)
+        res[nres++] = (result){&wl[i], 1, 0, 0};
+    for (size_t i = 0; i < nwl; i++)
+        if (wl[i].threaded)
+            res[nres++] = (result){&wl[i], MAX_THREADS, 0, 0};
+    if (rc == RC_OK)
+        rc = measure_all(&b, res, nres, reps);
+    if (rc != RC_OK) {
+        bench_close(&b);
+        return 1;
+    }
+
+    {
+        const result *sq = find_result(res, nres, op_sqlite_find, 1);
+        const result *hit = find_result(res, nres, op_cached_find, 1);
+        const result *hit2 = find_result(res, nres, op_cached_find, 2);
+        const result *raw = find_result(res, nres, op_raw_get, 1);
+        const result *miss = NULL, *squp = find_result(res, nres, op_sqlite_update, 1);
+        const result *up = find_result(res, nres, op_cached_update_nw, 1);
+        for (size_t i = 0; i < nres; i++)
+            if (res[i].w->prep == prep_invalidate)
+                miss = &res[i];
+        rtt = raw->us_per_op;
+        tg[0] = (target){"cached hit throughput / raw GET throughput",
+                         hit->ops_per_sec / raw->ops_per_sec, 0.85, true, "x"};
+        tg[1] = (target){"miss <= SQLite find + 2 round trips",
+                         miss->us_per_op, sq->us_per_op + 2 * rtt, false, "us"};
+        tg[2] = (target){"update (invalidation) <= SQLite update + 2 round trips",
+                         up->us_per_op, squp->us_per_op + 2 * rtt, false, "us"};
+        tg[3] = (target){"hits: 2 threads / 1 thread throughput",
+                         hit2->ops_per_sec / hit->ops_per_sec, 1.6, true, "x"};
+    }
+    if (json)
+        rc = print_json(res, nres, tg, 4, reps, rtt);
+    else
+        print_table(res, nres, tg, 4, reps, rtt);
+    bench_close(&b);
+    return rc == RC_OK ? 0 : 1;
+}
