@@ -56,6 +56,7 @@ struct rc_cache {
     size_t nglobs;
     atomic_size_t pend_count; /* npend + nglobs + replays in flight */
     pthread_mutex_t replay_mu; /* one replay at a time; others wait for it */
+    atomic_uint replay_failures; /* failed replays so far */
     /* statistics */
     atomic_uint_fast64_t hits, misses, sets, deletes, errors, fallback_hits;
     atomic_int avail;         /* AVAIL_* */
@@ -319,7 +320,15 @@ static int replay_pending(rc_cache *c, redisContext *ctx)
 {
     if (atomic_load(&c->pend_count) == 0)
         return RC_OK;
+    unsigned failures = atomic_load(&c->replay_failures);
     pthread_mutex_lock(&c->replay_mu);
+    if (atomic_load(&c->replay_failures) != failures) {
+        /* The replay we waited for failed: Redis is failing, do not pay a
+         * second timeout for it. */
+        pthread_mutex_unlock(&c->replay_mu);
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: replay of remembered deletes failed",
+                         c->where);
+    }
     pthread_mutex_lock(&c->pend_mu);
     char **keys = c->pend_keys, **globs = c->pend_globs;
     size_t nkeys = c->npend, nglobs = c->nglobs;
@@ -375,6 +384,7 @@ static int replay_pending(rc_cache *c, redisContext *ctx)
         /* Keep the counter equal to what is held. */
         atomic_store(&c->pend_count, c->npend + c->nglobs);
         pthread_mutex_unlock(&c->pend_mu);
+        atomic_fetch_add(&c->replay_failures, 1);
     }
     pthread_mutex_unlock(&c->replay_mu);
     return st;
@@ -388,11 +398,14 @@ typedef int (*redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
 
 static void note_up(rc_cache *c)
 {
-    if (atomic_exchange(&c->avail, AVAIL_UP) == AVAIL_UP)
+    int was = atomic_exchange(&c->avail, AVAIL_UP);
+    if (was == AVAIL_UP)
         return;
     size_t dropped = rc_fallback_deactivate(c->fb);
-    rc_log(c->log_level, RC_LOG_INFO,
-           "redis at %s: in use (%zu fallback entries dropped)", c->where, dropped);
+    /* The first contact is routine (debug); a recovery is news (info). */
+    rc_log(c->log_level, was == AVAIL_DOWN ? RC_LOG_INFO : RC_LOG_DEBUG,
+           "redis at %s: %s (%zu fallback entries dropped)", c->where,
+           was == AVAIL_DOWN ? "back in use" : "in use", dropped);
 }
 
 static void note_down(rc_cache *c, const char *why)
@@ -468,6 +481,9 @@ int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n, redisReply **replie
         replies[i] = NULL;
     if (!c || (n && (!cmds || !replies)))
         return rc_seterr(RC_EINVAL, "rc_cache_exec: NULL argument");
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].argc < 1 || !cmds[i].argv)
+            return rc_seterr(RC_EINVAL, "rc_cache_exec: command %zu is empty", i);
     if (!n)
         return RC_OK;
     exec_args a = {cmds, n, replies};
