@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench.sh - builds the benchmark in release mode, starts a private
+# bench.sh - builds the benchmark (RelWithDebInfo: -O2), starts a private
 # redis-server on a free loopback port, runs bench against it and a fresh
 # SQLite file, and stops the server. Arguments are passed to bench
 # (e.g. --json, --reps 9).
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 rc_install_deps
 
 BUILD_DIR=${BUILD_DIR:-build-bench}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DREPOCACHE_TESTS=OFF >/dev/null
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREPOCACHE_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench >/dev/null
 
 work=$(mktemp -d /tmp/repocache-bench-XXXXXX)
