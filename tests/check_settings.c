@@ -328,6 +328,51 @@ START_TEST(test_environment_wins)
 }
 END_TEST
 
+START_TEST(test_env_example_lists_defaults)
+{
+    /* .env.example at the top of the tree: every variable is listed, and
+     * loading it gives exactly the defaults. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *slash = strrchr(path, '/');
+    ck_assert_ptr_nonnull(slash);
+    snprintf(slash, sizeof path - (size_t)(slash - path), "/../.env.example");
+    char *text = th_read_file(path, NULL);
+    ck_assert_msg(text != NULL, "cannot read %s", path);
+    for (size_t i = 0; i < sizeof all_vars / sizeof all_vars[0]; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "\n%s=", all_vars[i]);
+        char commented[64];
+        snprintf(commented, sizeof commented, "\n#%s=", all_vars[i]);
+        ck_assert_msg(strstr(text, needle) || strstr(text, commented), "%s not listed",
+                      all_vars[i]);
+    }
+    free(text);
+    rc_settings l;
+    ck_assert_int_eq(rc_settings_load(&l, path), RC_OK);
+    ck_assert_int_eq(l.redis_enabled, s.redis_enabled);
+    ck_assert_str_eq(l.redis_host, s.redis_host);
+    ck_assert_int_eq(l.redis_port, s.redis_port);
+    ck_assert_int_eq(l.redis_db, s.redis_db);
+    ck_assert_ptr_null(l.redis_password);
+    ck_assert_int_eq(l.redis_max_connections, s.redis_max_connections);
+    ck_assert_double_eq(l.redis_socket_timeout, s.redis_socket_timeout);
+    ck_assert_int_eq(l.cache_default_ttl, s.cache_default_ttl);
+    ck_assert_int_eq(l.cache_hero_ttl, s.cache_hero_ttl);
+    ck_assert_int_eq(l.cache_child_ttl, s.cache_child_ttl);
+    ck_assert_int_eq(l.cache_story_ttl, s.cache_story_ttl);
+    ck_assert_int_eq(l.cache_negative_ttl, s.cache_negative_ttl);
+    ck_assert_str_eq(l.cache_key_prefix, s.cache_key_prefix);
+    ck_assert_int_eq(l.cache_fallback_enabled, s.cache_fallback_enabled);
+    ck_assert_int_eq(l.cache_fallback_max_entries, s.cache_fallback_max_entries);
+    ck_assert_int_eq(l.circuit_breaker_threshold, s.circuit_breaker_threshold);
+    ck_assert_double_eq(l.circuit_breaker_timeout, s.circuit_breaker_timeout);
+    ck_assert_str_eq(l.database_path, s.database_path);
+    ck_assert_str_eq(l.log_level, s.log_level);
+    rc_settings_clear(&l);
+}
+END_TEST
+
 static Suite *settings_suite(void)
 {
     Suite *s = suite_create("settings");
@@ -341,6 +386,7 @@ static Suite *settings_suite(void)
         {"env_missing", test_env_missing_file_ok},
         {"env_malformed", test_env_malformed_line},
         {"environment_wins", test_environment_wins},
+        {"env_example", test_env_example_lists_defaults},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -11,6 +11,44 @@
  * ignore. Deletes that could not reach Redis are remembered and replayed
  * before Redis is used again by this service (see rc_cache_del_many).
  *
+ * Guarantees the cached decorator relies on:
+ * - Remembered deletes (failed rc_cache_del / rc_cache_del_many, failed
+ *   writes (Redis may keep an older value of their key), failed clears, and
+ *   rc_cache_remember_deletes) are replayed, in one pipeline of UNLINKs
+ *   (plus SCAN+UNLINK for remembered patterns), before any other command
+ *   uses Redis again: the first call that reaches Redis replays them on its
+ *   context first, and every other call waits for that replay. Past 10000
+ *   pending keys they are replaced by a drop of the given pattern (or of
+ *   everything under the prefix).
+ * - The fallback LRU serves only while Redis is unavailable (from the first
+ *   failed call on) and is dropped entirely, under its lock, by the first
+ *   call that reaches Redis again: it never serves something Redis-side
+ *   invalidation removed meanwhile. rc_cache_del also removes the key from
+ *   the fallback. With REDIS_ENABLED=false the fallback is the cache.
+ * - Circuit breaker: closed -> open after CIRCUIT_BREAKER_THRESHOLD
+ *   consecutive failed calls (connect, AUTH, I/O error or timeout); while
+ *   open (CIRCUIT_BREAKER_TIMEOUT seconds) no connect is attempted and no
+ *   timeout is paid: calls answer RC_EUNAVAILABLE / a miss at once. Then the
+ *   next call is the one probe (half-open); every other call is still
+ *   refused while it is in flight. A successful probe closes the breaker and
+ *   resets the period; a failed one reopens it for twice the previous period,
+ *   capped at 8 x CIRCUIT_BREAKER_TIMEOUT (240 s by default). The clock is
+ *   injectable (rc_cache_set_clock).
+ * - Every call is bounded: a connect, AUTH/SELECT and each command wait at
+ *   most REDIS_SOCKET_TIMEOUT (redisSetTimeout is applied after every
+ *   connect); a context that saw an I/O error, a protocol error or a timeout
+ *   is freed, never reused, and replaced by a fresh connect (never
+ *   redisReconnect) that re-applies the timeout, AUTH [user] password and
+ *   SELECT db.
+ * - SIGPIPE: every Redis call runs with SIGPIPE blocked in the calling thread
+ *   (pthread_sigmask); a SIGPIPE raised by its own writes is consumed with
+ *   sigtimedwait before the thread's mask is restored. The process-wide
+ *   disposition is never changed.
+ * - An allocation failure inside hiredis 0.14 aborts the process (hiredis
+ *   does so itself); allocation failures in this library return RC_ENOMEM.
+ * - Passwords never appear in logs (stderr, filtered by LOG_LEVEL),
+ *   rc_errmsg() messages or statistics.
+ *
  * Keys are NUL-terminated strings used byte for byte; the configured prefix
  * (CACHE_KEY_PREFIX) is NOT added by these functions: callers pass full keys
  * (rc_cache_key builds one). Values are binary (pointer + length).
@@ -81,8 +119,10 @@ int rc_cache_exists(rc_cache *c, const char *key, bool *exists);
 /* *ttl = remaining seconds, -1 without expiry, -2 when absent. */
 int rc_cache_ttl(rc_cache *c, const char *key, long long *ttl);
 /* Deletes every key under the prefix matching glob (the prefix is added and
- * escaped; glob itself is used as a pattern). SCAN + UNLINK in batches.
- * *removed = count. */
+ * escaped; glob itself is used as a pattern, so escape user values with
+ * rc_cache_glob_escape). SCAN + UNLINK in batches, never KEYS; matching
+ * fallback entries go too. *removed = count. RC_EUNAVAILABLE when Redis
+ * could not be reached (the clear is then remembered and replayed). */
 int rc_cache_clear(rc_cache *c, const char *glob, long long *removed);
 /* Escapes * ? [ ] \ in s so it matches only itself in a pattern.
  * *out new, caller frees. */
@@ -122,8 +162,10 @@ int rc_queue_clear(rc_cache *c, const char *queue);
 typedef struct rc_cache_stats {
     uint64_t hits, misses;       /* gets answered / not answered */
     double hit_rate;             /* hits / (hits + misses), 0 when none */
-    uint64_t sets, deletes;      /* successful writes and deletes */
-    uint64_t errors;             /* failed Redis calls */
+    uint64_t sets, deletes;      /* successful writes (Redis or fallback)
+                                    and keys deleted in Redis */
+    uint64_t errors;             /* Redis calls that failed or were refused
+                                    by the open breaker, and error replies */
     uint64_t fallback_hits;      /* gets answered by the fallback */
     uint64_t fallback_entries;   /* entries in the fallback now */
     rc_circuit_state circuit;    /* breaker state */
