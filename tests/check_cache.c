@@ -381,15 +381,23 @@ START_TEST(test_eval)
         ck_assert_int_eq(rc_cache_exec(cache, &cmd, 1, &r), RC_OK);
         freeReplyObject(r);
     }
-    /* The SHA1 we send is the one Redis computes. */
-    const char *ld[] = {"SCRIPT", "LOAD", script};
-    rc_cmd cmd = {3, ld, NULL};
-    ck_assert_int_eq(rc_cache_exec(cache, &cmd, 1, &r), RC_OK);
-    const char *ex[] = {"SCRIPT", "EXISTS", r->str};
-    freeReplyObject(r);
+    /* The SHA1 we send is the one Redis computes: with the script loaded,
+     * our call is one EVALSHA and no EVAL. */
+    const char *ld[] = {"SCRIPT", "LOAD", script}, *reset[] = {"CONFIG", "RESETSTAT"};
+    rc_cmd cmds[2] = {{3, ld, NULL}, {2, reset, NULL}};
+    redisReply *rr[2];
+    ck_assert_int_eq(rc_cache_exec(cache, cmds, 2, rr), RC_OK);
+    freeReplyObject(rr[0]);
+    freeReplyObject(rr[1]);
     ck_assert_int_eq(rc_cache_eval(cache, script, 1, keys, 1, args, lens, &r), RC_OK);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
-    (void)ex;
+    const char *info[] = {"INFO", "commandstats"};
+    rc_cmd cmd = {2, info, NULL};
+    ck_assert_int_eq(rc_cache_exec(cache, &cmd, 1, &r), RC_OK);
+    ck_assert_ptr_nonnull(strstr(r->str, "cmdstat_evalsha:calls=1,"));
+    ck_assert_ptr_null(strstr(r->str, "cmdstat_eval:"));
+    freeReplyObject(r);
     free(k);
 }
 END_TEST
@@ -477,6 +485,32 @@ START_TEST(test_key_and_prefix)
 }
 END_TEST
 
+START_TEST(test_unix_socket_and_db)
+{
+    th_redis u;
+    char *sock = th_tmpfile("redis.sock"), extra[400], url[400];
+    snprintf(extra, sizeof extra, "--unixsocket %s --unixsocketperm 700", sock);
+    ck_assert_int_eq(th_redis_start(&u, extra), 0);
+    snprintf(url, sizeof url, "unix://%s?db=3", sock);
+    rc_cache *c = make_cache(url, "", true);
+    ck_assert_int_eq(rc_cache_set(c, "via-unix", "1", 1, 60), RC_OK);
+    /* It landed in database 3 (checked over TCP). */
+    redisContext *rc = th_redis_connect(&u, NULL);
+    redisReply *r = redisCommand(rc, "EXISTS via-unix");
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    r = redisCommand(rc, "SELECT 3");
+    freeReplyObject(r);
+    r = redisCommand(rc, "EXISTS via-unix");
+    ck_assert_int_eq(r->integer, 1);
+    freeReplyObject(r);
+    redisFree(rc);
+    rc_cache_free(c);
+    th_redis_stop(&u);
+    free(sock);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
@@ -498,6 +532,7 @@ static Suite *cache_suite(void)
         {"remembered_overflow", test_remembered_deletes_overflow},
         {"disabled", test_disabled_uses_fallback_only},
         {"key_prefix", test_key_and_prefix},
+        {"unix_socket", test_unix_socket_and_db},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

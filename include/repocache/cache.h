@@ -151,10 +151,15 @@ int rc_cache_health_check(rc_cache *c);
 /* ---- FIFO queue on a Redis list (never falls back: items are not lost
  * silently; RC_EUNAVAILABLE instead) ---- */
 
+/* Appends a copy of val (binary) at the tail of the list named queue (used
+ * as given, no prefix added). RC_OK or RC_EUNAVAILABLE. */
 int rc_queue_push(rc_cache *c, const char *queue, const char *val, size_t len);
-/* RC_ENOTFOUND when empty. *val caller frees. */
+/* Takes the head item: *val (malloc'd, NUL-terminated past *len) caller
+ * frees. RC_ENOTFOUND when empty, RC_EUNAVAILABLE. */
 int rc_queue_pop(rc_cache *c, const char *queue, char **val, size_t *len);
+/* *len = items in the queue. RC_OK or RC_EUNAVAILABLE. */
 int rc_queue_length(rc_cache *c, const char *queue, long long *len);
+/* Removes the queue and its items. RC_OK or RC_EUNAVAILABLE. */
 int rc_queue_clear(rc_cache *c, const char *queue);
 
 /* ---- statistics ---- */
