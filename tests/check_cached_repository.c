@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static th_redis srv;
 static rc_cache *cache;
@@ -546,6 +547,57 @@ START_TEST(test_negative_cache)
     ck_assert_int_eq(in->finds, 3);
     ASSERT_KEYS("");
     rc_repo_destroy(c);
+}
+END_TEST
+
+/* Redis down during a write whose old values are unknown (no *previous):
+ * the whole namespace is dropped when Redis is back, before it is used. */
+START_TEST(test_no_previous_while_redis_down)
+{
+    th_redis p;
+    ck_assert_int_eq(th_redis_start(&p, "--appendonly yes --appendfsync always"), 0);
+    rc_settings s;
+    rc_cache *pc = NULL;
+    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", p.url), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&s, "LOG_LEVEL", "error"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SOCKET_TIMEOUT", "0.2"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&s, "CIRCUIT_BREAKER_TIMEOUT", "0.2"), RC_OK);
+    ck_assert_int_eq(rc_cache_new(&s, &pc), RC_OK);
+    count_repo *in = count_repo_new(&rc_hero_entity, hero_match);
+    in->give_previous = false;
+    cr_put(in, mk_hero("h1", "Ann", "en"));
+    rc_strategy st;
+    rc_repo *c = NULL;
+    rc_cached_repo_options o = {.own_inner = true};
+    ck_assert_int_eq(rc_strategy_hero(&s, &st), RC_OK);
+    ck_assert_int_eq(rc_cached_repo_new(&in->base, pc, &st, &o, &c), RC_OK);
+    rc_list *l = NULL;
+    const char *ann[] = {"Ann"};
+    ck_assert_int_eq(rc_repo_find_by_query(c, "by_name", ann, 1, &l), RC_OK);
+    ck_assert_uint_eq(l->len, 1);
+    rc_list_free(l);
+
+    th_redis_kill(&p);
+    rc_hero *h = mk_hero("h1", "Cat", "en");
+    ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_OK);
+    rc_hero_free(h);
+    ck_assert_int_eq(th_redis_restart(&p), 0);
+    redisContext *pr = th_redis_connect(&p, NULL);
+    redisReply *r = redisCommand(pr, "EXISTS hero:name:Ann");
+    ck_assert_int_eq(r->integer, 1); /* back from the AOF, stale */
+    freeReplyObject(r);
+    usleep(300000);
+    reset_counts(in);
+    ck_assert_int_eq(rc_repo_find_by_query(c, "by_name", ann, 1, &l), RC_OK);
+    ck_assert_uint_eq(l->len, 0);
+    rc_list_free(l);
+    ck_assert_int_eq(in->queries, 1);
+    redisFree(pr);
+    rc_repo_destroy(c);
+    rc_cache_free(pc);
+    rc_settings_clear(&s);
+    th_redis_stop(&p);
 }
 END_TEST
 
@@ -1422,6 +1474,7 @@ static Suite *cached_suite(void)
         {"cache_on_write", test_cache_on_write_stores_entity},
         {"failing_write_leaves_cache", test_failing_write_leaves_cache},
         {"no_previous_drops_namespace", test_no_previous_drops_namespace},
+        {"no_previous_while_redis_down", test_no_previous_while_redis_down},
         {"negative_cache", test_negative_cache},
         {"slots_and_ownership", test_slots_and_ownership},
         {"sqlite_hero_queries", test_sqlite_hero_queries},

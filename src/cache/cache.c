@@ -157,6 +157,9 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
         c->npend = 0;
         st = add_glob_locked(c, drop_glob ? drop_glob : "*");
         n = 0;
+    } else if (n == 0 && drop_glob) {
+        /* no keys, only a pattern (a clear that could not reach Redis) */
+        st = add_glob_locked(c, drop_glob);
     }
     if (n && c->npend + n > c->pend_cap) {
         size_t cap = c->pend_cap ? c->pend_cap : 64;

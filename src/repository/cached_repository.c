@@ -10,9 +10,9 @@
  * Read:  LOOKUP script: value, or negative entry, or SET lease NX PX (one
  *        round trip) -> database -> FILL script: SET value EX ttl only if the
  *        lease still holds our token, then DEL lease (one round trip).
- * Write: database -> one pipeline: DEL data keys; DEL their leases;
- *        [cache_on_write: SET by-id lease to our token] -> [re-read the
- *        database, FILL through that lease].
+ * Write: database -> one pipeline: DEL the leases; DEL the data keys
+ *        (in that order, see delete_keys); [cache_on_write: SET by-id lease
+ *        to our token] -> [re-read the database, FILL through that lease].
  * A write deletes the lease of every key whose answer it may change, so a
  * reader that read the database before the write cannot fill afterwards;
  * a fill that succeeds holds a lease taken after the write's delete, hence
@@ -85,6 +85,7 @@ typedef struct cached_repo {
     const char *prefix;          /* CACHE_KEY_PREFIX (borrowed from cache) */
     size_t head_len;             /* strlen(prefix) + strlen(ns) + 1 */
     char *ns_glob;               /* escaped ns + ":*", relative to the prefix */
+    char *lease_glob;            /* escaped ns + ":~lease:*", likewise */
     atomic_uint_fast64_t hits, misses, negative_hits, errors, decode_errors,
         invalidations, stale_fills_rejected;
 } cached_repo;
@@ -574,13 +575,22 @@ static int collect_query_key(void *ud, const char *query,
     return RC_OK;
 }
 
-/* Drops every key of the namespace (SCAN), or remembers to. */
+/*
+ * Drops every key of the namespace, or remembers to; returns the count of
+ * keys removed (leases not counted) or -1. Two SCAN passes, leases first: a
+ * SCAN is not atomic, and a fill holding a lease from before the write could
+ * otherwise store its stale value after the data pass went by. Once the
+ * lease pass is over no such lease is left, and whatever such a fill stored
+ * before that still exists for the data pass to find.
+ */
 static long long drop_namespace(cached_repo *r)
 {
     long long removed = 0;
     fb_invalidate(r, NULL, 0);
-    if (rc_cache_clear(r->cache, r->ns_glob, &removed) != RC_OK) {
+    if (rc_cache_clear(r->cache, r->lease_glob, NULL) != RC_OK ||
+        rc_cache_clear(r->cache, r->ns_glob, &removed) != RC_OK) {
         count(&r->errors);
+        (void)rc_cache_remember_deletes(r->cache, NULL, 0, r->lease_glob);
         (void)rc_cache_remember_deletes(r->cache, NULL, 0, r->ns_glob);
         return -1;
     }
@@ -608,7 +618,11 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     }
 
-    /* argv of both DELs in one buffer: "DEL" data... "DEL" leases... */
+    /* argv of both DELs in one buffer: "DEL" leases... "DEL" data... The
+     * leases go first: the pipeline is not atomic, and a fill holding an old
+     * lease that ran between a data DEL and a lease DEL would store a stale
+     * value; a fill between the lease DEL and the data DEL holds a lease
+     * taken after the write's commit, so its value is fresh. */
     size_t nd = data->n, nl = leases.n;
     const char **argv = malloc((nd + nl + 2) * sizeof *argv);
     if (!argv) {
@@ -616,17 +630,18 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     }
     argv[0] = "DEL";
-    memcpy(argv + 1, data->k, nd * sizeof *argv);
-    argv[nd + 1] = "DEL";
-    memcpy(argv + nd + 2, leases.k, nl * sizeof *argv);
+    memcpy(argv + 1, leases.k, nl * sizeof *argv);
+    argv[nl + 1] = "DEL";
+    memcpy(argv + nl + 2, data->k, nd * sizeof *argv);
     char ms[24];
     snprintf(ms, sizeof ms, "%d", r->lease_ms);
     const char *set[5] = {"SET", writer_lease, writer_token, "PX", ms};
     rc_cmd cmds[3];
-    size_t ncmd = 0;
-    cmds[ncmd++] = (rc_cmd){(int)nd + 1, argv, NULL};
+    size_t ncmd = 0, data_cmd;
     if (nl)
-        cmds[ncmd++] = (rc_cmd){(int)nl + 1, argv + nd + 1, NULL};
+        cmds[ncmd++] = (rc_cmd){(int)nl + 1, argv, NULL};
+    data_cmd = ncmd;
+    cmds[ncmd++] = (rc_cmd){(int)nd + 1, argv + nl + 1, NULL};
     if (writer_lease)
         cmds[ncmd++] = (rc_cmd){5, set, NULL};
     redisReply *rep[3] = {NULL, NULL, NULL};
@@ -635,12 +650,12 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
     for (size_t i = 0; i < ncmd && ok; i++)
         ok = rep[i] && rep[i]->type != REDIS_REPLY_ERROR;
     if (ok) {
-        *removed = rep[0]->integer;
+        *removed = rep[data_cmd]->integer;
         atomic_fetch_add(&r->invalidations, (uint_fast64_t)*removed);
     } else {
-        /* remember data keys and leases (argv minus the two "DEL"s) */
+        /* remember leases and data keys (argv minus the two "DEL"s) */
         count(&r->errors);
-        memmove(argv + nd + 1, argv + nd + 2, nl * sizeof *argv);
+        memmove(argv + nl + 1, argv + nl + 2, nd * sizeof *argv);
         if (rc_cache_remember_deletes(r->cache, argv + 1, nd + nl,
                                       r->ns_glob) != RC_OK)
             (void)rc_cache_remember_deletes(r->cache, NULL, 0, r->ns_glob);
@@ -817,6 +832,7 @@ static void cached_destroy(rc_repo *base)
     if (r->own_inner)
         rc_repo_destroy(r->inner);
     free(r->ns_glob);
+    free(r->lease_glob);
     free(r);
 }
 
@@ -868,17 +884,22 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
         rc = rc_seterr(RC_EINVAL, "cached repo: lease_ms must be >= 0");
     else if (!(r = calloc(1, sizeof *r)) ||
              rc_cache_glob_escape(st->ns, &ens) != RC_OK ||
-             !(r->ns_glob = malloc(strlen(ens) + 3))) {
+             !(r->ns_glob = malloc(strlen(ens) + 3)) ||
+             !(r->lease_glob = malloc(strlen(ens) + 10))) {
         rc = rc_seterr(RC_ENOMEM, "cached repo: out of memory");
     }
     if (rc != RC_OK) {
         free(ens);
-        free(r);
+        if (r) {
+            free(r->ns_glob);
+            free(r);
+        }
         if (own)
             rc_repo_destroy(inner);
         return rc;
     }
     sprintf(r->ns_glob, "%s:*", ens);
+    sprintf(r->lease_glob, "%s:~lease:*", ens);
     free(ens);
     mirror_slots(&r->methods, inner);
     r->base.methods = &r->methods;
