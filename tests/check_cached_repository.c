@@ -374,6 +374,43 @@ START_TEST(test_miss_once_then_hit)
 }
 END_TEST
 
+/* cache_on_read off: reads use what is cached but never fill. */
+START_TEST(test_cache_on_read_off)
+{
+    count_repo *in = count_repo_new(&rc_hero_entity, hero_match);
+    rc_strategy st;
+    rc_repo *c = NULL;
+    rc_cached_repo_options o = {.own_inner = true};
+    ck_assert_int_eq(rc_strategy_hero(&settings, &st), RC_OK);
+    st.cache_on_read = false;
+    ck_assert_int_eq(rc_cached_repo_new(&in->base, cache, &st, &o, &c), RC_OK);
+    cr_put(in, mk_hero("h1", "Ann", "en"));
+    void *e;
+    rc_list *l;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
+        rc_hero_free(e);
+        ck_assert_int_eq(rc_repo_find_by_id(c, "h7", &e), RC_ENOTFOUND);
+        ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
+        rc_list_free(l);
+    }
+    ck_assert_int_eq(in->finds, 4);
+    ck_assert_int_eq(in->lists, 2);
+    ASSERT_KEYS("");
+    /* cache_on_write still stores, and reads then use it */
+    rc_hero *h = mk_hero("h1", "Bea", "en");
+    ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_OK);
+    rc_hero_free(h);
+    ASSERT_KEYS("hero:h1\n");
+    reset_counts(in);
+    ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
+    ck_assert_str_eq(((rc_hero *)e)->name, "Bea");
+    rc_hero_free(e);
+    ck_assert_int_eq(in->finds, 0);
+    rc_repo_destroy(c);
+}
+END_TEST
+
 /* Fills every key a hero test uses: ids, all, both languages, four names,
  * and a negative entry for h9. */
 static void prime(rc_repo *c)
@@ -1376,6 +1413,7 @@ START_TEST(test_invalidate_all_with_glob_prefix)
     ck_assert_int_eq(rc_settings_defaults(&s2), RC_OK);
     ck_assert_int_eq(rc_settings_set(&s2, "REDIS_URL", srv.url), RC_OK);
     ck_assert_int_eq(rc_settings_set(&s2, "CACHE_KEY_PREFIX", "p1x:"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&s2, "LOG_LEVEL", "warning"), RC_OK);
     ck_assert_int_eq(rc_cache_new(&s2, &c2), RC_OK);
     rc_cache_free(cache);
     ck_assert_int_eq(rc_settings_set(&settings, "CACHE_KEY_PREFIX", "p[1]*:"), RC_OK);
@@ -1470,6 +1508,7 @@ static Suite *cached_suite(void)
         const TTest *t;
     } cases[] = {
         {"miss_once_then_hit", test_miss_once_then_hit},
+        {"cache_on_read_off", test_cache_on_read_off},
         {"writes_remove_exact_keys", test_writes_remove_exact_keys},
         {"cache_on_write", test_cache_on_write_stores_entity},
         {"failing_write_leaves_cache", test_failing_write_leaves_cache},
