@@ -309,13 +309,27 @@ static int load(cached_repo *r, bool is_list, const load_req *q, void **out)
                                  (rc_list **)out);
 }
 
-/* Fill value of a successful load, or NULL (out of memory). */
-static char *encode_for_fill(cached_repo *r, bool is_list, const void *v,
-                             size_t *len)
+/*
+ * What a read stores after loading with status rc: the encoded answer under
+ * key, or the negative marker under neg. Returns the text (caller frees) and
+ * sets *target, *len and *ttl; NULL when there is nothing to store (an
+ * error, not found without negative caching, out of memory).
+ */
+static char *fill_value(cached_repo *r, bool is_list, int rc,
+                        const void *answer, const char *key, const char *neg,
+                        const char **target, size_t *len, int *ttl)
 {
     char *text = NULL;
-    if (encode_value(r, is_list, v, &text, len) != RC_OK)
-        return NULL;
+    if (rc == RC_OK && encode_value(r, is_list, answer, &text, len) == RC_OK) {
+        *target = key;
+        *ttl = r->st.ttl;
+    } else if (rc == RC_ENOTFOUND && neg && (text = strdup(NEGATIVE_VALUE))) {
+        *target = neg;
+        *len = strlen(text);
+        *ttl = r->st.negative_ttl;
+    }
+    if (text && r->hook)
+        r->hook(r->hook_ud, key);
     return text;
 }
 
@@ -358,22 +372,14 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
     count(&r->misses);
     uint64_t e = fb_epoch_now();
     int rc = load(r, is_list, q, out);
-    if (!r->st.cache_on_read)
-        return rc;
-    if (rc == RC_OK) {
-        char *text = encode_for_fill(r, is_list, *out, &len);
-        if (text) {
-            if (r->hook)
-                r->hook(r->hook_ud, key);
-            fb_fill(r, key, text, len, r->st.ttl, e);
-        }
-        free(text);
-    } else if (rc == RC_ENOTFOUND && neg) {
-        if (r->hook)
-            r->hook(r->hook_ud, key);
-        fb_fill(r, neg, NEGATIVE_VALUE, strlen(NEGATIVE_VALUE),
-                r->st.negative_ttl, e);
-    }
+    const char *target = NULL;
+    int ttl = 0;
+    char *text = r->st.cache_on_read ? fill_value(r, is_list, rc, *out, key,
+                                                  neg, &target, &len, &ttl)
+                                     : NULL;
+    if (text)
+        fb_fill(r, target, text, len, ttl, e);
+    free(text);
     return rc;
 }
 
@@ -385,69 +391,61 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
                        const char *neg, const load_req *q, void **out)
 {
     char *lease = lease_key(r, key);
-    char token[33];
+    char token[33] = ""; /* "": take no lease (cache_on_read off) */
+    bool leased = false;
     int rc;
     if (!lease) /* out of memory: no caching this time */
         return load(r, is_list, q, out);
-    new_token(token);
-    /* A value that does not decode is dropped and looked up once more; if
-     * the second look finds garbage again, read through without caching. */
-    for (int attempt = 0;; attempt++) {
+    if (r->st.cache_on_read)
+        new_token(token);
+    /* A value that does not decode is dropped and looked up once more
+     * (taking the lease then); garbage twice: read through, no fill. */
+    for (int attempt = 0; attempt < 2; attempt++) {
         char *val = NULL;
         size_t len = 0;
-        bool leased = false;
         enum lookup_result lk =
-            attempt == 2 ? LK_MISS
-            : rc_cache_redis_usable(r->cache)
-                ? lookup(r, key, lease, neg, r->st.cache_on_read ? token : "",
-                         &val, &len, &leased)
+            rc_cache_redis_usable(r->cache)
+                ? lookup(r, key, lease, neg, token, &val, &len, &leased)
                 : LK_UNAVAILABLE;
         if (lk == LK_UNAVAILABLE) {
             rc = read_fallback(r, is_list, key, neg, q, out);
-            break;
-        }
-        if (lk == LK_HIT) {
-            bool ok = take_hit(r, is_list, key, val, len, false, out);
-            free(val);
-            if (ok) {
-                rc = RC_OK;
-                break;
-            }
-            continue; /* dropped: look again, taking the lease this time */
-        }
-        if (lk == LK_FOREIGN) {
-            count(&r->decode_errors);
-            drop_key(r, key);
-            continue;
+            goto done;
         }
         if (lk == LK_NEGATIVE) {
             count(&r->hits);
             count(&r->negative_hits);
             rc = RC_ENOTFOUND;
-            break;
+            goto done;
         }
-        /* a miss */
-        count(&r->misses);
-        rc = load(r, is_list, q, out);
-        if (!leased)
+        if (lk == LK_MISS)
             break;
-        char *text = rc == RC_OK ? encode_for_fill(r, is_list, *out, &len)
-                     : rc == RC_ENOTFOUND && neg ? strdup(NEGATIVE_VALUE)
-                                                 : NULL;
-        if (text) {
-            if (r->hook)
-                r->hook(r->hook_ud, key);
-            if (rc == RC_OK)
-                fill(r, key, lease, token, text, len, r->st.ttl);
-            else
-                fill(r, neg, lease, token, text, strlen(text),
-                     r->st.negative_ttl);
-        } else {
-            release(r, lease, token);
+        if (lk == LK_HIT) {
+            bool ok = take_hit(r, is_list, key, val, len, false, out);
+            free(val);
+            if (ok) {
+                rc = RC_OK;
+                goto done;
+            }
+        } else { /* LK_FOREIGN */
+            count(&r->decode_errors);
+            drop_key(r, key);
         }
-        free(text);
-        break;
     }
+    count(&r->misses);
+    rc = load(r, is_list, q, out);
+    if (leased) {
+        const char *target = NULL;
+        size_t len = 0;
+        int ttl = 0;
+        char *text = fill_value(r, is_list, rc, *out, key, neg, &target, &len,
+                                &ttl);
+        if (text)
+            fill(r, target, lease, token, text, len, ttl);
+        else
+            release(r, lease, token);
+        free(text);
+    }
+done:
     free(lease);
     return rc;
 }
@@ -691,8 +689,8 @@ static void write_fill(cached_repo *r, const char *id, const char *key,
     char *lease = lease_key(r, key);
     if (lease && rc_repo_find_by_id(r->inner, id, &e) == RC_OK) {
         size_t len = 0;
-        char *text = encode_for_fill(r, false, e, &len);
-        if (text)
+        char *text = NULL;
+        if (encode_value(r, false, e, &text, &len) == RC_OK)
             fill(r, key, lease, token, text, len, r->st.ttl);
         free(text);
     }
