@@ -232,6 +232,24 @@ static int pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds, size_t n
         }
         replies[i] = r;
     }
+    /* A server that wants AUTH (or is still loading its data) answers every
+     * command with an error: that is Redis being unavailable, not a reply. */
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r = replies[i];
+        bool noauth = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0;
+        bool loading = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "LOADING", 7) == 0;
+        if (!noauth && !loading)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            freeReplyObject(replies[j]);
+            replies[j] = NULL;
+        }
+        return noauth ? rc_seterr(RC_EAUTH, "redis at %s: authentication required (NOAUTH): "
+                                            "set REDIS_PASSWORD or a password in REDIS_URL",
+                                  c->where)
+                      : rc_seterr(RC_EUNAVAILABLE, "redis at %s: still loading its data",
+                                  c->where);
+    }
     return RC_OK;
 }
 
@@ -423,9 +441,10 @@ static void note_down(rc_cache *c, const char *why)
 
 /*
  * Runs fn on a pooled context, through the breaker and with SIGPIPE guarded,
- * after replaying remembered deletes. fn returns RC_EUNAVAILABLE only for an
- * I/O error (the context is then discarded). Returns RC_OK, fn's status,
- * RC_EUNAVAILABLE or RC_EAUTH (with rc_errmsg set).
+ * after replaying remembered deletes. fn returns RC_EUNAVAILABLE (I/O error,
+ * timeout, server loading) or RC_EAUTH (NOAUTH) only when Redis cannot be
+ * used; the context is then discarded and the failure fed to the breaker.
+ * Returns RC_OK, fn's status, RC_EUNAVAILABLE or RC_EAUTH (with rc_errmsg).
  */
 static int with_redis(rc_cache *c, redis_fn fn, void *ud)
 {
@@ -447,7 +466,7 @@ static int with_redis(rc_cache *c, redis_fn fn, void *ud)
         if (st == RC_OK)
             st = fn(c, conn->ctx, ud);
         rc_conn_leave(conn);
-        reached = st != RC_EUNAVAILABLE;
+        reached = st != RC_EUNAVAILABLE && st != RC_EAUTH;
         rc_pool_return(&c->pool, conn, !reached);
     }
     sigpipe_unblock(&g);
