@@ -44,7 +44,8 @@ int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
  * bound are pending, the service instead forgets them and drops every key
  * under the prefix matching drop_glob (escaped prefix + glob, e.g. "hero:*")
  * on recovery. RC_OK or RC_ENOMEM (then everything under the prefix is
- * dropped on recovery).
+ * dropped on recovery). A no-op with REDIS_ENABLED=false. The bound is
+ * 10000 keys.
  */
 int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
                               const char *drop_glob);
@@ -54,7 +55,10 @@ bool rc_cache_redis_usable(rc_cache *c);
 
 /* The in-memory fallback, used directly by callers that bypass Redis while it
  * is unavailable (no-ops returning RC_ENOTFOUND / RC_EUNAVAILABLE when the
- * fallback is disabled). */
+ * fallback is disabled). It serves only while Redis is unavailable (after a
+ * failed call, or always with REDIS_ENABLED=false): while Redis is in use,
+ * set returns RC_EUNAVAILABLE and get RC_ENOTFOUND. get counts a hit
+ * (and a fallback hit) or a miss in the statistics; *val as rc_cache_get. */
 int rc_cache_fallback_get(rc_cache *c, const char *key, char **val, size_t *len);
 int rc_cache_fallback_set(rc_cache *c, const char *key, const char *val,
                           size_t len, int ttl);

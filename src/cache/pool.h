@@ -49,15 +49,16 @@ typedef struct rc_pool {
     atomic_uint_fast64_t connects; /* connect attempts (statistics, tests) */
 } rc_pool;
 
-/* Initialises p from s (strings copied). RC_OK or RC_ENOMEM. */
+/* Initialises p from s (strings copied). RC_OK, or RC_ENOMEM with nothing
+ * left to destroy. */
 int rc_pool_init(rc_pool *p, const rc_settings *s);
 /* Closes every idle connection and frees p's copies; none may be borrowed. */
 void rc_pool_destroy(rc_pool *p);
 /* *out = a connection for the calling thread alone, opening one when none
  * is idle and fewer than max are open (else waits for one). RC_OK,
  * RC_EUNAVAILABLE (connect failed or timed out), RC_EAUTH (AUTH refused) or
- * RC_ENOMEM, with the detail in rc_errmsg() (never the password). Blocks
- * SIGPIPE only through the caller's guard (see cache.c). */
+ * RC_ENOMEM, with the detail in rc_errmsg() (never the password). The
+ * caller guards SIGPIPE (connecting writes AUTH/SELECT; see cache.c). */
 int rc_pool_borrow(rc_pool *p, rc_conn **out);
 /* Gives conn back; broken = it saw an I/O/protocol error or a timeout (it is
  * then freed, with every idle connection older than the error). */

@@ -77,13 +77,16 @@ static int script_digest(const char *script, char sha[41])
     script_sha *s = scripts;
     while (s && strcmp(s->text, script) != 0)
         s = s->next;
-    if (!s && (s = calloc(1, sizeof *s)) && !(s->text = strdup(script))) {
-        free(s);
-        s = NULL;
-    } else if (s && !s->sha[0]) {
-        sha1_hex(script, strlen(script), s->sha);
-        s->next = scripts;
-        scripts = s;
+    if (!s && (s = calloc(1, sizeof *s)) != NULL) {
+        s->text = strdup(script);
+        if (s->text) {
+            sha1_hex(script, strlen(script), s->sha);
+            s->next = scripts;
+            scripts = s;
+        } else {
+            free(s);
+            s = NULL;
+        }
     }
     if (s)
         memcpy(sha, s->sha, 41);
