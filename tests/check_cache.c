@@ -417,6 +417,11 @@ START_TEST(test_remembered_deletes_replayed_first)
     free(v);
     ck_assert_int_eq(rc_cache_get_stats(cache, &st), RC_OK);
     ck_assert_uint_eq(st.pending_deletes, 0);
+    /* A pattern drop alone (relative to the prefix). */
+    ck_assert_int_eq(rc_cache_remember_deletes(cache, NULL, 0, "r*"), RC_OK);
+    ck_assert_int_eq(rc_cache_get(cache, k2, &v, &len), RC_ENOTFOUND);
+    ck_assert_int_eq(rc_cache_get_stats(cache, &st), RC_OK);
+    ck_assert_uint_eq(st.pending_deletes, 0);
     free(k1);
     free(k2);
 }

@@ -233,8 +233,11 @@ START_TEST(test_service_outage_and_recovery)
     size_t len;
     /* While Redis is up the fallback is not used. */
     ck_assert_int_eq(rc_cache_set(c, "k", "redis-v1", 8, 60), RC_OK);
+    ck_assert_int_eq(rc_cache_set(c, "c:1", "v", 1, 60), RC_OK);
     ck_assert_int_eq(rc_cache_fallback_set(c, "x", "v", 1, 60), RC_EUNAVAILABLE);
     th_redis_kill(&r);
+    long long cleared;
+    ck_assert_int_eq(rc_cache_clear(c, "c:*", &cleared), RC_EUNAVAILABLE);
     /* Outage: writes land in the fallback, reads are served from it. */
     ck_assert_int_eq(rc_cache_set(c, "k", "fallback-v2", 11, 60), RC_OK);
     ck_assert_int_eq(rc_cache_get(c, "k", &v, &len), RC_OK);
@@ -266,10 +269,13 @@ START_TEST(test_service_outage_and_recovery)
     redisContext *raw = th_redis_connect(&r, NULL);
     redisReply *rep = redisCommand(raw, "SET k stale-v1");
     freeReplyObject(rep);
+    rep = redisCommand(raw, "SET c:1 stale");
+    freeReplyObject(rep);
     redisFree(raw);
     usleep(250000); /* the breaker's open period */
     ck_assert_int_eq(rc_cache_health_check(c), RC_OK);
     ck_assert_int_eq(rc_cache_get(c, "k", &v, &len), RC_ENOTFOUND);
+    ck_assert_int_eq(rc_cache_get(c, "c:1", &v, &len), RC_ENOTFOUND); /* clear replayed */
     ck_assert_int_eq(rc_cache_get_stats(c, &st), RC_OK);
     ck_assert_uint_eq(st.fallback_entries, 0);
     ck_assert(st.redis_available);

@@ -191,15 +191,6 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
               : RC_OK;
 }
 
-/* Remembers a clear of glob (under the prefix) for replay. */
-static void remember_glob(rc_cache *c, const char *glob)
-{
-    pthread_mutex_lock(&c->pend_mu);
-    while (add_glob_locked(c, glob) != RC_OK && add_glob_locked(c, "*") != RC_OK)
-        ;
-    pthread_mutex_unlock(&c->pend_mu);
-}
-
 /* ---- raw helpers on one context (I/O errors -> RC_EUNAVAILABLE) ---- */
 
 static int io_error(rc_cache *c, redisContext *ctx)
@@ -914,7 +905,7 @@ int rc_cache_clear(rc_cache *c, const char *glob, long long *removed)
     int st = c->enabled ? with_redis(c, clear_fn, &a) : RC_OK;
     free(pattern);
     if (st == RC_EUNAVAILABLE || st == RC_EAUTH) {
-        remember_glob(c, glob);
+        rc_cache_remember_deletes(c, NULL, 0, glob);
         return rc_seterr(RC_EUNAVAILABLE, "redis unavailable: the clear of '%s' is "
                                           "remembered for replay", glob);
     }

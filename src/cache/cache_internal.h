@@ -44,8 +44,9 @@ int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
  * bound are pending, the service instead forgets them and drops every key
  * under the prefix matching drop_glob (escaped prefix + glob, e.g. "hero:*")
  * on recovery. RC_OK or RC_ENOMEM (then everything under the prefix is
- * dropped on recovery). A no-op with REDIS_ENABLED=false. The bound is
- * 10000 keys.
+ * dropped on recovery). With n == 0 and a drop_glob, remembers that pattern
+ * drop itself (as a failed rc_cache_clear does). A no-op with
+ * REDIS_ENABLED=false. The bound is 10000 keys.
  */
 int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
                               const char *drop_glob);
