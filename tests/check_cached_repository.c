@@ -1220,6 +1220,8 @@ static int gadget_query_keys(const void *e, rc_query_key_fn emit, void *ud)
 {
     const gadget *g = e;
     char size[16];
+    if (strcmp(g->color, "!") == 0)
+        return RC_EBACKEND; /* a callback that fails */
     snprintf(size, sizeof size, "%d", g->size);
     const char *a[] = {g->color, size};
     int rc = emit(ud, "by_color", a, 1);
@@ -1283,6 +1285,15 @@ START_TEST(test_user_defined_strategy)
     ck_assert_int_eq(rc_repo_find_by_query(c, "by_color", red, 1, &l), RC_OK);
     ck_assert_uint_eq(l->len, 0);
     rc_list_free(l);
+    /* when the callback fails, the namespace goes (other entities stay) */
+    const char *blue[] = {"blue"};
+    ck_assert_int_eq(rc_repo_find_by_query(c, "by_color", blue, 1, &l), RC_OK);
+    rc_list_free(l);
+    rset("hero:h1", "x", 1);
+    g = mk_gadget("g2", "!", 1);
+    ck_assert_int_eq(rc_repo_save(c, g, NULL), RC_OK);
+    gadget_free(g);
+    ASSERT_KEYS("hero:h1\n");
     rc_repo_destroy(c);
 }
 END_TEST

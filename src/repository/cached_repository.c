@@ -513,14 +513,14 @@ static int cached_find_by_query(rc_repo *base, const char *query,
 typedef struct keyset {
     char **k;
     size_t n, cap;
-    bool oom;
+    bool incomplete; /* a key could not be added (out of memory, failed callback) */
 } keyset;
 
 /* Adds key (taking it; NULL marks out of memory) unless already present. */
 static void ks_take(keyset *s, char *key)
 {
     if (!key) {
-        s->oom = true;
+        s->incomplete = true;
         return;
     }
     for (size_t i = 0; i < s->n; i++)
@@ -533,7 +533,7 @@ static void ks_take(keyset *s, char *key)
         char **k = realloc(s->k, cap * sizeof *k);
         if (!k) {
             free(key);
-            s->oom = true;
+            s->incomplete = true;
             return;
         }
         s->k = k;
@@ -563,7 +563,7 @@ static int collect_query_key(void *ud, const char *query,
     int rc = rc_strategy_key_query(&c->r->st, c->r->prefix, query, args,
                                    nargs, &key);
     if (rc == RC_ENOMEM) {
-        c->data->oom = true;
+        c->data->incomplete = true;
         return rc;
     }
     if (rc == RC_OK)
@@ -597,8 +597,8 @@ static long long drop_namespace(cached_repo *r)
 }
 
 /*
- * Deletes the data keys and the lease of each (when leases) in one round
- * trip; with writer_token, also takes the lease of writer_key for a
+ * Deletes the data keys and the lease of each (negative entries have none)
+ * in one round trip; with writer_lease, also sets it to writer_token for a
  * cache_on_write fill. *removed = data keys that existed. RC_OK, or
  * RC_EUNAVAILABLE after remembering the deletes for replay.
  */
@@ -611,7 +611,7 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
             ks_take(&leases, lease_key(r, data->k[i]));
     *removed = 0;
     fb_invalidate(r, (const char *const *)data->k, data->n);
-    if (leases.oom) {
+    if (leases.incomplete) {
         ks_free(&leases);
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     }
@@ -677,7 +677,7 @@ static const char *add_id_keys(cached_repo *r, keyset *s, const char *id)
     }
     ks_take(s, negative_key(r, key));
     ks_take(s, key);
-    return s->oom ? NULL : key;
+    return s->incomplete ? NULL : key;
 }
 
 /* cache_on_write: re-reads id from the wrapped repository and fills through
@@ -724,12 +724,12 @@ static void after_write(cached_repo *r, const char *id, const void *old,
     if (rc_strategy_key_all(&r->st, r->prefix, &all) == RC_OK)
         ks_take(&data, all);
     else
-        data.oom = true;
-    if (old)
-        (void)r->st.query_keys(old, collect_query_key, &cc);
-    if (new)
-        (void)r->st.query_keys(new, collect_query_key, &cc);
-    if (!idkey || data.oom) {
+        data.incomplete = true;
+    /* a callback that fails leaves the list incomplete: drop everything */
+    if ((old && r->st.query_keys(old, collect_query_key, &cc) != RC_OK) ||
+        (new && r->st.query_keys(new, collect_query_key, &cc) != RC_OK))
+        data.incomplete = true;
+    if (!idkey || data.incomplete) {
         ks_free(&data);
         drop_namespace(r);
         return;
@@ -949,7 +949,7 @@ int rc_cached_repo_invalidate(rc_repo *base, const char *scope,
                 return rc;
             ks_take(&data, key);
         }
-        if (data.oom)
+        if (data.incomplete)
             rc = rc_seterr(RC_ENOMEM, "invalidate: out of memory");
         else
             rc = delete_keys(r, &data, NULL, NULL, &n);
