@@ -186,16 +186,16 @@ int tale_app_open(tale_app *a, const rc_settings *s)
 
 /* After a write: Redis deletes this process could not deliver die with it,
  * so say so (they are replayed only by a process that lives on). */
-static void warn_pending(tale_app *a)
+static void warn_pending(tale_app *a, const char *kind)
 {
     rc_cache_stats st;
     if (rc_cache_get_stats(a->cache, &st) == RC_OK && st.redis_enabled &&
         st.pending_deletes > 0)
         fprintf(stderr,
                 "tale: warning: %llu cache invalidation(s) could not reach "
-                "Redis; run `tale invalidate <entity> all` once Redis is "
+                "Redis; run `tale invalidate %s all` once Redis is "
                 "reachable\n",
-                (unsigned long long)st.pending_deletes);
+                (unsigned long long)st.pending_deletes, kind);
 }
 
 /* ---- argument checks (before anything is opened) ---- */
@@ -363,7 +363,7 @@ static int cmd_seed(cmdline *cl)
                cl->counts[TALE_STORY], cl->settings->database_path);
     else
         rc = tale_fail("seed", rc);
-    warn_pending(&a);
+    warn_pending(&a, "hero|child|story");
     tale_app_close(&a);
     return tale_exit_code(rc);
 }
@@ -455,7 +455,7 @@ static int cmd_put(cmdline *cl)
         tale_fail("put", rc);
     kind->ops->free(stored);
     kind->ops->free(e);
-    warn_pending(&a);
+    warn_pending(&a, kind->name);
     tale_app_close(&a);
     return tale_exit_code(rc);
 }
@@ -477,7 +477,7 @@ static int cmd_delete(cmdline *cl)
                 cl->pos[1]);
     else
         tale_fail("delete", rc);
-    warn_pending(&a);
+    warn_pending(&a, tale_kinds[k].name);
     tale_app_close(&a);
     return tale_exit_code(rc);
 }
