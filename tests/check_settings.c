@@ -202,6 +202,9 @@ START_TEST(test_url_forms)
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "unix:///tmp/r.sock"), RC_OK);
     ck_assert_str_eq(s.redis_unix_path, "/tmp/r.sock");
     ck_assert_int_eq(s.redis_db, 0);
+    /* An empty REDIS_URL counts as unset. */
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", ""), RC_OK);
+    ck_assert_str_eq(s.redis_unix_path, "/tmp/r.sock");
     /* REDIS_HOST switches back to TCP. */
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_HOST", "h3"), RC_OK);
     ck_assert_ptr_null(s.redis_unix_path);

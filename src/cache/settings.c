@@ -338,6 +338,8 @@ void rc_settings_clear(rc_settings *s)
 
 static int apply_url(rc_settings *s, const char *value)
 {
+    if (!*value) /* REDIS_URL= (empty): not set, the other variables apply */
+        return RC_OK;
     parsed_url u;
     int st = parse_redis_url(value, &u);
     if (st) {
