@@ -139,8 +139,12 @@ static void new_token(char out[33])
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         memcpy(b + 8, &x, 8);
     }
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[32] = '\0';
 }
 
 /* ---- values ---- */
