@@ -15,12 +15,12 @@
  *     query:  P + ns + ":" + segment + ":" + args joined by ":"
  *                                                  "child:exact:Ann:7:female"
  * Arguments go in byte for byte (spaces, colons, non-ASCII), as the Python
- * version wrote them. Two queries never share a key because ids are
- * [A-Za-z0-9._-] and never "all" (rc_id_validate), segments are distinct
- * within a strategy and never an id-like word the strategy also uses as an id
- * (checked by rc_strategy_check: a segment must not be "all" and must not
- * start with '~'), and each built-in query has at most one free-text
- * argument, placed first, followed by constrained ones (an age, a gender).
+ * version wrote them. Two keys never meet: a by-id key has no ':' after the
+ * namespace (ids are [A-Za-z0-9._-] and never "all", rc_id_validate) while a
+ * query key always has one; segments are distinct within a strategy, have no
+ * ':', are not "all" and do not start with '~' (rc_strategy_check); and each
+ * built-in query has at most one free-text argument, placed first, followed
+ * by constrained ones (an age, a gender).
  * A user query with several free-text arguments sets escape_args, which
  * writes ':' as "\:" and '\' as "\\" inside each argument.
  *
