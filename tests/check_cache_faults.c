@@ -122,7 +122,7 @@ START_TEST(test_killed_mid_run)
     }
     ops += while_open;
     ck_assert_uint_eq(rc_cache_debug_connects(c), connects);
-    ck_assert(longest < TIMEOUT / 4); /* no timeout paid (allowing for scheduling) */
+    ck_assert(longest < TIMEOUT); /* no timeout paid */
     ck_assert_int_gt(while_open, 100);
     /* Redis stays down through a failed probe or two, then comes back. */
     double t1 = th_now();
@@ -506,12 +506,15 @@ START_TEST(test_sigpipe_guarded)
     size_t big = 16u << 20;
     char *val = malloc(big);
     memset(val, 'x', big);
-    /* Control: an unguarded write of the same size is killed by SIGPIPE. */
+    /* Control: unguarded writes to the dead server raise SIGPIPE (the first
+     * draws a reset, the next reports ECONNRESET, later ones EPIPE). */
     pid_t pid = fork();
     if (pid == 0) {
-        redisReply *rep = redisCommand(raw, "SET k %b", val, big);
-        freeReplyObject(rep);
-        rep = redisCommand(raw, "SET k %b", val, big);
+        for (int i = 0; i < 200; i++) {
+            ssize_t w = write(raw->fd, val, 1 << 20);
+            (void)w;
+            usleep(5000);
+        }
         _exit(0);
     }
     int status;
@@ -519,15 +522,30 @@ START_TEST(test_sigpipe_guarded)
     ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE,
                   "the control write did not raise SIGPIPE");
     redisFree(raw);
-    /* Ours survives, with no SIGPIPE left pending and the mask restored. */
+    /* Ours survives, with no SIGPIPE left pending and the mask restored; the
+     * guard really consumed one (retried a few times: it depends on when the
+     * reset arrives during the write). */
     sigset_t before, after, pend;
+    uint64_t consumed0 = rc_cache_debug_sigpipes();
+    int attempts = 0;
     pthread_sigmask(SIG_SETMASK, NULL, &before);
-    ck_assert_int_eq(rc_cache_set(c, "k", val, big, 60), RC_OK); /* to the fallback */
-    ck_assert_int_eq(rc_cache_set(c, "k", val, big, 60), RC_OK);
+    while (rc_cache_debug_sigpipes() == consumed0 && attempts < 10) {
+        if (attempts++) {
+            ck_assert_int_eq(th_redis_restart(&r), 0);
+            ck_assert_int_eq(rc_cache_health_check(c), RC_OK);
+            th_redis_kill(&r);
+        }
+        ck_assert_int_eq(rc_cache_set(c, "k", val, big, 60), RC_OK); /* to the fallback */
+        ck_assert_int_eq(rc_cache_set(c, "k", val, big, 60), RC_OK);
+    }
     pthread_sigmask(SIG_SETMASK, NULL, &after);
     ck_assert_int_eq(sigismember(&before, SIGPIPE), sigismember(&after, SIGPIPE));
     sigpending(&pend);
     ck_assert(!sigismember(&pend, SIGPIPE));
+    ck_assert_uint_gt(rc_cache_debug_sigpipes(), consumed0);
+    ck_assert_ptr_eq(signal(SIGPIPE, SIG_DFL), SIG_DFL); /* disposition untouched */
+    fprintf(stderr, "faults: sigpipe: guard consumed %llu SIGPIPE(s) in %d attempt(s)\n",
+            (unsigned long long)(rc_cache_debug_sigpipes() - consumed0), attempts);
     free(val);
     rc_cache_free(c);
 }

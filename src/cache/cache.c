@@ -93,6 +93,9 @@ static void sigpipe_block(sigpipe_guard *g)
     pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
 }
 
+/* SIGPIPEs raised by our writes and consumed by the guard (statistics). */
+static atomic_uint_fast64_t sigpipes_consumed;
+
 static void sigpipe_unblock(sigpipe_guard *g)
 {
     sigset_t pipe_set, pend;
@@ -101,11 +104,16 @@ static void sigpipe_unblock(sigpipe_guard *g)
     sigemptyset(&pend);
     if (!g->pending_before && sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE) == 1) {
         const struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+        int sig;
+        while ((sig = sigtimedwait(&pipe_set, NULL, &zero)) < 0 && errno == EINTR)
             ;
+        if (sig == SIGPIPE)
+            atomic_fetch_add(&sigpipes_consumed, 1);
     }
     pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
+
+uint64_t rc_cache_debug_sigpipes(void) { return atomic_load(&sigpipes_consumed); }
 
 /* ---- remembered deletes ---- */
 

@@ -73,4 +73,8 @@ rc_circuit_state rc_cache_circuit(rc_cache *c);
  * redisConnect*, successful or not). */
 uint64_t rc_cache_debug_connects(rc_cache *c);
 
+/* For tests: how many SIGPIPEs raised by this library's writes the guard
+ * has consumed in this process (see the SIGPIPE note in cache.h). */
+uint64_t rc_cache_debug_sigpipes(void);
+
 #endif
