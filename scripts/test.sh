@@ -37,7 +37,7 @@ set +e
 (cd "$BUILD_DIR" && ctest --output-on-failure -V) >"$log" 2>&1
 status=$?
 set -e
-grep -E '^[0-9]+: [0-9]+%: Checks:|tests passed|tests failed|\(Failed\)|\*\*\*' "$log" || true
+grep -E '^[0-9]+: [0-9]+%: Checks:|Test +#[0-9]+:|tests passed|tests failed|\(Failed\)|\*\*\*' "$log" || true
 if [ $status -ne 0 ]; then
     echo "---- failures ----"
     grep -E ':[0-9]+:[EF]:' "$log" | head -50 || true
