@@ -32,6 +32,7 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,9 +431,10 @@ static bool met(const target *t)
     return t->at_least ? t->value >= t->limit : t->value <= t->limit;
 }
 
-static void print_table(const result *r, size_t n, const target *tg,
-                        size_t ntg, int reps, double rtt)
+static void print_table(const char *machine, const result *r, size_t n,
+                        const target *tg, size_t ntg, int reps, double rtt)
 {
+    printf("%s\n\n", machine);
     printf("%-44s %7s %12s %10s\n", "workload", "threads", "ops/s", "us/op");
     for (size_t i = 0; i < n; i++)
         printf("%-44s %7d %12.0f %10.1f\n", r[i].w->name, r[i].threads,
@@ -447,8 +449,8 @@ static void print_table(const result *r, size_t n, const target *tg,
                met(&tg[i]) ? "met" : "NOT MET");
 }
 
-static int print_json(const result *r, size_t n, const target *tg, size_t ntg,
-                      int reps, double rtt)
+static int print_json(const char *machine, const result *r, size_t n,
+                      const target *tg, size_t ntg, int reps, double rtt)
 {
     json_t *root = json_object(), *res = json_array(), *tgs = json_array();
     char *text;
@@ -463,6 +465,7 @@ static int print_json(const result *r, size_t n, const target *tg, size_t ntg,
             tgs, json_pack("{s:s, s:f, s:f, s:s, s:b}", "target", tg[i].name,
                            "measured", tg[i].value, "bound", tg[i].limit,
                            "unit", tg[i].unit, "met", met(&tg[i])));
+    json_object_set_new(root, "machine", json_string(machine));
     json_object_set_new(root, "repetitions", json_integer(reps));
     json_object_set_new(root, "round_trip_us", json_real(rtt));
     json_object_set_new(root, "results", res);
@@ -485,6 +488,22 @@ static const result *find_result(const result *r, size_t n, const char *key,
         if (strcmp(r[i].w->key, key) == 0 && r[i].threads == threads)
             return &r[i];
     return NULL;
+}
+
+/* "2 CPUs online, redis-server 7.0.15, SQLite 3.40.1, hiredis 0.14.1". */
+static void describe_machine(bench *b, char *out, size_t n)
+{
+    redisReply *rep = redisCommand(b->raw[0], "INFO server");
+    const char *v = rep && rep->type == REDIS_REPLY_STRING
+                        ? strstr(rep->str, "redis_version:")
+                        : NULL;
+    char ver[32] = "?";
+    if (v)
+        sscanf(v + strlen("redis_version:"), "%31[0-9.]", ver);
+    freeReplyObject(rep);
+    snprintf(out, n, "%ld CPUs online, redis-server %s, SQLite %s, hiredis %d.%d.%d",
+             sysconf(_SC_NPROCESSORS_ONLN), ver, sqlite3_libversion(),
+             HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
 static int usage(void)
@@ -524,6 +543,7 @@ int main(int argc, char **argv)
     result res[2 * sizeof wl / sizeof wl[0]];
     size_t nres = 0;
     target tg[4];
+    char machine[160];
     double rtt;
     int rc = RC_OK;
 
@@ -556,6 +576,7 @@ int main(int argc, char **argv)
         bench_close(&b);
         return 1;
     }
+    describe_machine(&b, machine, sizeof machine);
     /* Fill the by-id keys and the query key (seeding bypassed the cache). */
     for (size_t i = 0; rc == RC_OK && i < NHEROES; i++)
         rc = op_cached_find(&b, 0, i);
@@ -589,9 +610,9 @@ int main(int argc, char **argv)
                          hit2->ops_per_sec / hit->ops_per_sec, 1.6, true, "x"};
     }
     if (json)
-        rc = print_json(res, nres, tg, 4, reps, rtt);
+        rc = print_json(machine, res, nres, tg, 4, reps, rtt);
     else
-        print_table(res, nres, tg, 4, reps, rtt);
+        print_table(machine, res, nres, tg, 4, reps, rtt);
     bench_close(&b);
     return rc == RC_OK ? 0 : 1;
 }
