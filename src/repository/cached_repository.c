@@ -177,9 +177,11 @@ enum lookup_result {
     LK_MISS         /* *leased tells whether we hold the lease */
 };
 
+/* On LK_HIT, *hit holds the reply (the value is (*hit)->element[1]); the
+ * caller frees it with freeReplyObject. */
 static enum lookup_result lookup(cached_repo *r, const char *key,
                                  const char *lease, const char *neg,
-                                 const char *token, char **val, size_t *len,
+                                 const char *token, redisReply **hit,
                                  bool *leased)
 {
     const char *keys[3] = {key, lease, neg};
@@ -187,7 +189,8 @@ static enum lookup_result lookup(cached_repo *r, const char *key,
     snprintf(ms, sizeof ms, "%d", r->lease_ms);
     const char *args[2] = {token, ms};
     redisReply *rep = NULL;
-    enum lookup_result res = LK_UNAVAILABLE;
+    enum lookup_result res;
+    *hit = NULL;
     *leased = false;
     if (rc_cache_eval(r->cache, LOOKUP_LUA, neg ? 3 : 2, keys, 2, args, NULL,
                       &rep) != RC_OK ||
@@ -200,20 +203,14 @@ static enum lookup_result lookup(cached_repo *r, const char *key,
     long long kind = rep->element[0]->integer;
     if (kind == 1 && rep->elements == 2 &&
         rep->element[1]->type == REDIS_REPLY_STRING) {
-        *val = malloc(rep->element[1]->len + 1);
-        if (*val) {
-            memcpy(*val, rep->element[1]->str, rep->element[1]->len);
-            (*val)[rep->element[1]->len] = '\0';
-            *len = rep->element[1]->len;
-            res = LK_HIT;
-        } else {
-            res = LK_MISS; /* out of memory: read through, no fill */
-        }
-    } else if (kind == 2) {
+        *hit = rep; /* decoded in place: no copy of the value */
+        return LK_HIT;
+    }
+    if (kind == 2)
         res = LK_NEGATIVE;
-    } else if (kind == 3) {
+    else if (kind == 3)
         res = LK_FOREIGN;
-    } else {
+    else {
         res = LK_MISS;
         *leased = rep->elements == 2 &&
                   rep->element[1]->type == REDIS_REPLY_INTEGER &&
@@ -405,11 +402,10 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
     /* A value that does not decode is dropped and looked up once more
      * (taking the lease then); garbage twice: read through, no fill. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        char *val = NULL;
-        size_t len = 0;
+        redisReply *hit = NULL;
         enum lookup_result lk =
             rc_cache_redis_usable(r->cache)
-                ? lookup(r, key, lease, neg, token, &val, &len, &leased)
+                ? lookup(r, key, lease, neg, token, &hit, &leased)
                 : LK_UNAVAILABLE;
         if (lk == LK_UNAVAILABLE) {
             rc = read_fallback(r, is_list, key, neg, q, out);
@@ -424,8 +420,9 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
         if (lk == LK_MISS)
             break;
         if (lk == LK_HIT) {
-            bool ok = take_hit(r, is_list, key, val, len, false, out);
-            free(val);
+            bool ok = take_hit(r, is_list, key, hit->element[1]->str,
+                               hit->element[1]->len, false, out);
+            freeReplyObject(hit);
             if (ok) {
                 rc = RC_OK;
                 goto done;
