@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include "cache/cache_internal.h"
+#include "cache/pending.h"
 #include "repocache/cache.h"
 
 #include <check.h>
@@ -27,6 +28,7 @@ static rc_cache *make_cache(const char *url, const char *pfx, bool enabled)
     ck_assert_int_eq(rc_settings_set(&s, "CACHE_KEY_PREFIX", pfx), RC_OK);
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_SOCKET_TIMEOUT", "0.5"), RC_OK);
     ck_assert_int_eq(rc_settings_set(&s, "LOG_LEVEL", "error"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&s, "CIRCUIT_BREAKER_TIMEOUT", "0.2"), RC_OK);
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_ENABLED", enabled ? "1" : "0"), RC_OK);
     ck_assert_int_eq(rc_cache_new(&s, &c), RC_OK);
     rc_settings_clear(&s);
@@ -454,6 +456,69 @@ START_TEST(test_remembered_deletes_overflow)
 }
 END_TEST
 
+START_TEST(test_pending_set)
+{
+    rc_pending p, q;
+    rc_pending_init(&p);
+    rc_pending_init(&q);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(rc_pending_add_key(&p, "same"), RC_OK);
+    ck_assert_uint_eq(p.nkeys, 1);
+    char k[32];
+    for (int i = 0; i < 30000; i++) {
+        snprintf(k, sizeof k, "key%d", i % 20000);
+        ck_assert_int_eq(rc_pending_add_key(&p, k), RC_OK);
+    }
+    ck_assert_uint_eq(p.nkeys, 20001);
+    ck_assert_int_eq(rc_pending_add_glob(&p, "a*"), RC_OK);
+    ck_assert_int_eq(rc_pending_add_glob(&p, "a*"), RC_OK);
+    ck_assert_uint_eq(rc_pending_count(&p), 20002);
+    rc_pending_move(&q, &p);
+    ck_assert_uint_eq(rc_pending_count(&p), 0);
+    ck_assert_int_eq(rc_pending_add_key(&p, "key5"), RC_OK);
+    ck_assert_int_eq(rc_pending_add_key(&p, "new"), RC_OK);
+    ck_assert_int_eq(rc_pending_merge(&p, &q), RC_OK);
+    ck_assert_uint_eq(rc_pending_count(&q), 0);
+    ck_assert_uint_eq(p.nkeys, 20002);
+    ck_assert_uint_eq(p.nglobs, 1);
+    rc_pending_forget_keys(&p);
+    ck_assert_uint_eq(rc_pending_count(&p), 1);
+    rc_pending_clear(&p);
+    rc_pending_clear(&p);
+}
+END_TEST
+
+START_TEST(test_remembered_once_per_key)
+{
+    /* A key deleted many times during an outage is remembered once. */
+    th_redis r;
+    ck_assert_int_eq(th_redis_start(&r, NULL), 0);
+    rc_cache *c = make_cache(r.url, "", true);
+    ck_assert_int_eq(rc_cache_set(c, "hot", "v", 1, 60), RC_OK);
+    th_redis_kill(&r);
+    for (int i = 0; i < 20000; i++)
+        rc_cache_del(c, "hot");
+    rc_cache_stats st;
+    ck_assert_int_eq(rc_cache_get_stats(c, &st), RC_OK);
+    ck_assert_uint_eq(st.pending_deletes, 1);
+    ck_assert_int_eq(th_redis_restart(&r), 0);
+    redisContext *raw = th_redis_connect(&r, NULL);
+    redisReply *rep = redisCommand(raw, "SET hot stale");
+    freeReplyObject(rep);
+    double t0 = th_now();
+    while (rc_cache_health_check(c) != RC_OK) {
+        usleep(5000);
+        ck_assert(th_now() - t0 < 3);
+    }
+    rep = redisCommand(raw, "EXISTS hot");
+    ck_assert_int_eq(rep->integer, 0);
+    freeReplyObject(rep);
+    redisFree(raw);
+    rc_cache_free(c);
+    th_redis_stop(&r);
+}
+END_TEST
+
 START_TEST(test_disabled_uses_fallback_only)
 {
     rc_cache *d = make_cache("redis://127.0.0.1:1/0", "d:", false);
@@ -535,6 +600,8 @@ static Suite *cache_suite(void)
         {"eval", test_eval},
         {"remembered_deletes", test_remembered_deletes_replayed_first},
         {"remembered_overflow", test_remembered_deletes_overflow},
+        {"pending_set", test_pending_set},
+        {"remembered_once", test_remembered_once_per_key},
         {"disabled", test_disabled_uses_fallback_only},
         {"key_prefix", test_key_and_prefix},
         {"unix_socket", test_unix_socket_and_db},

@@ -18,6 +18,7 @@
 #include "cache/breaker.h"
 #include "cache/fallback.h"
 #include "cache/log.h"
+#include "cache/pending.h"
 #include "cache/pool.h"
 
 #include <errno.h>
@@ -49,12 +50,10 @@ struct rc_cache {
     rc_breaker breaker;
     rc_fallback *fb;
     /* remembered deletes */
-    pthread_mutex_t pend_mu;
-    char **pend_keys;         /* full keys */
-    size_t npend, pend_cap;
-    char **pend_globs;        /* patterns (escaped prefix + glob) */
-    size_t nglobs;
-    atomic_size_t pend_count; /* npend + nglobs + replays in flight */
+    pthread_mutex_t pend_mu;  /* guards pend and inflight */
+    rc_pending pend;          /* remembered deletes not yet taken */
+    size_t inflight;          /* taken by the replay in progress */
+    atomic_size_t pend_count; /* count(pend) + inflight, read without lock */
     pthread_mutex_t replay_mu; /* one replay at a time; others wait for it */
     atomic_uint replay_failures; /* failed replays so far */
     /* statistics */
@@ -117,35 +116,31 @@ uint64_t rc_cache_debug_sigpipes(void) { return atomic_load(&sigpipes_consumed);
 
 /* ---- remembered deletes ---- */
 
-static void free_strings(char **v, size_t n)
+/* Refreshes the lock-free count; pend_mu held. */
+static void recount_locked(rc_cache *c)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    atomic_store(&c->pend_count, rc_pending_count(&c->pend) + c->inflight);
 }
 
-/* Adds a pattern to drop on recovery; pend_mu held. */
+/* Adds "escaped prefix + glob" to the patterns to drop; pend_mu held. */
 static int add_glob_locked(rc_cache *c, const char *glob)
 {
     size_t n = strlen(c->escaped_prefix) + strlen(glob) + 1;
-    char *pat = malloc(n), **v = NULL;
-    if (pat) {
-        snprintf(pat, n, "%s%s", c->escaped_prefix, glob);
-        for (size_t i = 0; i < c->nglobs; i++)
-            if (strcmp(c->pend_globs[i], pat) == 0) {
-                free(pat);
-                return RC_OK;
-            }
-        v = realloc(c->pend_globs, (c->nglobs + 1) * sizeof *v);
-    }
-    if (!v) {
-        free(pat);
+    char *pat = malloc(n);
+    if (!pat)
         return RC_ENOMEM;
-    }
-    c->pend_globs = v;
-    c->pend_globs[c->nglobs++] = pat;
-    atomic_fetch_add(&c->pend_count, 1);
-    return RC_OK;
+    snprintf(pat, n, "%s%s", c->escaped_prefix, glob);
+    int st = rc_pending_add_glob(&c->pend, pat);
+    free(pat);
+    return st;
+}
+
+/* Last resort when something could not be remembered: drop everything under
+ * the prefix on recovery (retried until there is memory for it). */
+static void add_drop_all_locked(rc_cache *c)
+{
+    while (add_glob_locked(c, "*") != RC_OK)
+        ;
 }
 
 int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
@@ -157,42 +152,20 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
         return RC_OK; /* no Redis: nothing can be stale there */
     int st = RC_OK;
     pthread_mutex_lock(&c->pend_mu);
-    if (c->npend + n > RC_PENDING_MAX) {
-        /* Too many: forget the keys, drop by pattern instead. */
-        atomic_fetch_sub(&c->pend_count, c->npend);
-        for (size_t i = 0; i < c->npend; i++)
-            free(c->pend_keys[i]);
-        c->npend = 0;
-        st = add_glob_locked(c, drop_glob ? drop_glob : "*");
-        n = 0;
-    } else if (n == 0 && drop_glob) {
-        /* no keys, only a pattern (a clear that could not reach Redis) */
+    if (n == 0 && drop_glob) /* a pattern drop alone (a failed clear) */
         st = add_glob_locked(c, drop_glob);
-    }
-    if (n && c->npend + n > c->pend_cap) {
-        size_t cap = c->pend_cap ? c->pend_cap : 64;
-        while (cap < c->npend + n)
-            cap *= 2;
-        char **v = realloc(c->pend_keys, cap * sizeof *v);
-        if (v) {
-            c->pend_keys = v;
-            c->pend_cap = cap;
-        } else {
-            st = RC_ENOMEM;
-        }
-    }
     for (size_t i = 0; st == RC_OK && i < n; i++) {
-        char *k = strdup(keys[i]);
-        if (!k) {
-            st = RC_ENOMEM;
+        if (c->pend.nkeys >= RC_PENDING_MAX) {
+            /* Too many distinct keys: forget them, drop by pattern instead. */
+            rc_pending_forget_keys(&c->pend);
+            st = add_glob_locked(c, drop_glob ? drop_glob : "*");
             break;
         }
-        c->pend_keys[c->npend++] = k;
-        atomic_fetch_add(&c->pend_count, 1);
+        st = rc_pending_add_key(&c->pend, keys[i]);
     }
-    if (st == RC_ENOMEM) /* last resort: drop everything under the prefix */
-        while (add_glob_locked(c, "*") != RC_OK)
-            ;
+    if (st == RC_ENOMEM)
+        add_drop_all_locked(c);
+    recount_locked(c);
     pthread_mutex_unlock(&c->pend_mu);
     return st ? rc_seterr(st, "out of memory remembering deletes; everything under "
                               "the prefix will be dropped on recovery")
@@ -349,63 +322,31 @@ static int replay_pending(rc_cache *c, redisContext *ctx)
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: replay of remembered deletes failed",
                          c->where);
     }
+    rc_pending snap;
     pthread_mutex_lock(&c->pend_mu);
-    char **keys = c->pend_keys, **globs = c->pend_globs;
-    size_t nkeys = c->npend, nglobs = c->nglobs;
-    c->pend_keys = c->pend_globs = NULL;
-    c->npend = c->pend_cap = c->nglobs = 0;
+    rc_pending_move(&snap, &c->pend);
+    c->inflight = rc_pending_count(&snap);
     pthread_mutex_unlock(&c->pend_mu);
     int st = RC_OK;
     long long removed = 0;
-    if (nkeys || nglobs) {
-        st = unlink_keys(c, ctx, (const char *const *)keys, NULL, nkeys, &removed);
-        for (size_t i = 0; st == RC_OK && i < nglobs; i++)
-            st = scan_unlink(c, ctx, globs[i], &removed);
-    }
-    if (st == RC_OK) {
-        atomic_fetch_sub(&c->pend_count, nkeys + nglobs);
-        if (nkeys || nglobs)
-            rc_log(c->log_level, RC_LOG_INFO,
-                   "redis at %s: replayed %zu remembered deletes and %zu patterns "
-                   "(%lld keys removed)", c->where, nkeys, nglobs, removed);
-        free_strings(keys, nkeys);
-        free_strings(globs, nglobs);
-    } else {
-        /* Put them back (the counter still includes them). */
-        pthread_mutex_lock(&c->pend_mu);
-        int put = RC_OK;
-        for (size_t i = 0; i < nglobs; i++) {
-            char **v = realloc(c->pend_globs, (c->nglobs + 1) * sizeof *v);
-            if (!v) { put = RC_ENOMEM; free(globs[i]); continue; }
-            c->pend_globs = v;
-            c->pend_globs[c->nglobs++] = globs[i];
-        }
-        free(globs);
-        size_t need = c->npend + nkeys;
-        if (nkeys && need > c->pend_cap) {
-            char **v = realloc(c->pend_keys, need * sizeof *v);
-            if (v) {
-                c->pend_keys = v;
-                c->pend_cap = need;
-            }
-        }
-        for (size_t i = 0; i < nkeys; i++) {
-            if (c->npend < c->pend_cap)
-                c->pend_keys[c->npend++] = keys[i];
-            else {
-                put = RC_ENOMEM;
-                free(keys[i]);
-            }
-        }
-        free(keys);
-        if (put != RC_OK) /* lost some: drop everything under the prefix */
-            while (add_glob_locked(c, "*") != RC_OK)
-                ;
-        /* Keep the counter equal to what is held. */
-        atomic_store(&c->pend_count, c->npend + c->nglobs);
-        pthread_mutex_unlock(&c->pend_mu);
+    if (snap.nkeys)
+        st = unlink_keys(c, ctx, (const char *const *)snap.keys, NULL, snap.nkeys, &removed);
+    for (size_t i = 0; st == RC_OK && i < snap.nglobs; i++)
+        st = scan_unlink(c, ctx, snap.globs[i], &removed);
+    if (st == RC_OK && rc_pending_count(&snap))
+        rc_log(c->log_level, RC_LOG_INFO,
+               "redis at %s: replayed %zu remembered deletes and %zu patterns "
+               "(%lld keys removed)", c->where, snap.nkeys, snap.nglobs, removed);
+    pthread_mutex_lock(&c->pend_mu);
+    c->inflight = 0;
+    if (st == RC_OK)
+        rc_pending_clear(&snap);
+    else if (rc_pending_merge(&c->pend, &snap) != RC_OK) /* put them back */
+        add_drop_all_locked(c);
+    recount_locked(c);
+    pthread_mutex_unlock(&c->pend_mu);
+    if (st)
         atomic_fetch_add(&c->replay_failures, 1);
-    }
     pthread_mutex_unlock(&c->replay_mu);
     return st;
 }
@@ -644,8 +585,7 @@ void rc_cache_free(rc_cache *c)
     rc_pool_destroy(&c->pool);
     rc_breaker_destroy(&c->breaker);
     rc_fallback_free(c->fb);
-    free_strings(c->pend_keys, c->npend);
-    free_strings(c->pend_globs, c->nglobs);
+    rc_pending_clear(&c->pend);
     pthread_mutex_destroy(&c->pend_mu);
     pthread_mutex_destroy(&c->replay_mu);
     free(c->prefix);

@@ -1,6 +1,8 @@
 /* fallback.c - the in-memory LRU fallback (see fallback.h). */
 #include "cache/fallback.h"
 
+#include "cache/hash.h"
+
 #include <fnmatch.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -35,14 +37,6 @@ static double monotonic(void *ud)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
 }
 
 rc_fallback *rc_fallback_new(size_t max, rc_clock_fn clock, void *ud)
@@ -171,7 +165,7 @@ static void remove_locked(rc_fallback *fb, entry *e)
 /* The live entry for key, evicting it when expired; NULL when none. */
 static entry *lookup_locked(rc_fallback *fb, const char *key)
 {
-    entry *e = *find_slot(fb, key, fnv1a(key));
+    entry *e = *find_slot(fb, key, rc_hash_str(key));
     if (e && fb->clock(fb->clock_ud) >= e->expires) {
         remove_locked(fb, e);
         e = NULL;
@@ -220,7 +214,7 @@ int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
         memcpy(e->val, val, len);
     e->val[len] = '\0';
     e->len = len;
-    e->hash = fnv1a(key);
+    e->hash = rc_hash_str(key);
     pthread_mutex_lock(&fb->mu);
     if (!fb->active) {
         pthread_mutex_unlock(&fb->mu);
@@ -263,7 +257,7 @@ int rc_fallback_ttl(rc_fallback *fb, const char *key, long long *ttl)
 void rc_fallback_del(rc_fallback *fb, const char *key)
 {
     pthread_mutex_lock(&fb->mu);
-    entry *e = *find_slot(fb, key, fnv1a(key));
+    entry *e = *find_slot(fb, key, rc_hash_str(key));
     if (e)
         remove_locked(fb, e);
     pthread_mutex_unlock(&fb->mu);

@@ -1,0 +1,39 @@
+/*
+ * pending.h - remembered deletes: distinct keys (a hash set, so a key deleted
+ * many times during an outage counts once) and patterns, to be replayed when
+ * Redis is reachable again. Not thread-safe: the cache holds a mutex.
+ */
+#ifndef RC_CACHE_PENDING_H
+#define RC_CACHE_PENDING_H
+
+#include <stddef.h>
+
+typedef struct rc_pending {
+    char **keys;      /* distinct keys, in insertion order */
+    size_t nkeys;     /* keys held */
+    size_t cap;       /* room in keys */
+    size_t *slots;    /* open addressing: 0 = empty, else index into keys + 1 */
+    size_t nslots;    /* power of two, >= 2 x cap (0 when none) */
+    char **globs;     /* distinct patterns (already prefixed and escaped) */
+    size_t nglobs;    /* patterns held */
+} rc_pending;
+
+/* An empty set (all zero). */
+void rc_pending_init(rc_pending *p);
+/* Frees everything and leaves p empty. */
+void rc_pending_clear(rc_pending *p);
+/* Keys plus patterns held. */
+size_t rc_pending_count(const rc_pending *p);
+/* Adds a copy of key unless present. RC_OK or RC_ENOMEM (p unchanged). */
+int rc_pending_add_key(rc_pending *p, const char *key);
+/* Adds a copy of pattern unless present. RC_OK or RC_ENOMEM. */
+int rc_pending_add_glob(rc_pending *p, const char *pattern);
+/* Forgets every key (patterns stay). */
+void rc_pending_forget_keys(rc_pending *p);
+/* Moves src's content into dst (which must be empty); src becomes empty. */
+void rc_pending_move(rc_pending *dst, rc_pending *src);
+/* Adds src's keys and patterns into dst, then clears src. RC_OK, or
+ * RC_ENOMEM when some could not be added (they are lost). */
+int rc_pending_merge(rc_pending *dst, rc_pending *src);
+
+#endif
