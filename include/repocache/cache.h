@@ -17,9 +17,10 @@
  *   rc_cache_remember_deletes) are replayed, in one pipeline of UNLINKs
  *   (plus SCAN+UNLINK for remembered patterns), before any other command
  *   uses Redis again: the first call that reaches Redis replays them on its
- *   context first, and every other call waits for that replay. Past 10000
- *   pending keys they are replaced by a drop of the given pattern (or of
- *   everything under the prefix).
+ *   context first, and every other call waits for that replay. A key is
+ *   remembered once however often it is deleted; past 10000 distinct keys
+ *   they are replaced by a drop of the given pattern (or of everything
+ *   under the prefix).
  * - The fallback LRU serves only while Redis is unavailable (from the first
  *   failed call on) and is dropped entirely, under its lock, by the first
  *   call that reaches Redis again: it never serves something Redis-side
@@ -39,7 +40,8 @@
  *   connect); a context that saw an I/O error, a protocol error or a timeout
  *   is freed, never reused, and replaced by a fresh connect (never
  *   redisReconnect) that re-applies the timeout, AUTH [user] password and
- *   SELECT db.
+ *   SELECT db. (A host name is resolved by getaddrinfo, which the timeout
+ *   does not bound; use an address or a local resolver.)
  * - SIGPIPE: every Redis call runs with SIGPIPE blocked in the calling thread
  *   (pthread_sigmask); a SIGPIPE raised by its own writes is consumed with
  *   sigtimedwait before the thread's mask is restored. The process-wide
