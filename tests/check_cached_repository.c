@@ -1511,6 +1511,75 @@ START_TEST(test_stats)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Out of memory in the codec (every jansson allocation in turn)        */
+
+static long chaos_fail_at, chaos_count, chaos_live;
+
+static void *chaos_malloc(size_t n)
+{
+    if (chaos_fail_at != 0 && ++chaos_count == chaos_fail_at)
+        return NULL;
+    void *p = malloc(n);
+    if (p)
+        chaos_live++;
+    return p;
+}
+
+static void chaos_free(void *p)
+{
+    if (p)
+        chaos_live--;
+    free(p);
+}
+
+/* A cache that cannot encode or decode never changes an answer or a write's
+ * status, never leaks, and never leaves a stale value behind. */
+START_TEST(test_codec_out_of_memory)
+{
+    count_repo *in;
+    rc_repo *c = cached_hero(&in, true);
+    cr_put(in, mk_hero("h1", "Ann", "en"));
+    long n;
+    bool done = false;
+    for (n = 1; !done && n < 5000; n++) {
+        char name[16];
+        void *e = NULL;
+        rc_list *l = NULL;
+        snprintf(name, sizeof name, "N%ld", n);
+        freeReplyObject(rcmd("FLUSHALL"));
+        json_set_alloc_funcs(chaos_malloc, chaos_free);
+        chaos_fail_at = n;
+        chaos_count = chaos_live = 0;
+        /* miss + fill, hit, list, update with cache_on_write */
+        ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
+        rc_hero_free(e);
+        ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
+        rc_hero_free(e);
+        ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
+        ck_assert_uint_eq(l->len, 1);
+        rc_list_free(l);
+        rc_hero *h = mk_hero("h1", name, "en");
+        ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_OK);
+        rc_hero_free(h);
+        done = chaos_count < chaos_fail_at; /* nothing failed this time */
+        chaos_fail_at = 0;
+        json_set_alloc_funcs(malloc, free);
+        ck_assert_msg(chaos_live == 0, "N=%ld: %ld jansson blocks leaked", n, chaos_live);
+        /* whatever failed, the cache answers the latest write */
+        ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
+        ck_assert_str_eq(((rc_hero *)e)->name, name);
+        rc_hero_free(e);
+        ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
+        ck_assert_str_eq(((rc_hero *)l->items[0])->name, name);
+        rc_list_free(l);
+    }
+    ck_assert(done);
+    ck_assert_int_gt(n, 20);
+    rc_repo_destroy(c);
+}
+END_TEST
+
 static Suite *cached_suite(void)
 {
     Suite *s = suite_create("cached_repository");
@@ -1537,6 +1606,7 @@ static Suite *cached_suite(void)
         {"invalidate_scopes", test_invalidate_scopes},
         {"invalidate_all_with_glob_prefix", test_invalidate_all_with_glob_prefix},
         {"stats", test_stats},
+        {"codec_out_of_memory", test_codec_out_of_memory},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -1026,8 +1026,14 @@ int rc_cached_repo_stats_json(rc_repo *base, char **json)
                   (json_int_t)st.invalidations, "stale_fills_rejected",
                   (json_int_t)st.stale_fills_rejected);
     if (o && cj && json_object_set_new(o, "cache", cj) == 0) {
+        /* json_dumpb into our own buffer: the caller frees with free(),
+         * whatever allocator jansson was given */
+        size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
         cj = NULL;
-        *json = json_dumps(o, JSON_COMPACT);
+        if (n && (*json = malloc(n + 1)) != NULL) {
+            json_dumpb(o, *json, n, JSON_COMPACT);
+            (*json)[n] = '\0';
+        }
     }
     json_decref(cj);
     json_decref(o);
