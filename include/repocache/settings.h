@@ -50,6 +50,14 @@ int rc_settings_defaults(rc_settings *s);
  * value returns RC_ECONFIG with a message in rc_errmsg() naming the variable
  * and the value (or, for a malformed line, the file and line number);
  * passwords are never included. s is cleared on failure.
+ *
+ * .env lines: NAME=VALUE, optionally "export NAME=VALUE", the value
+ * optionally in '...' or "..." (no escapes); blank lines and # comments are
+ * skipped; unknown names are ignored. Within one source REDIS_URL is applied
+ * after REDIS_HOST/PORT/DB/PASSWORD, so it overrides them (a URL without a
+ * password keeps REDIS_PASSWORD); an empty REDIS_URL counts as unset.
+ * Booleans: true/false, 1/0, yes/no, on/off. rediss:// is refused (hiredis
+ * 0.14 has no TLS).
  */
 int rc_settings_load(rc_settings *s, const char *env_path);
 
