@@ -440,6 +440,58 @@ START_TEST(test_wrong_password)
 }
 END_TEST
 
+typedef struct level_case {
+    th_redis *r;
+    const char *level;
+} level_case;
+
+/* An outage and a recovery, logged at lc->level. */
+static void outage_and_recovery(void *arg)
+{
+    level_case *lc = arg;
+    rc_cache *c = service(lc->r->url, 2, lc->level);
+    ck_assert_int_eq(rc_cache_health_check(c), RC_OK);
+    th_redis_kill(lc->r);
+    for (int i = 0; i < 5; i++)
+        op(c, i);
+    ck_assert_int_eq(th_redis_restart(lc->r), 0);
+    double t0 = th_now();
+    while (rc_cache_health_check(c) != RC_OK) {
+        usleep(2000);
+        ck_assert(th_now() - t0 < 5);
+    }
+    rc_cache_free(c);
+}
+
+START_TEST(test_log_levels)
+{
+    th_redis r;
+    ck_assert_int_eq(th_redis_start(&r, NULL), 0);
+    level_case lc = {&r, "error"};
+    char *logs = capture_stderr(outage_and_recovery, &lc);
+    ck_assert_str_eq(logs, ""); /* nothing at "error": degradation is not one */
+    free(logs);
+    lc.level = "warning";
+    logs = capture_stderr(outage_and_recovery, &lc);
+    ck_assert_ptr_nonnull(strstr(logs, "repocache: warning: "));
+    ck_assert_ptr_nonnull(strstr(logs, "circuit breaker open"));
+    ck_assert_ptr_null(strstr(logs, "repocache: info: "));
+    free(logs);
+    lc.level = "info";
+    logs = capture_stderr(outage_and_recovery, &lc);
+    ck_assert_ptr_nonnull(strstr(logs, "repocache: info: "));
+    ck_assert_ptr_nonnull(strstr(logs, "back in use"));
+    ck_assert_ptr_null(strstr(logs, "repocache: debug: "));
+    /* One line per transition, not one per call. */
+    int lines = 0;
+    for (const char *p = logs; (p = strchr(p, '\n')); p++)
+        lines++;
+    ck_assert_int_le(lines, 6);
+    free(logs);
+    th_redis_stop(&r);
+}
+END_TEST
+
 START_TEST(test_password_missing)
 {
     /* The server wants AUTH and we have no password: NOAUTH replies are
@@ -561,6 +613,7 @@ static Suite *faults_suite(void)
         {"restart_requirepass", test_restart_requirepass},
         {"wrong_password", test_wrong_password},
         {"password_missing", test_password_missing},
+        {"log_levels", test_log_levels},
         {"unreachable", test_unreachable_hosts},
         {"sigpipe", test_sigpipe_guarded},
     };
