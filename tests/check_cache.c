@@ -148,6 +148,15 @@ START_TEST(test_odd_keys_round_trip)
         free(k);
     }
     redisFree(rc);
+    /* Each clears only itself when escaped, "*" and "all*?[]\\" included. */
+    for (size_t i = 0; i < NODD; i++) {
+        char *lit;
+        long long n = -1;
+        ck_assert_int_eq(rc_cache_glob_escape(odd_keys[i], &lit), RC_OK);
+        ck_assert_int_eq(rc_cache_clear(cache, lit, &n), RC_OK);
+        ck_assert_msg(n == 1, "clearing '%s' removed %lld keys", odd_keys[i], n);
+        free(lit);
+    }
 }
 END_TEST
 
