@@ -537,26 +537,20 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
     c->log_level = level;
     c->prefix = strdup(s->cache_key_prefix ? s->cache_key_prefix : "");
     int st = c->prefix ? rc_cache_glob_escape(c->prefix, &c->escaped_prefix) : RC_ENOMEM;
-    bool pool_ok = false, breaker_ok = false, mutexes_ok = false;
+    bool pool_ok = false, breaker_ok = false;
     if (st == RC_OK)
-        st = rc_pool_init(&c->pool, s);
-    pool_ok = st == RC_OK;
+        pool_ok = (st = rc_pool_init(&c->pool, s)) == RC_OK;
     if (st == RC_OK)
-        st = rc_breaker_init(&c->breaker, s->circuit_breaker_threshold,
-                             s->circuit_breaker_timeout);
-    breaker_ok = pool_ok && st == RC_OK;
+        breaker_ok = (st = rc_breaker_init(&c->breaker, s->circuit_breaker_threshold,
+                                           s->circuit_breaker_timeout)) == RC_OK;
     if (st == RC_OK && !(c->fb = rc_fallback_new((size_t)s->cache_fallback_max_entries,
                                                  monotonic_clock, NULL)))
         st = RC_ENOMEM;
-    if (st == RC_OK) {
-        if (pthread_mutex_init(&c->pend_mu, NULL) != 0)
-            st = RC_ENOMEM;
-        else if (pthread_mutex_init(&c->replay_mu, NULL) != 0) {
-            pthread_mutex_destroy(&c->pend_mu);
-            st = RC_ENOMEM;
-        } else {
-            mutexes_ok = true;
-        }
+    if (st == RC_OK && pthread_mutex_init(&c->pend_mu, NULL) != 0)
+        st = RC_ENOMEM;
+    if (st == RC_OK && pthread_mutex_init(&c->replay_mu, NULL) != 0) {
+        pthread_mutex_destroy(&c->pend_mu);
+        st = RC_ENOMEM;
     }
     if (st) {
         rc_fallback_free(c->fb);
@@ -569,7 +563,6 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         free(c);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
-    (void)mutexes_ok;
     rc_pool_describe(&c->pool, c->where, sizeof c->where);
     /* Without Redis the fallback is the cache. */
     if (!c->enabled && c->fallback_enabled)
