@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# install_check.sh BUILD_DIR SOURCE_DIR - installs the built library into a
+# temporary prefix and builds example/wrap_own.c against it with nothing but
+# `pkg-config --cflags --libs repocache`, as another project would; then runs
+# it (it works with or without Redis).
+set -euo pipefail
+build=$1 src=$2
+prefix=$(mktemp -d /tmp/repocache-install-XXXXXX)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix" >/dev/null
+pc=$(find "$prefix" -name repocache.pc)
+[ -n "$pc" ] || { echo "repocache.pc not installed"; exit 1; }
+export PKG_CONFIG_PATH=$(dirname "$pc")
+for h in status entity repository sqlite_repository codec settings cache strategy cached_repository; do
+    [ -f "$prefix/include/repocache/$h.h" ] || { echo "missing header $h.h"; exit 1; }
+done
+# shellcheck disable=SC2046
+${CC:-cc} -Wall -Wextra -Werror -o "$prefix/wrap_own" "$src/example/wrap_own.c" \
+    $(pkg-config --cflags --libs repocache)
+LD_LIBRARY_PATH=$(pkg-config --variable=libdir repocache) "$prefix/wrap_own" >"$prefix/out" 2>&1 ||
+    { cat "$prefix/out"; exit 1; }
+grep -q '"entity_type":"hero"' "$prefix/out" || { cat "$prefix/out"; exit 1; }
+echo "installed, found with pkg-config, example built and ran"
