@@ -3,7 +3,6 @@
 
 #include "repocache/status.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +33,8 @@ int rc_pool_init(rc_pool *p, const rc_settings *s)
     p->db = s->redis_db;
     p->max = s->redis_max_connections > 0 ? s->redis_max_connections : 1;
     double t = s->redis_socket_timeout > 0 ? s->redis_socket_timeout : 1.0;
-    p->timeout.tv_sec = (time_t)floor(t);
-    p->timeout.tv_usec = (suseconds_t)((t - floor(t)) * 1e6);
+    p->timeout.tv_sec = (time_t)t; /* t > 0: truncation is floor */
+    p->timeout.tv_usec = (suseconds_t)((t - (double)p->timeout.tv_sec) * 1e6);
     if (p->timeout.tv_sec == 0 && p->timeout.tv_usec == 0)
         p->timeout.tv_usec = 1000;
     atomic_init(&p->connects, 0);

@@ -345,7 +345,7 @@ int rc_iso_now(char **out)
 static int envelope_new_(const rc_codec *codec, const void *e, int ttl,
                          const char *now, json_t **out)
 {
-    json_t *entity;
+    json_t *entity = NULL;
     int rc = encode_(codec, e, &entity);
     if (rc != RC_OK)
         return rc;
@@ -390,7 +390,7 @@ int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
     int rc = rc_iso_now(&now);
     if (rc != RC_OK)
         return rc;
-    json_t *env;
+    json_t *env = NULL;
     rc = envelope_new_(codec, e, ttl, now, &env);
     free(now);
     if (rc != RC_OK)
@@ -425,7 +425,7 @@ int rc_envelope_list_encode(const rc_codec *codec, const rc_list *l, int ttl,
     if (arr == NULL)
         rc = rc_seterr(RC_ENOMEM, "out of memory");
     for (size_t i = 0; rc == RC_OK && i < l->len; i++) {
-        json_t *env;
+        json_t *env = NULL;
         rc = envelope_new_(codec, l->items[i], ttl, now, &env);
         if (rc == RC_OK && json_array_append_new(arr, env) != 0)
             rc = rc_seterr(RC_ENOMEM, "out of memory");
