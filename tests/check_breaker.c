@@ -339,9 +339,5 @@ static Suite *breaker_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(breaker_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return th_run_suite(breaker_suite());
 }

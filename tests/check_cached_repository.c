@@ -1621,10 +1621,7 @@ int main(void)
 {
     if (th_redis_shared(&srv) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(cached_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = th_run_suite(cached_suite());
     th_redis_stop(&srv);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

@@ -605,10 +605,7 @@ int main(void)
 {
     if (th_redis_shared(&shared) != 0)
         return EXIT_FAILURE;
-    SRunner *sr = srunner_create(consistency_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = th_run_suite(consistency_suite());
     th_redis_stop(&shared);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

@@ -11,6 +11,7 @@
 #include "repocache/status.h"
 
 #include "entity_samples.h"
+#include "harness.h"
 
 #include <check.h>
 #include <stddef.h>
@@ -567,9 +568,5 @@ static Suite *entity_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(entity_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return th_run_suite(entity_suite());
 }

@@ -64,16 +64,10 @@ int main(void)
 {
     Suite *s = suite_create("harness");
     TCase *tc = tcase_create("redis");
-    SRunner *sr;
-    int failed;
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_lifecycle);
     tcase_add_test(tc, test_shared);
     tcase_add_test(tc, test_password);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return th_run_suite(s);
 }

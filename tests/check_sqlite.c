@@ -1071,10 +1071,5 @@ static Suite *sqlite_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sqlite_suite());
-    int failed;
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return th_run_suite(sqlite_suite());
 }

@@ -269,3 +269,13 @@ char *th_read_file(const char *path, size_t *len)
     fclose(f);
     return buf;
 }
+
+int th_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -5,6 +5,7 @@
 #ifndef RC_TEST_HARNESS_H
 #define RC_TEST_HARNESS_H
 
+#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -47,5 +48,10 @@ double th_now(void);
 char *th_fixture_path(const char *name);
 /* Reads a whole file; caller frees; NULL on failure. *len may be NULL. */
 char *th_read_file(const char *path, size_t *len);
+
+/* Runs suite s (taking it over) with Check's normal output; returns
+ * EXIT_SUCCESS when every test passed, else EXIT_FAILURE. Every suite's main
+ * ends with this. */
+int th_run_suite(Suite *s);
 
 #endif

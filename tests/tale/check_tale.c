@@ -953,8 +953,7 @@ static Suite *tale_suite(void)
 
 int main(void)
 {
-    SRunner *sr;
-    int failed;
+    int status;
     const char *url;
     if (!getenv("TALE_BIN") || !getenv("WRAP_OWN_BIN")) {
         fprintf(stderr, "check_tale: TALE_BIN and WRAP_OWN_BIN must be set\n");
@@ -964,10 +963,7 @@ int main(void)
         return 1;
     url = strrchr(g_redis.url, '/');
     g_db = url && url[1] && url > g_redis.url + 8 ? atoi(url + 1) : 0;
-    sr = srunner_create(tale_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    status = th_run_suite(tale_suite());
     th_redis_stop(&g_redis); /* no-op for the shared server */
-    return failed ? 1 : 0;
+    return status;
 }
