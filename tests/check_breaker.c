@@ -318,7 +318,7 @@ END_TEST
 static Suite *breaker_suite(void)
 {
     Suite *s = suite_create("breaker");
-    struct { const char *name; const TTest *fn; } cases[] = {
+    const th_case cases[] = {
         {"closed_to_open", test_closed_to_open_after_threshold},
         {"open_denies", test_open_denies_until_period_ends},
         {"half_open_success", test_half_open_single_probe_success},
@@ -328,12 +328,7 @@ static Suite *breaker_suite(void)
         {"service_transitions", test_service_transitions},
         {"service_one_probe", test_service_one_probe_in_flight},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, cases[i].fn);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;
 }
 

@@ -593,7 +593,7 @@ END_TEST
 static Suite *cache_suite(void)
 {
     Suite *s = suite_create("cache");
-    struct { const char *name; const TTest *fn; } cases[] = {
+    const th_case cases[] = {
         {"set_get_del", test_set_get_del},
         {"ttl", test_ttl},
         {"binary_values", test_binary_values},
@@ -615,12 +615,7 @@ static Suite *cache_suite(void)
         {"key_prefix", test_key_and_prefix},
         {"unix_socket", test_unix_socket_and_db},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, cases[i].fn);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;
 }
 

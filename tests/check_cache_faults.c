@@ -606,7 +606,7 @@ END_TEST
 static Suite *faults_suite(void)
 {
     Suite *s = suite_create("cache_faults");
-    struct { const char *name; const TTest *fn; } cases[] = {
+    const th_case cases[] = {
         {"killed", test_killed_mid_run},
         {"paused", test_paused_calls_bounded},
         {"paused_breaker", test_paused_breaker_opens},
@@ -617,12 +617,7 @@ static Suite *faults_suite(void)
         {"unreachable", test_unreachable_hosts},
         {"sigpipe", test_sigpipe_guarded},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, cases[i].fn);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 60);
     return s;
 }
 

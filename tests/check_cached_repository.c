@@ -1583,10 +1583,7 @@ END_TEST
 static Suite *cached_suite(void)
 {
     Suite *s = suite_create("cached_repository");
-    struct {
-        const char *name;
-        const TTest *t;
-    } cases[] = {
+    const th_case cases[] = {
         {"miss_once_then_hit", test_miss_once_then_hit},
         {"cache_on_read_off", test_cache_on_read_off},
         {"writes_remove_exact_keys", test_writes_remove_exact_keys},
@@ -1608,12 +1605,7 @@ static Suite *cached_suite(void)
         {"stats", test_stats},
         {"codec_out_of_memory", test_codec_out_of_memory},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, cases[i].t);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;
 }
 

@@ -581,10 +581,7 @@ END_TEST
 static Suite *consistency_suite(void)
 {
     Suite *s = suite_create("consistency");
-    struct {
-        const char *name;
-        const TTest *t;
-    } cases[] = {
+    const th_case cases[] = {
         {"stale_fill_rejected", test_stale_fill_rejected},
         {"stale_fill_rejected_with_cache_on_write", test_stale_fill_rejected_with_cache_on_write},
         {"fallback_race_and_invalidation", test_fallback_race_and_invalidation},
@@ -592,12 +589,7 @@ static Suite *consistency_suite(void)
         {"redis_paused_during_write", test_redis_paused_during_write},
         {"redis_killed_during_write", test_redis_killed_during_write},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, cases[i].t);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 60);
     return s;
 }
 

@@ -540,10 +540,7 @@ END_TEST
 static Suite *entity_suite(void)
 {
     Suite *s = suite_create("entity");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const th_case cases[] = {
         {"strlist", strlist_push_copy_clear},
         {"lifecycle", new_is_zeroed_and_free_accepts_null},
         {"clone", clone_equals_and_is_independent},
@@ -555,11 +552,7 @@ static Suite *entity_suite(void)
         {"descriptors", descriptors},
         {"result_list", list_push_clone_free},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
     TCase *tc = tcase_create("limits");
     tcase_add_loop_test(tc, limits, 0, (int)(sizeof vcases / sizeof vcases[0]));
     suite_add_tcase(s, tc);

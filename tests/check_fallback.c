@@ -306,7 +306,7 @@ END_TEST
 static Suite *fallback_suite(void)
 {
     Suite *s = suite_create("fallback");
-    struct { const char *name; const TTest *fn; } cases[] = {
+    const th_case cases[] = {
         {"inactive", test_inactive_serves_nothing},
         {"binary", test_binary_round_trip},
         {"lru", test_lru_eviction},
@@ -317,12 +317,7 @@ static Suite *fallback_suite(void)
         {"service_outage", test_service_outage_and_recovery},
         {"service_disabled", test_service_fallback_disabled},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, cases[i].fn);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;
 }
 

@@ -262,17 +262,12 @@ static Suite *pool_suite(void)
     TCase *tc = tcase_create("assertion");
     tcase_add_test_raise_signal(tc, test_assertion_catches_sharing, SIGABRT);
     suite_add_tcase(s, tc);
-    struct { const char *name; const TTest *fn; } cases[] = {
+    const th_case cases[] = {
         {"two_threads_kill_restart", test_two_threads_kill_restart},
         {"bounded_by_max", test_bounded_by_max},
         {"broken_replaced", test_broken_context_replaced},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, cases[i].fn);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 60);
     return s;
 }
 

@@ -393,10 +393,7 @@ END_TEST
 static Suite *repository_suite(void)
 {
     Suite *s = suite_create("repository");
-    struct {
-        const char *name;
-        const TTest *test;
-    } cases[] = {
+    const th_case cases[] = {
         {"custom_repository", test_custom_repository},
         {"status_passthrough", test_status_passthrough},
         {"null_slots", test_null_slots},
@@ -404,12 +401,7 @@ static Suite *repository_suite(void)
         {"old_version_table", test_old_version_table},
         {"typed_routing", test_typed_routing},
     };
-    size_t i;
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
     return s;
 }
 

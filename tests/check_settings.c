@@ -379,7 +379,7 @@ END_TEST
 static Suite *settings_suite(void)
 {
     Suite *s = suite_create("settings");
-    struct { const char *name; const TTest *fn; } cases[] = {
+    const th_case cases[] = {
         {"defaults", test_defaults},
         {"every_variable", test_every_variable},
         {"bad_values", test_bad_values_refused},
@@ -391,12 +391,7 @@ static Suite *settings_suite(void)
         {"environment_wins", test_environment_wins},
         {"env_example", test_env_example_lists_defaults},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_add_test(tc, cases[i].fn);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;
 }
 

@@ -287,10 +287,7 @@ END_TEST
 static Suite *strategy_suite(void)
 {
     Suite *s = suite_create("strategy");
-    struct {
-        const char *name;
-        const TTest *t;
-    } cases[] = {
+    const th_case cases[] = {
         {"builtin_keys", test_builtin_keys},
         {"bad_keys", test_bad_keys},
         {"no_shared_keys", test_no_shared_keys},
@@ -300,11 +297,7 @@ static Suite *strategy_suite(void)
         {"query_keys_of_entities", test_query_keys_of_entities},
         {"check_rejects", test_check_rejects},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_add_test(tc, cases[i].t);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
     return s;
 }
 

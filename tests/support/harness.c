@@ -279,3 +279,17 @@ int th_run_suite(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+void th_add_cases(Suite *s, const th_case *cases, size_t n, SFun setup,
+                  SFun teardown, double timeout)
+{
+    for (size_t i = 0; i < n; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        if (setup || teardown)
+            tcase_add_checked_fixture(tc, setup, teardown);
+        if (timeout > 0)
+            tcase_set_timeout(tc, timeout);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+}

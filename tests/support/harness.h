@@ -8,6 +8,7 @@
 #include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 typedef struct th_redis {
@@ -48,6 +49,18 @@ double th_now(void);
 char *th_fixture_path(const char *name);
 /* Reads a whole file; caller frees; NULL on failure. *len may be NULL. */
 char *th_read_file(const char *path, size_t *len);
+
+/* One behaviour of a suite: a TCase of its own holding one test. */
+typedef struct th_case {
+    const char *name;   /* TCase name */
+    const TTest *test;  /* the START_TEST function */
+} th_case;
+
+/* Adds one TCase per case to s, each with the checked fixture setup /
+ * teardown (either may be NULL) and, when timeout > 0, that timeout in
+ * seconds (else Check's default). */
+void th_add_cases(Suite *s, const th_case *cases, size_t n, SFun setup,
+                  SFun teardown, double timeout);
 
 /* Runs suite s (taking it over) with Check's normal output; returns
  * EXIT_SUCCESS when every test passed, else EXIT_FAILURE. Every suite's main

@@ -914,10 +914,7 @@ END_TEST
 static Suite *tale_suite(void)
 {
     Suite *s = suite_create("tale");
-    struct {
-        const char *name;
-        const TTest *test;
-    } tests[] = {
+    const th_case tests[] = {
         {"usage", usage_errors_exit_2_and_write_nothing},
         {"help", help_exits_0},
         {"bad_setting", bad_setting_exits_2_naming_it},
@@ -941,13 +938,7 @@ static Suite *tale_suite(void)
         {"demo_closed_port", demo_with_a_closed_port},
         {"wrap_own", wrap_own_example_runs},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        TCase *tc = tcase_create(tests[i].name);
-        tcase_add_checked_fixture(tc, setup, NULL);
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, tests[i].test);
-        suite_add_tcase(s, tc);
-    }
+    th_add_cases(s, tests, sizeof tests / sizeof tests[0], setup, NULL, 120);
     return s;
 }
 
