@@ -17,7 +17,7 @@
 
 #include "cache/breaker.h"
 #include "cache/fallback.h"
-#include "cache/log.h"
+#include "core/log.h"
 #include "cache/pending.h"
 #include "cache/pool.h"
 

@@ -1,7 +1,7 @@
 /* fallback.c - the in-memory LRU fallback (see fallback.h). */
 #include "cache/fallback.h"
 
-#include "cache/hash.h"
+#include "core/hash.h"
 
 #include <fnmatch.h>
 #include <pthread.h>

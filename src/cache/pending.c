@@ -1,7 +1,7 @@
 /* pending.c - the set of remembered deletes (see pending.h). */
 #include "cache/pending.h"
 
-#include "cache/hash.h"
+#include "core/hash.h"
 #include "repocache/status.h"
 
 #include <stdlib.h>

@@ -34,7 +34,7 @@
 #include "repocache/sqlite_repository.h"
 
 #include "repocache/codec.h"
-#include "repository/entity_fields.h"
+#include "core/entity_fields.h"
 
 #include <ctype.h>
 #include <jansson.h>

@@ -8,7 +8,7 @@
  */
 #include "repocache/settings.h"
 
-#include "cache/log.h"
+#include "core/log.h"
 #include "repocache/status.h"
 
 #include <ctype.h>

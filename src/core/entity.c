@@ -6,7 +6,7 @@
  * (entity_fields.h); the public typed functions are thin wrappers generated
  * by RC_DEFINE_ENTITY_ below.
  */
-#include "repository/entity_fields.h"
+#include "core/entity_fields.h"
 
 #include "repocache/status.h"
 

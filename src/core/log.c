@@ -1,5 +1,5 @@
 /* log.c - the cache service's stderr logging (see log.h). */
-#include "cache/log.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

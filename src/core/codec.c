@@ -17,7 +17,7 @@
  */
 #include "repocache/codec.h"
 
-#include "repository/entity_fields.h"
+#include "core/entity_fields.h"
 
 #include <limits.h>
 #include <stdio.h>
