@@ -48,12 +48,7 @@ static const char usage_text[] =
     "settings: environment and ./.env (see .env.example); --db overrides\n"
     "DATABASE_PATH. Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 not found.\n";
 
-double tale_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+double tale_now(void) { return rc_clock_monotonic(NULL); }
 
 int tale_kind_index(const char *name)
 {

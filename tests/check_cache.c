@@ -472,13 +472,13 @@ START_TEST(test_pending_set)
     rc_pending_init(&q);
     for (int i = 0; i < 1000; i++)
         ck_assert_int_eq(rc_pending_add_key(&p, "same"), RC_OK);
-    ck_assert_uint_eq(p.nkeys, 1);
+    ck_assert_uint_eq(p.keys.n, 1);
     char k[32];
     for (int i = 0; i < 30000; i++) {
         snprintf(k, sizeof k, "key%d", i % 20000);
         ck_assert_int_eq(rc_pending_add_key(&p, k), RC_OK);
     }
-    ck_assert_uint_eq(p.nkeys, 20001);
+    ck_assert_uint_eq(p.keys.n, 20001);
     ck_assert_int_eq(rc_pending_add_glob(&p, "a*"), RC_OK);
     ck_assert_int_eq(rc_pending_add_glob(&p, "a*"), RC_OK);
     ck_assert_uint_eq(rc_pending_count(&p), 20002);
@@ -488,8 +488,8 @@ START_TEST(test_pending_set)
     ck_assert_int_eq(rc_pending_add_key(&p, "new"), RC_OK);
     ck_assert_int_eq(rc_pending_merge(&p, &q), RC_OK);
     ck_assert_uint_eq(rc_pending_count(&q), 0);
-    ck_assert_uint_eq(p.nkeys, 20002);
-    ck_assert_uint_eq(p.nglobs, 1);
+    ck_assert_uint_eq(p.keys.n, 20002);
+    ck_assert_uint_eq(p.globs.n, 1);
     rc_pending_forget_keys(&p);
     ck_assert_uint_eq(rc_pending_count(&p), 1);
     rc_pending_clear(&p);

@@ -83,6 +83,8 @@ const char *rc_circuit_state_name(rc_circuit_state s);
 
 /* A monotonic clock in seconds; tests substitute their own. */
 typedef double (*rc_clock_fn)(void *ud);
+/* The default clock: seconds on CLOCK_MONOTONIC (ud ignored). */
+double rc_clock_monotonic(void *ud);
 
 /* Creates a service from settings (copied; s may be freed afterwards).
  * Never fails because Redis is unreachable: it connects lazily.

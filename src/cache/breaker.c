@@ -1,15 +1,7 @@
 /* breaker.c - the circuit breaker (see breaker.h). */
 #include "cache/breaker.h"
 
-#include <time.h>
-
-static double monotonic(void *ud)
-{
-    (void)ud;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "core/clock.h"
 
 int rc_breaker_init(rc_breaker *b, int threshold, double period)
 {
@@ -21,7 +13,7 @@ int rc_breaker_init(rc_breaker *b, int threshold, double period)
     b->open_until = b->opened_at = 0;
     b->failures = 0;
     b->opens = 0;
-    b->clock = monotonic;
+    b->clock = rc_clock_monotonic;
     b->clock_ud = NULL;
     return RC_OK;
 }
@@ -31,7 +23,7 @@ void rc_breaker_destroy(rc_breaker *b) { pthread_mutex_destroy(&b->mu); }
 void rc_breaker_set_clock(rc_breaker *b, rc_clock_fn fn, void *ud)
 {
     pthread_mutex_lock(&b->mu);
-    b->clock = fn ? fn : monotonic;
+    b->clock = fn ? fn : rc_clock_monotonic;
     b->clock_ud = fn ? ud : NULL;
     pthread_mutex_unlock(&b->mu);
 }

@@ -16,6 +16,8 @@
 #include "cache/cache_internal.h"
 
 #include "cache/breaker.h"
+#include "core/clock.h"
+#include "core/str.h"
 #include "cache/fallback.h"
 #include "core/log.h"
 #include "cache/pending.h"
@@ -155,7 +157,7 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
     if (n == 0 && drop_glob) /* a pattern drop alone (a failed clear) */
         st = add_glob_locked(c, drop_glob);
     for (size_t i = 0; st == RC_OK && i < n; i++) {
-        if (c->pend.nkeys >= RC_PENDING_MAX) {
+        if (c->pend.keys.n >= RC_PENDING_MAX) {
             /* Too many distinct keys: forget them, drop by pattern instead. */
             rc_pending_forget_keys(&c->pend);
             st = add_glob_locked(c, drop_glob ? drop_glob : "*");
@@ -329,14 +331,15 @@ static int replay_pending(rc_cache *c, redisContext *ctx)
     pthread_mutex_unlock(&c->pend_mu);
     int st = RC_OK;
     long long removed = 0;
-    if (snap.nkeys)
-        st = unlink_keys(c, ctx, (const char *const *)snap.keys, NULL, snap.nkeys, &removed);
-    for (size_t i = 0; st == RC_OK && i < snap.nglobs; i++)
-        st = scan_unlink(c, ctx, snap.globs[i], &removed);
+    if (snap.keys.n)
+        st = unlink_keys(c, ctx, (const char *const *)snap.keys.items, NULL, snap.keys.n,
+                         &removed);
+    for (size_t i = 0; st == RC_OK && i < snap.globs.n; i++)
+        st = scan_unlink(c, ctx, snap.globs.items[i], &removed);
     if (st == RC_OK && rc_pending_count(&snap))
         rc_log(c->log_level, RC_LOG_INFO,
                "redis at %s: replayed %zu remembered deletes and %zu patterns "
-               "(%lld keys removed)", c->where, snap.nkeys, snap.nglobs, removed);
+               "(%lld keys removed)", c->where, snap.keys.n, snap.globs.n, removed);
     pthread_mutex_lock(&c->pend_mu);
     c->inflight = 0;
     if (st == RC_OK)
@@ -512,8 +515,6 @@ void rc_cache_fallback_del(rc_cache *c, const char *key)
 
 /* ---- lifecycle ---- */
 
-static double monotonic_clock(void *ud);
-
 int rc_cache_new(const rc_settings *s, rc_cache **out)
 {
     if (!out)
@@ -535,7 +536,7 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
     c->enabled = s->redis_enabled;
     c->fallback_enabled = s->cache_fallback_enabled;
     c->log_level = level;
-    c->prefix = strdup(s->cache_key_prefix ? s->cache_key_prefix : "");
+    c->prefix = rc_strdup(s->cache_key_prefix ? s->cache_key_prefix : "");
     int st = c->prefix ? rc_cache_glob_escape(c->prefix, &c->escaped_prefix) : RC_ENOMEM;
     bool pool_ok = false, breaker_ok = false;
     if (st == RC_OK)
@@ -544,7 +545,7 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         breaker_ok = (st = rc_breaker_init(&c->breaker, s->circuit_breaker_threshold,
                                            s->circuit_breaker_timeout)) == RC_OK;
     if (st == RC_OK && !(c->fb = rc_fallback_new((size_t)s->cache_fallback_max_entries,
-                                                 monotonic_clock, NULL)))
+                                                 rc_clock_monotonic, NULL)))
         st = RC_ENOMEM;
     if (st == RC_OK && pthread_mutex_init(&c->pend_mu, NULL) != 0)
         st = RC_ENOMEM;
@@ -586,13 +587,6 @@ void rc_cache_free(rc_cache *c)
     free(c);
 }
 
-static double monotonic_clock(void *ud)
-{
-    (void)ud;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void rc_cache_set_clock(rc_cache *c, rc_clock_fn fn, void *ud)
 {
@@ -622,19 +616,7 @@ int rc_cache_key(const rc_cache *c, const char *key, char **out)
 
 int rc_cache_glob_escape(const char *s, char **out)
 {
-    if (!s || !out)
-        return rc_seterr(RC_EINVAL, "rc_cache_glob_escape: NULL argument");
-    char *e = malloc(2 * strlen(s) + 1), *o = e;
-    if (!e)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    for (; *s; s++) {
-        if (strchr("*?[]\\", *s))
-            *o++ = '\\';
-        *o++ = *s;
-    }
-    *o = '\0';
-    *out = e;
-    return RC_OK;
+    return rc_glob_escape(s, out);
 }
 
 /* ---- values ---- */

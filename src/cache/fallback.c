@@ -1,7 +1,9 @@
 /* fallback.c - the in-memory LRU fallback (see fallback.h). */
 #include "cache/fallback.h"
 
+#include "core/clock.h"
 #include "core/hash.h"
+#include "core/str.h"
 
 #include <fnmatch.h>
 #include <pthread.h>
@@ -31,13 +33,6 @@ struct rc_fallback {
     void *clock_ud;
 };
 
-static double monotonic(void *ud)
-{
-    (void)ud;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 rc_fallback *rc_fallback_new(size_t max, rc_clock_fn clock, void *ud)
 {
@@ -54,7 +49,7 @@ rc_fallback *rc_fallback_new(size_t max, rc_clock_fn clock, void *ud)
         free(fb);
         return NULL;
     }
-    fb->clock = clock ? clock : monotonic;
+    fb->clock = clock ? clock : rc_clock_monotonic;
     fb->clock_ud = ud;
     return fb;
 }
@@ -90,7 +85,7 @@ void rc_fallback_free(rc_fallback *fb)
 void rc_fallback_set_clock(rc_fallback *fb, rc_clock_fn clock, void *ud)
 {
     pthread_mutex_lock(&fb->mu);
-    fb->clock = clock ? clock : monotonic;
+    fb->clock = clock ? clock : rc_clock_monotonic;
     fb->clock_ud = clock ? ud : NULL;
     pthread_mutex_unlock(&fb->mu);
 }
@@ -204,7 +199,7 @@ int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
     entry *e = calloc(1, sizeof *e);
     if (!e)
         return RC_ENOMEM;
-    e->key = strdup(key);
+    e->key = rc_strdup(key);
     e->val = malloc(len + 1);
     if (!e->key || !e->val) {
         entry_free(e);

@@ -1,21 +1,18 @@
 /*
- * pending.h - remembered deletes: distinct keys (a hash set, so a key deleted
+ * pending.h - remembered deletes: distinct keys (a set, so a key deleted
  * many times during an outage counts once) and patterns, to be replayed when
  * Redis is reachable again. Not thread-safe: the cache holds a mutex.
  */
 #ifndef RC_CACHE_PENDING_H
 #define RC_CACHE_PENDING_H
 
+#include "core/strset.h"
+
 #include <stddef.h>
 
 typedef struct rc_pending {
-    char **keys;      /* distinct keys, in insertion order */
-    size_t nkeys;     /* keys held */
-    size_t cap;       /* room in keys */
-    size_t *slots;    /* open addressing: 0 = empty, else index into keys + 1 */
-    size_t nslots;    /* power of two, >= 2 x cap (0 when none) */
-    char **globs;     /* distinct patterns (already prefixed and escaped) */
-    size_t nglobs;    /* patterns held */
+    rc_strset keys;  /* distinct keys, in insertion order */
+    rc_strset globs; /* distinct patterns (already prefixed and escaped) */
 } rc_pending;
 
 /* An empty set (all zero). */

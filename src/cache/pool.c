@@ -1,6 +1,8 @@
 /* pool.c - the connection pool (see pool.h). */
 #include "cache/pool.h"
 
+#include "core/str.h"
+
 #include "repocache/status.h"
 
 #include <stdio.h>
@@ -10,7 +12,7 @@
 static int dup_opt(char **dst, const char *src)
 {
     *dst = NULL;
-    if (src && !(*dst = strdup(src)))
+    if (src && !(*dst = rc_strdup(src)))
         return RC_ENOMEM;
     return RC_OK;
 }

@@ -3,6 +3,8 @@
  * a small process-wide table (scripts are few and static). */
 #include "cache/cache_internal.h"
 
+#include "core/str.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,7 +80,7 @@ static int script_digest(const char *script, char sha[41])
     while (s && strcmp(s->text, script) != 0)
         s = s->next;
     if (!s && (s = calloc(1, sizeof *s)) != NULL) {
-        s->text = strdup(script);
+        s->text = rc_strdup(script);
         if (s->text) {
             sha1_hex(script, strlen(script), s->sha);
             s->next = scripts;

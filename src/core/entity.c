@@ -18,16 +18,6 @@
 
 /* ---- small helpers ---- */
 
-char *rc_strdup(const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
 
 bool rc_utf8_valid(const char *s, size_t len)
 {

@@ -11,6 +11,7 @@
 #ifndef RC_ENTITY_FIELDS_H
 #define RC_ENTITY_FIELDS_H
 
+#include "core/str.h"
 #include "repocache/entity.h"
 
 #include <stdbool.h>
@@ -74,7 +75,5 @@ int rc_fields_validate(const rc_fields *t, const void *e, bool require_id);
 int rc_fields_check_sizes(const rc_fields *t, const void *e);
 /* true when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool rc_utf8_valid(const char *s, size_t len);
-/* A malloc'd copy of s, or NULL (also for a NULL s). */
-char *rc_strdup(const char *s);
 
 #endif

@@ -7,6 +7,11 @@
 
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
 
+const char *rc_log_level_name(int level)
+{
+    return level >= RC_LOG_DEBUG && level <= RC_LOG_ERROR ? level_names[level] : "?";
+}
+
 int rc_log_level_parse(const char *s)
 {
     for (int i = 0; s && i < 4; i++)

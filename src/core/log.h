@@ -10,6 +10,9 @@ enum rc_log_level { RC_LOG_DEBUG = 0, RC_LOG_INFO, RC_LOG_WARNING, RC_LOG_ERROR 
  * or -1 when s names none. */
 int rc_log_level_parse(const char *s);
 
+/* The name of level ("debug" ... "error"), or "?" for none. */
+const char *rc_log_level_name(int level);
+
 /* Writes "repocache: <level>: <message>\n" to stderr when level >= threshold. */
 void rc_log(int threshold, int level, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -9,6 +9,7 @@
 #include "repocache/settings.h"
 
 #include "core/log.h"
+#include "core/str.h"
 #include "repocache/status.h"
 
 #include <ctype.h>
@@ -71,7 +72,7 @@ static int set_str(char **dst, const char *src, bool empty_is_null)
 {
     char *copy = NULL;
     if (src && !(empty_is_null && !*src)) {
-        copy = strdup(src);
+        copy = rc_strdup(src);
         if (!copy)
             return rc_seterr(RC_ENOMEM, "out of memory");
     }
@@ -195,7 +196,7 @@ static int parse_redis_url(const char *url, parsed_url *u)
         size_t plen = q ? (size_t)(q - p) : strlen(p);
         if (plen < 2 || p[0] != '/')
             return url_error(url, "expected unix:///absolute/path.sock[?db=N]");
-        u->unix_path = strndup(p, plen);
+        u->unix_path = rc_strndup(p, plen);
         if (!u->unix_path)
             return rc_seterr(RC_ENOMEM, "out of memory");
         if (q) {
@@ -223,7 +224,7 @@ static int parse_redis_url(const char *url, parsed_url *u)
         const char *rb = memchr(p, ']', hplen);
         if (!rb)
             return url_error(url, "unterminated [IPv6 address]");
-        u->host = strndup(p + 1, (size_t)(rb - p - 1));
+        u->host = rc_strndup(p + 1, (size_t)(rb - p - 1));
         if (rb + 1 < hend) {
             if (rb[1] != ':')
                 return url_error(url, "expected :port after the ]");
@@ -231,7 +232,7 @@ static int parse_redis_url(const char *url, parsed_url *u)
         }
     } else {
         colon = memchr(p, ':', hplen);
-        u->host = strndup(p, colon ? (size_t)(colon - p) : hplen);
+        u->host = rc_strndup(p, colon ? (size_t)(colon - p) : hplen);
     }
     if (!u->host)
         return rc_seterr(RC_ENOMEM, "out of memory");
@@ -311,10 +312,10 @@ int rc_settings_defaults(rc_settings *s)
     s->cache_fallback_max_entries = 1000;
     s->circuit_breaker_threshold = 5;
     s->circuit_breaker_timeout = 30.0;
-    s->redis_host = strdup("localhost");
-    s->cache_key_prefix = strdup("");
-    s->database_path = strdup("tale.db");
-    s->log_level = strdup("info");
+    s->redis_host = rc_strdup("localhost");
+    s->cache_key_prefix = rc_strdup("");
+    s->database_path = rc_strdup("tale.db");
+    s->log_level = rc_strdup("info");
     if (!s->redis_host || !s->cache_key_prefix || !s->database_path || !s->log_level) {
         rc_settings_clear(s);
         return rc_seterr(RC_ENOMEM, "out of memory");
@@ -383,8 +384,7 @@ static int apply_special(rc_settings *s, const setting_def *d, const char *value
         return rc_seterr(RC_ECONFIG,
                          "LOG_LEVEL: bad value '%s' (expected debug, info, warning or error)",
                          value);
-    static const char *const names[] = {"debug", "info", "warning", "error"};
-    return set_str(&s->log_level, names[lvl], false);
+    return set_str(&s->log_level, rc_log_level_name(lvl), false);
 }
 
 int rc_settings_set(rc_settings *s, const char *name, const char *value)
@@ -495,7 +495,7 @@ static int read_env_file(const char *path, env_values *ev)
         for (size_t i = 0; r > 0 && i < NDEFS; i++) {
             if (strcmp(defs[i].name, name) != 0)
                 continue;
-            char *copy = strdup(value);
+            char *copy = rc_strdup(value);
             if (!copy) {
                 st = rc_seterr(RC_ENOMEM, "out of memory");
                 break;

@@ -25,6 +25,9 @@
 #include "repocache/cached_repository.h"
 
 #include "cache/cache_internal.h"
+#include "core/str.h"
+#include "core/strset.h"
+#include "core/token.h"
 #include "repocache/codec.h"
 
 #include <jansson.h>
@@ -33,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define DEFAULT_LEASE_MS 5000
@@ -122,29 +124,6 @@ static char *lease_key(const cached_repo *r, const char *key)
 static char *negative_key(const cached_repo *r, const char *key)
 {
     return side_key(r, key, "~none:");
-}
-
-/* A random 128-bit token as 32 hex digits. */
-static void new_token(char out[33])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        /* never expected; still unique enough within this process */
-        static atomic_uint_fast64_t n;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
-                     (atomic_fetch_add(&n, 1) << 48) ^ (uint64_t)(uintptr_t)out;
-        memcpy(b, &x, 8);
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        memcpy(b + 8, &x, 8);
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[32] = '\0';
 }
 
 /* ---- values ---- */
@@ -324,7 +303,7 @@ static char *fill_value(cached_repo *r, bool is_list, int rc,
     if (rc == RC_OK && encode_value(r, is_list, answer, &text, len) == RC_OK) {
         *target = key;
         *ttl = r->st.ttl;
-    } else if (rc == RC_ENOTFOUND && neg && (text = strdup(NEGATIVE_VALUE))) {
+    } else if (rc == RC_ENOTFOUND && neg && (text = rc_strdup(NEGATIVE_VALUE))) {
         *target = neg;
         *len = strlen(text);
         *ttl = r->st.negative_ttl;
@@ -392,13 +371,13 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
                        const char *neg, const load_req *q, void **out)
 {
     char *lease = lease_key(r, key);
-    char token[33] = ""; /* "": take no lease (cache_on_read off) */
+    char token[RC_TOKEN_LEN + 1] = ""; /* "": take no lease (cache_on_read off) */
     bool leased = false;
     int rc;
     if (!lease) /* out of memory: no caching this time */
         return load(r, is_list, q, out);
     if (r->st.cache_on_read)
-        new_token(token);
+        rc_token_hex(token);
     /* A value that does not decode is dropped and looked up once more
      * (taking the lease then); garbage twice: read through, no fill. */
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -512,43 +491,18 @@ static int cached_find_by_query(rc_repo *base, const char *query,
 
 /* A set of distinct owned key strings. */
 typedef struct keyset {
-    char **k;
-    size_t n, cap;
+    rc_strset s;
     bool incomplete; /* a key could not be added (out of memory, failed callback) */
 } keyset;
 
 /* Adds key (taking it; NULL marks out of memory) unless already present. */
 static void ks_take(keyset *s, char *key)
 {
-    if (!key) {
+    if (rc_strset_take(&s->s, key) != RC_OK)
         s->incomplete = true;
-        return;
-    }
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->k[i], key) == 0) {
-            free(key);
-            return;
-        }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 16;
-        char **k = realloc(s->k, cap * sizeof *k);
-        if (!k) {
-            free(key);
-            s->incomplete = true;
-            return;
-        }
-        s->k = k;
-        s->cap = cap;
-    }
-    s->k[s->n++] = key;
 }
 
-static void ks_free(keyset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->k[i]);
-    free(s->k);
-}
+static void ks_free(keyset *s) { rc_strset_clear(&s->s); }
 
 /* rc_query_key_fn collecting the key of each query an entity belongs to. */
 typedef struct collect_ctx {
@@ -607,11 +561,11 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
                        const char *writer_token, long long *removed)
 {
     keyset leases = {0};
-    for (size_t i = 0; i < data->n; i++)
-        if (strncmp(data->k[i] + r->head_len, "~none:", 6) != 0)
-            ks_take(&leases, lease_key(r, data->k[i]));
+    for (size_t i = 0; i < data->s.n; i++)
+        if (strncmp(data->s.items[i] + r->head_len, "~none:", 6) != 0)
+            ks_take(&leases, lease_key(r, data->s.items[i]));
     *removed = 0;
-    fb_invalidate(r, (const char *const *)data->k, data->n);
+    fb_invalidate(r, (const char *const *)data->s.items, data->s.n);
     if (leases.incomplete) {
         ks_free(&leases);
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
@@ -622,16 +576,16 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
      * lease that ran between a data DEL and a lease DEL would store a stale
      * value; a fill between the lease DEL and the data DEL holds a lease
      * taken after the write's commit, so its value is fresh. */
-    size_t nd = data->n, nl = leases.n;
+    size_t nd = data->s.n, nl = leases.s.n;
     const char **argv = malloc((nd + nl + 2) * sizeof *argv);
     if (!argv) {
         ks_free(&leases);
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     }
     argv[0] = "DEL";
-    memcpy(argv + 1, leases.k, nl * sizeof *argv);
+    memcpy(argv + 1, leases.s.items, nl * sizeof *argv);
     argv[nl + 1] = "DEL";
-    memcpy(argv + nl + 2, data->k, nd * sizeof *argv);
+    memcpy(argv + nl + 2, data->s.items, nd * sizeof *argv);
     char ms[24];
     snprintf(ms, sizeof ms, "%d", r->lease_ms);
     const char *set[5] = {"SET", writer_lease, writer_token, "PX", ms};
@@ -714,7 +668,7 @@ static void after_write(cached_repo *r, const char *id, const void *old,
     collect_ctx cc = {r, &data};
     const char *idkey = NULL;
     char *all = NULL;
-    char token[33] = "";
+    char token[RC_TOKEN_LEN + 1] = "";
     long long removed = 0;
 
     if (!old_known || !id || !r->st.query_keys) {
@@ -739,7 +693,7 @@ static void after_write(cached_repo *r, const char *id, const void *old,
     char *wlease = fill_after ? lease_key(r, idkey) : NULL;
     fill_after = fill_after && wlease;
     if (fill_after)
-        new_token(token);
+        rc_token_hex(token);
     int rc = delete_keys(r, &data, fill_after ? wlease : NULL, token, &removed);
     if (rc == RC_OK && fill_after)
         write_fill(r, id, idkey, token);

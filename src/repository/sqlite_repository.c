@@ -27,7 +27,7 @@
  *
  * Behaviour: list_all and every query are ordered by created_at, then id.
  * save keeps a given id (RC_ECONFLICT when it exists) or generates 32 hex
- * digits from getrandom(), retrying on a collision; it keeps created_at and
+ * digits (core/token.h), retrying on a collision; it keeps created_at and
  * updated_at when given and sets them to now (UTC) otherwise. update never
  * changes created_at (the stored one is kept) and sets updated_at to now.
  */
@@ -35,6 +35,7 @@
 
 #include "repocache/codec.h"
 #include "core/entity_fields.h"
+#include "core/token.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -47,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define BUSY_TIMEOUT_MS 5000 /* how long a call waits for another writer */
 #define ID_ATTEMPTS 8        /* generated ids tried before giving up */
@@ -214,19 +214,12 @@ static int step_done(sqlite3_stmt *st)
 
 /* ---- ids ---- */
 
-/* A new random id: 32 lowercase hex digits (128 bits). NULL on failure. */
+/* A new random id: 32 lowercase hex digits (128 bits, core/token.h). */
 static char *random_id(void)
 {
-    unsigned char raw[16];
-    char *id;
-    size_t i;
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-        return NULL;
-    id = malloc(2 * sizeof raw + 1);
-    if (!id)
-        return NULL;
-    for (i = 0; i < sizeof raw; i++)
-        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    char *id = malloc(RC_TOKEN_LEN + 1);
+    if (id)
+        rc_token_hex(id);
     return id;
 }
 
