@@ -1,0 +1,524 @@
+/* near.c - the near cache store (see near.h). */
+#include "cache/near.h"
+
+#include "core/clock.h"
+#include "core/hash.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NSHARDS_MAX 16        /* shards (fewer for tiny stores) */
+#define ENTRY_OVERHEAD 64     /* bytes accounted per entry beyond key + value */
+
+typedef struct entry {
+    struct entry *hnext;      /* next in the hash chain */
+    struct entry *newer;      /* queue neighbour toward the head (newest) */
+    struct entry *older;      /* queue neighbour toward the tail (oldest) */
+    uint64_t hash;            /* rc_hash_str(key) */
+    uint64_t ticket;          /* non-zero: a placeholder, not in the queue */
+    rc_near_value v;          /* the value (empty for a placeholder) */
+    size_t bytes;             /* accounted size */
+    double expires;           /* clock time the value dies */
+    bool visited;             /* SIEVE: hit since the hand last passed */
+    char key[];               /* NUL-terminated */
+} entry;
+
+typedef struct shard {
+    pthread_mutex_t mu;       /* guards everything below */
+    pthread_cond_t cv;        /* broadcast when a placeholder resolves */
+    entry **buckets;          /* hash chains */
+    size_t nbuckets;          /* power of two */
+    size_t nentries;          /* values and placeholders in the table */
+    entry *head, *tail;       /* the value queue: newest, oldest */
+    entry *hand;              /* SIEVE hand (NULL: start from the tail) */
+    size_t values, bytes;     /* values held and their accounted size */
+    size_t max_values, max_bytes; /* this shard's share of the bounds */
+    uint64_t hits, misses, evictions, waits; /* statistics */
+} shard;
+
+struct rc_near {
+    shard *shards;            /* nshards of them */
+    size_t nshards;           /* power of two */
+    double max_ttl;           /* cap on any value's life, seconds */
+    atomic_uint_fast64_t next_ticket; /* placeholder ids (never 0) */
+    rc_clock_fn clock;        /* time source for expiry */
+    void *clock_ud;           /* its argument */
+};
+
+/* ---- values ---- */
+
+void rc_near_value_clear(rc_near_value *v)
+{
+    if (!v)
+        return;
+    switch (v->kind) {
+    case RC_NEAR_BYTES:
+        free(v->ptr);
+        break;
+    case RC_NEAR_ENTITY:
+        if (v->ops)
+            v->ops->free(v->ptr);
+        break;
+    case RC_NEAR_LIST:
+        rc_list_free(v->ptr);
+        break;
+    case RC_NEAR_NEGATIVE:
+        break;
+    }
+    memset(v, 0, sizeof *v);
+}
+
+/* *out = a deep copy of v. RC_OK or RC_ENOMEM (out empty). */
+static int copy_value(const rc_near_value *v, rc_near_value *out)
+{
+    *out = *v;
+    switch (v->kind) {
+    case RC_NEAR_BYTES:
+        out->ptr = malloc(v->len + 1);
+        if (out->ptr)
+            memcpy(out->ptr, v->ptr, v->len + 1);
+        break;
+    case RC_NEAR_ENTITY:
+        out->ptr = v->ops->clone(v->ptr);
+        break;
+    case RC_NEAR_LIST:
+        out->ptr = rc_list_clone(v->ptr);
+        break;
+    case RC_NEAR_NEGATIVE:
+        return RC_OK;
+    }
+    if (out->ptr)
+        return RC_OK;
+    memset(out, 0, sizeof *out);
+    return RC_ENOMEM;
+}
+
+/* ---- lifecycle ---- */
+
+static bool shard_init(shard *s, size_t max_values, size_t max_bytes)
+{
+    memset(s, 0, sizeof *s);
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return false;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    bool ok = pthread_cond_init(&s->cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (ok && pthread_mutex_init(&s->mu, NULL) != 0) {
+        pthread_cond_destroy(&s->cv);
+        ok = false;
+    }
+    s->nbuckets = 64;
+    if (ok && !(s->buckets = calloc(s->nbuckets, sizeof *s->buckets))) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        ok = false;
+    }
+    s->max_values = max_values;
+    s->max_bytes = max_bytes;
+    return ok;
+}
+
+static void shard_destroy(shard *s)
+{
+    for (size_t b = 0; b < s->nbuckets; b++)
+        for (entry *e = s->buckets[b], *next; e; e = next) {
+            next = e->hnext;
+            rc_near_value_clear(&e->v);
+            free(e);
+        }
+    free(s->buckets);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+}
+
+rc_near *rc_near_new(size_t max_entries, size_t max_bytes, double max_ttl)
+{
+    if (max_entries < 1 || max_bytes < 1 || !(max_ttl > 0))
+        return NULL;
+    rc_near *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->nshards = NSHARDS_MAX;
+    while (n->nshards > 1 && max_entries / n->nshards < 4)
+        n->nshards /= 2;
+    n->max_ttl = max_ttl;
+    n->clock = rc_clock_monotonic;
+    atomic_init(&n->next_ticket, 1);
+    n->shards = calloc(n->nshards, sizeof *n->shards);
+    size_t per_values = (max_entries + n->nshards - 1) / n->nshards;
+    size_t per_bytes = (max_bytes + n->nshards - 1) / n->nshards;
+    size_t ok = 0;
+    while (n->shards && ok < n->nshards && shard_init(&n->shards[ok], per_values, per_bytes))
+        ok++;
+    if (ok == n->nshards)
+        return n;
+    while (ok > 0)
+        shard_destroy(&n->shards[--ok]);
+    free(n->shards);
+    free(n);
+    return NULL;
+}
+
+void rc_near_free(rc_near *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->nshards; i++)
+        shard_destroy(&n->shards[i]);
+    free(n->shards);
+    free(n);
+}
+
+void rc_near_set_clock(rc_near *n, rc_clock_fn fn, void *ud)
+{
+    n->clock = fn ? fn : rc_clock_monotonic;
+    n->clock_ud = fn ? ud : NULL;
+}
+
+/* ---- the table of one shard (its mutex held) ---- */
+
+static shard *shard_of(rc_near *n, uint64_t hash)
+{
+    return &n->shards[(hash >> 48) & (n->nshards - 1)];
+}
+
+static entry **slot_of(shard *s, const char *key, uint64_t hash)
+{
+    entry **p = &s->buckets[hash & (s->nbuckets - 1)];
+    while (*p && ((*p)->hash != hash || strcmp((*p)->key, key) != 0))
+        p = &(*p)->hnext;
+    return p;
+}
+
+/* Doubles the buckets when the table is full (best effort: on ENOMEM the
+ * chains just grow longer). */
+static void maybe_grow(shard *s)
+{
+    if (s->nentries < s->nbuckets)
+        return;
+    size_t nb = 2 * s->nbuckets;
+    entry **b = calloc(nb, sizeof *b);
+    if (!b)
+        return;
+    for (size_t i = 0; i < s->nbuckets; i++)
+        for (entry *e = s->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            e->hnext = b[e->hash & (nb - 1)];
+            b[e->hash & (nb - 1)] = e;
+        }
+    free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = nb;
+}
+
+static void queue_push(shard *s, entry *e)
+{
+    e->older = s->head;
+    e->newer = NULL;
+    if (s->head)
+        s->head->newer = e;
+    s->head = e;
+    if (!s->tail)
+        s->tail = e;
+    s->values++;
+    s->bytes += e->bytes;
+}
+
+static void queue_unlink(shard *s, entry *e)
+{
+    if (s->hand == e)
+        s->hand = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        s->head = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        s->tail = e->newer;
+    s->values--;
+    s->bytes -= e->bytes;
+}
+
+/* Unlinks *p from the table (and the queue) and frees it; wakes waiters of
+ * a placeholder. Returns whether it held a value. */
+static bool drop(shard *s, entry **p)
+{
+    entry *e = *p;
+    bool had_value = e->ticket == 0;
+    *p = e->hnext;
+    s->nentries--;
+    if (had_value)
+        queue_unlink(s, e);
+    else
+        pthread_cond_broadcast(&s->cv);
+    rc_near_value_clear(&e->v);
+    free(e);
+    return had_value;
+}
+
+/* SIEVE: evicts one value (the shard holds at least one). */
+static void evict_one(shard *s)
+{
+    entry *e = s->hand ? s->hand : s->tail;
+    while (e->visited) {
+        e->visited = false;
+        e = e->newer ? e->newer : s->tail;
+    }
+    s->hand = e->newer;
+    drop(s, slot_of(s, e->key, e->hash));
+    s->evictions++;
+}
+
+/* ---- reads ---- */
+
+/* The live value entry of key, dropping it when expired; NULL otherwise. */
+static entry *find_value(shard *s, const char *key, uint64_t hash, double now)
+{
+    entry **p = slot_of(s, key, hash);
+    if (!*p || (*p)->ticket)
+        return NULL;
+    if ((*p)->expires <= now) {
+        drop(s, p);
+        return NULL;
+    }
+    return *p;
+}
+
+int rc_near_get(rc_near *n, const char *key, rc_near_value *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t h = rc_hash_str(key);
+    shard *s = shard_of(n, h);
+    double now = n->clock(n->clock_ud);
+    pthread_mutex_lock(&s->mu);
+    entry *e = find_value(s, key, h, now);
+    int st = RC_ENOTFOUND;
+    if (e) {
+        e->visited = true;
+        st = copy_value(&e->v, out);
+        s->hits++;
+    } else {
+        s->misses++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+/* A new placeholder for key in s (mutex held); its ticket, or 0 on ENOMEM. */
+static uint64_t add_placeholder(rc_near *n, shard *s, const char *key, uint64_t hash)
+{
+    size_t kl = strlen(key);
+    entry *e = calloc(1, sizeof *e + kl + 1);
+    if (!e)
+        return 0;
+    memcpy(e->key, key, kl + 1);
+    e->hash = hash;
+    e->ticket = atomic_fetch_add(&n->next_ticket, 1);
+    maybe_grow(s);
+    entry **p = &s->buckets[hash & (s->nbuckets - 1)];
+    e->hnext = *p;
+    *p = e;
+    s->nentries++;
+    return e->ticket;
+}
+
+/* Waits on s->cv until deadline (CLOCK_MONOTONIC seconds); false on timeout. */
+static bool wait_until(shard *s, double deadline)
+{
+    time_t whole = (time_t)deadline;
+    struct timespec ts = {whole, (long)((deadline - (double)whole) * 1e9)};
+    return pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT;
+}
+
+int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out,
+                  uint64_t *ticket)
+{
+    memset(out, 0, sizeof *out);
+    *ticket = 0;
+    uint64_t h = rc_hash_str(key);
+    shard *s = shard_of(n, h);
+    double deadline = rc_clock_monotonic(NULL) + (wait_s > 0 ? wait_s : 0);
+    bool waited = false;
+    int res;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        entry **p = slot_of(s, key, h);
+        entry *e = find_value(s, key, h, n->clock(n->clock_ud));
+        if (e) {
+            e->visited = true;
+            s->hits++;
+            res = copy_value(&e->v, out) == RC_OK ? RC_NEAR_HIT : RC_ENOMEM;
+            break;
+        }
+        p = slot_of(s, key, h); /* find_value may have dropped an expired one */
+        if (!*p) {
+            s->misses++;
+            *ticket = add_placeholder(n, s, key, h);
+            res = *ticket ? RC_NEAR_FILL : RC_ENOMEM;
+            break;
+        }
+        /* another thread is filling key */
+        if (!waited)
+            s->waits++;
+        waited = true;
+        if (rc_clock_monotonic(NULL) >= deadline || !wait_until(s, deadline)) {
+            if (*slot_of(s, key, h) && (*slot_of(s, key, h))->ticket) {
+                s->misses++;
+                res = RC_NEAR_BUSY;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return res;
+}
+
+/* ---- writes ---- */
+
+bool rc_near_put(rc_near *n, const char *key, uint64_t ticket, rc_near_value *v,
+                 size_t size, double ttl)
+{
+    uint64_t h = rc_hash_str(key);
+    shard *s = shard_of(n, h);
+    size_t bytes = size + strlen(key) + ENTRY_OVERHEAD;
+    bool stored = false;
+    pthread_mutex_lock(&s->mu);
+    entry **p = slot_of(s, key, h);
+    if (ticket == 0) { /* unconditional: replace whatever is there */
+        if (*p)
+            drop(s, p);
+        ticket = add_placeholder(n, s, key, h);
+        p = slot_of(s, key, h);
+    }
+    entry *e = *p;
+    if (e && ticket && e->ticket == ticket) {
+        if (bytes > s->max_bytes || !(ttl > 0)) {
+            drop(s, p); /* never fits: nothing stored, waiters load */
+        } else {
+            e->ticket = 0;
+            e->v = *v;
+            memset(v, 0, sizeof *v);
+            e->bytes = bytes;
+            e->expires = n->clock(n->clock_ud) + (ttl < n->max_ttl ? ttl : n->max_ttl);
+            e->visited = false;
+            queue_push(s, e);
+            while (s->values > s->max_values || s->bytes > s->max_bytes)
+                evict_one(s);
+            pthread_cond_broadcast(&s->cv);
+            stored = true;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    rc_near_value_clear(v);
+    return stored;
+}
+
+void rc_near_abandon(rc_near *n, const char *key, uint64_t ticket)
+{
+    uint64_t h = rc_hash_str(key);
+    shard *s = shard_of(n, h);
+    pthread_mutex_lock(&s->mu);
+    entry **p = slot_of(s, key, h);
+    if (*p && ticket && (*p)->ticket == ticket)
+        drop(s, p);
+    pthread_mutex_unlock(&s->mu);
+}
+
+bool rc_near_remove(rc_near *n, const char *key)
+{
+    uint64_t h = rc_hash_str(key);
+    shard *s = shard_of(n, h);
+    bool found = false;
+    pthread_mutex_lock(&s->mu);
+    entry **p = slot_of(s, key, h);
+    if (*p) {
+        drop(s, p);
+        found = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* Removes every entry of every shard for which match(key, ud) holds;
+ * returns how many values went. */
+static size_t remove_where(rc_near *n, bool (*match)(const char *key, const void *ud),
+                           const void *ud)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < n->nshards; i++) {
+        shard *s = &n->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t b = 0; b < s->nbuckets; b++)
+            for (entry **p = &s->buckets[b]; *p;) {
+                if (match((*p)->key, ud))
+                    removed += drop(s, p);
+                else
+                    p = &(*p)->hnext;
+            }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return removed;
+}
+
+static bool match_glob(const char *key, const void *pattern)
+{
+    return fnmatch(pattern, key, 0) == 0;
+}
+
+static bool match_all(const char *key, const void *ud)
+{
+    (void)key;
+    (void)ud;
+    return true;
+}
+
+size_t rc_near_remove_matching(rc_near *n, const char *pattern)
+{
+    return remove_where(n, match_glob, pattern);
+}
+
+size_t rc_near_reset(rc_near *n) { return remove_where(n, match_all, NULL); }
+
+/* x rounded up to whole seconds (x >= 0), without libm. */
+static long long ceil_seconds(double x)
+{
+    long long w = (long long)x;
+    return w + (x > (double)w);
+}
+
+long long rc_near_ttl(rc_near *n, const char *key)
+{
+    uint64_t h = rc_hash_str(key);
+    shard *s = shard_of(n, h);
+    double now = n->clock(n->clock_ud);
+    long long ttl = -2;
+    pthread_mutex_lock(&s->mu);
+    entry *e = find_value(s, key, h, now);
+    if (e)
+        ttl = ceil_seconds(e->expires - now);
+    pthread_mutex_unlock(&s->mu);
+    return ttl;
+}
+
+void rc_near_get_stats(rc_near *n, rc_near_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    for (size_t i = 0; i < n->nshards; i++) {
+        shard *s = &n->shards[i];
+        pthread_mutex_lock(&s->mu);
+        st->hits += s->hits;
+        st->misses += s->misses;
+        st->entries += s->values;
+        st->bytes += s->bytes;
+        st->evictions += s->evictions;
+        st->waits += s->waits;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
