@@ -94,11 +94,12 @@ static int setup_command(redisContext *ctx, const char *where, int argc,
     return st;
 }
 
-static int connect_new(rc_pool *p, rc_conn **out)
+int rc_pool_connect(rc_pool *p, redisContext **out)
 {
     char where[300];
     rc_pool_describe(p, where, sizeof where);
     atomic_fetch_add(&p->connects, 1);
+    *out = NULL;
     redisContext *ctx = p->unix_path
                             ? redisConnectUnixWithTimeout(p->unix_path, p->timeout)
                             : redisConnectWithTimeout(p->host ? p->host : "localhost",
@@ -122,12 +123,24 @@ static int connect_new(rc_pool *p, rc_conn **out)
         const char *argv[2] = {"SELECT", db};
         st = setup_command(ctx, where, 2, argv, RC_EUNAVAILABLE);
     }
-    rc_conn *c = st == RC_OK ? calloc(1, sizeof *c) : NULL;
-    if (st == RC_OK && !c)
-        st = rc_seterr(RC_ENOMEM, "out of memory");
     if (st) {
         redisFree(ctx);
         return st;
+    }
+    *out = ctx;
+    return RC_OK;
+}
+
+static int connect_new(rc_pool *p, rc_conn **out)
+{
+    redisContext *ctx;
+    int st = rc_pool_connect(p, &ctx);
+    if (st)
+        return st;
+    rc_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        redisFree(ctx);
+        return rc_seterr(RC_ENOMEM, "out of memory");
     }
     c->ctx = ctx;
     atomic_init(&c->users, 0);

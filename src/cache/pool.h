@@ -60,6 +60,12 @@ void rc_pool_destroy(rc_pool *p);
  * RC_ENOMEM, with the detail in rc_errmsg() (never the password). The
  * caller guards SIGPIPE (connecting writes AUTH/SELECT; see cache.c). */
 int rc_pool_borrow(rc_pool *p, rc_conn **out);
+/* *out = a new context of its own, connected, with the timeout set,
+ * authenticated and the db selected exactly as the pool's are (counted in
+ * connects), outside the pool's bound: for connections with a life of their
+ * own (the near cache's tracking). Errors as rc_pool_borrow; the caller
+ * guards SIGPIPE and frees *out with redisFree. */
+int rc_pool_connect(rc_pool *p, redisContext **out);
 /* Gives conn back; broken = it saw an I/O/protocol error or a timeout (it is
  * then freed, with every idle connection older than the error). */
 void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken);
