@@ -181,6 +181,32 @@ START_TEST(test_ttl_from_settings)
 }
 END_TEST
 
+/* The defaults a built-in strategy uses without settings are those
+ * rc_settings_defaults fills in: one set of defaults (repocache/settings.h). */
+START_TEST(test_default_ttls_agree)
+{
+    rc_settings s;
+    rc_strategy bare, set;
+    const char *names[] = {"hero", "child", "story"};
+    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
+    const int ttls[] = {s.cache_hero_ttl, s.cache_child_ttl, s.cache_story_ttl};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        ck_assert_int_eq(rc_strategy_builtin(names[i], NULL, &bare), RC_OK);
+        ck_assert_int_eq(rc_strategy_builtin(names[i], &s, &set), RC_OK);
+        ck_assert_int_eq(bare.ttl, ttls[i]);
+        ck_assert_int_eq(bare.ttl, set.ttl);
+        ck_assert_int_eq(bare.negative_ttl, s.cache_negative_ttl);
+        ck_assert_int_eq(bare.negative_ttl, set.negative_ttl);
+    }
+    ck_assert_int_eq(s.cache_default_ttl, RC_DEFAULT_TTL);
+    ck_assert_int_eq(s.cache_hero_ttl, RC_DEFAULT_HERO_TTL);
+    ck_assert_int_eq(s.cache_child_ttl, RC_DEFAULT_CHILD_TTL);
+    ck_assert_int_eq(s.cache_story_ttl, RC_DEFAULT_STORY_TTL);
+    ck_assert_int_eq(s.cache_negative_ttl, RC_DEFAULT_NEGATIVE_TTL);
+    rc_settings_clear(&s);
+}
+END_TEST
+
 /* Collects "query|arg|arg..." lines. */
 typedef struct emitted {
     char buf[1024];
@@ -294,6 +320,7 @@ static Suite *strategy_suite(void)
         {"escape_args", test_escape_args},
         {"pattern_escapes_glob", test_pattern_escapes_glob},
         {"ttl_from_settings", test_ttl_from_settings},
+        {"default_ttls_agree", test_default_ttls_agree},
         {"query_keys_of_entities", test_query_keys_of_entities},
         {"check_rejects", test_check_rejects},
     };

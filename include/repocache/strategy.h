@@ -88,7 +88,9 @@ typedef struct rc_strategy {
  * Fill *out with the hero / child / story strategy. TTL from s:
  * CACHE_HERO_TTL / CACHE_CHILD_TTL / CACHE_STORY_TTL, or CACHE_DEFAULT_TTL
  * when that is not positive; negative TTL from CACHE_NEGATIVE_TTL. s == NULL
- * uses the defaults (3600 / 1800 / 600, negative 60). Both flags on. The
+ * uses the defaults of repocache/settings.h (RC_DEFAULT_HERO_TTL /
+ * RC_DEFAULT_CHILD_TTL / RC_DEFAULT_STORY_TTL, negative
+ * RC_DEFAULT_NEGATIVE_TTL), as rc_settings_defaults does. Both flags on. The
  * tables *out points at are static. RC_OK, or RC_EINVAL when out is NULL.
  */
 int rc_strategy_hero(const rc_settings *s, rc_strategy *out);

@@ -303,11 +303,11 @@ int rc_settings_defaults(rc_settings *s)
     s->redis_port = 6379;
     s->redis_max_connections = 8;
     s->redis_socket_timeout = 1.0;
-    s->cache_default_ttl = 3600;
-    s->cache_hero_ttl = 3600;
-    s->cache_child_ttl = 1800;
-    s->cache_story_ttl = 600;
-    s->cache_negative_ttl = 60;
+    s->cache_default_ttl = RC_DEFAULT_TTL;
+    s->cache_hero_ttl = RC_DEFAULT_HERO_TTL;
+    s->cache_child_ttl = RC_DEFAULT_CHILD_TTL;
+    s->cache_story_ttl = RC_DEFAULT_STORY_TTL;
+    s->cache_negative_ttl = RC_DEFAULT_NEGATIVE_TTL;
     s->cache_fallback_enabled = true;
     s->cache_fallback_max_entries = 1000;
     s->circuit_breaker_threshold = 5;

@@ -84,21 +84,24 @@ static int story_query_keys(const void *e, rc_query_key_fn emit, void *ud)
 
 static const rc_strategy hero_strategy = {
     .ns = "hero", .entity = &rc_hero_entity, .codec = &rc_hero_codec,
-    QUERIES(hero_queries), .ttl = 3600, .negative_ttl = 60,
+    QUERIES(hero_queries), .ttl = RC_DEFAULT_HERO_TTL,
+    .negative_ttl = RC_DEFAULT_NEGATIVE_TTL,
     .cache_on_read = true, .cache_on_write = true,
     .query_keys = hero_query_keys,
 };
 
 static const rc_strategy child_strategy = {
     .ns = "child", .entity = &rc_child_entity, .codec = &rc_child_codec,
-    QUERIES(child_queries), .ttl = 1800, .negative_ttl = 60,
+    QUERIES(child_queries), .ttl = RC_DEFAULT_CHILD_TTL,
+    .negative_ttl = RC_DEFAULT_NEGATIVE_TTL,
     .cache_on_read = true, .cache_on_write = true,
     .query_keys = child_query_keys,
 };
 
 static const rc_strategy story_strategy = {
     .ns = "story", .entity = &rc_story_entity, .codec = &rc_story_codec,
-    QUERIES(story_queries), .ttl = 600, .negative_ttl = 60,
+    QUERIES(story_queries), .ttl = RC_DEFAULT_STORY_TTL,
+    .negative_ttl = RC_DEFAULT_NEGATIVE_TTL,
     .cache_on_read = true, .cache_on_write = true,
     .query_keys = story_query_keys,
 };
