@@ -165,6 +165,17 @@ extern const rc_entity_ops rc_hero_entity;
 extern const rc_entity_ops rc_child_entity;
 extern const rc_entity_ops rc_story_entity;
 
+/* ---- named queries ----
+ * The names of the built-in entities' queries (as in the Python version),
+ * given to find_by_query (repocache/repository.h). Each selects the entities
+ * whose fields equal its arguments; the typed functions of
+ * repocache/repository.h name the fields. */
+#define RC_Q_BY_LANGUAGE "by_language"
+#define RC_Q_BY_NAME "by_name"
+#define RC_Q_EXACT_MATCH "exact_match"
+#define RC_Q_BY_CHILD_ID "by_child_id"
+#define RC_Q_BY_CHILD_NAME "by_child_name"
+
 /* ---- result lists ---- */
 
 /* An owned list of entities of one type, as returned by list and queries. */

@@ -4,7 +4,6 @@
  * of query keys its field values belong to. The cache logic is elsewhere,
  * once (src/repository/cached_repository.c).
  */
-#include "repocache/repository.h"
 #include "repocache/strategy.h"
 
 #include <stdio.h>

@@ -5,7 +5,7 @@
  */
 #include "repocache/strategy.h"
 
-#include "repocache/cache.h"
+#include "core/str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -207,9 +207,9 @@ int rc_strategy_key_pattern(const rc_strategy *st, const char *prefix,
     *out = NULL;
     if (!st || !st->ns)
         return rc_seterr(RC_EINVAL, "key: strategy is NULL");
-    int rc = rc_cache_glob_escape(prefix ? prefix : "", &ep);
+    int rc = rc_glob_escape(prefix ? prefix : "", &ep);
     if (rc == RC_OK)
-        rc = rc_cache_glob_escape(st->ns, &ens);
+        rc = rc_glob_escape(st->ns, &ens);
     if (rc == RC_OK) {
         sb_puts(&b, ep);
         sb_puts(&b, ens);
