@@ -5,7 +5,8 @@
  * flags, the codec, and one callback listing the query keys an entity's
  * field values belong to (what a write must invalidate).
  *
- * hero, child and story are three instances (rc_strategy_hero() ...); a user
+ * hero, child and story are three instances (rc_strategy_hero() ...; their
+ * queries are those of the entities, repocache/entity.h); a user
  * fills an rc_strategy for an entity of their own the same way, without
  * touching the library.
  *
@@ -100,6 +101,11 @@ int rc_strategy_story(const rc_settings *s, rc_strategy *out);
  * RC_EINVAL for another name. */
 int rc_strategy_builtin(const char *name, const rc_settings *s,
                         rc_strategy *out);
+/* The name of built-in strategy i (0 "hero", 1 "child", 2 "story"), or NULL
+ * past the last one, so that
+ *     for (size_t i = 0; (name = rc_strategy_builtin_name(i)); i++)
+ * walks them all. */
+const char *rc_strategy_builtin_name(size_t i);
 
 /* ---- checks and lookups ---- */
 

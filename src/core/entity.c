@@ -7,6 +7,7 @@
  * by RC_DEFINE_ENTITY_ below.
  */
 #include "core/entity_fields.h"
+#include "core/entity_queries.h"
 
 #include "repocache/status.h"
 
@@ -188,12 +189,15 @@ static const rc_field story_fields_[] = {
     F_TIME_(rc_story, updated_at),
 };
 
-#define TABLE_(ename, arr, T)                                                  \
+#define TABLE_(ename, arr, T, q)                                               \
     { .name = ename, .items = arr, .count = sizeof arr / sizeof arr[0],        \
-      .size = sizeof(T) }
-const rc_fields rc_hero_fields = TABLE_("hero", hero_fields_, rc_hero);
-const rc_fields rc_child_fields = TABLE_("child", child_fields_, rc_child);
-const rc_fields rc_story_fields = TABLE_("story", story_fields_, rc_story);
+      .size = sizeof(T), .queries = q }
+const rc_fields rc_hero_fields =
+    TABLE_("hero", hero_fields_, rc_hero, &rc_hero_queries);
+const rc_fields rc_child_fields =
+    TABLE_("child", child_fields_, rc_child, &rc_child_queries);
+const rc_fields rc_story_fields =
+    TABLE_("story", story_fields_, rc_story, &rc_story_queries);
 
 /* ---- generic free / clone ---- */
 

@@ -35,6 +35,7 @@
 
 #include "repocache/codec.h"
 #include "core/entity_fields.h"
+#include "core/entity_queries.h"
 #include "core/token.h"
 
 #include <ctype.h>
@@ -52,7 +53,6 @@
 #define BUSY_TIMEOUT_MS 5000 /* how long a call waits for another writer */
 #define ID_ATTEMPTS 8        /* generated ids tried before giving up */
 #define MAX_COLUMNS 32       /* columns in the widest table */
-#define MAX_QUERIES 4        /* named queries of one entity */
 #define SQL_MAX 2048         /* bytes in one generated statement */
 
 /* ---- schema ---- */
@@ -119,38 +119,26 @@ static const char *const migrations[] = {
 
 /* ---- tables ---- */
 
-typedef struct query_def {
-    const char *name;     /* query name (RC_Q_*) */
-    const char *where;    /* WHERE clause over ?1..?n */
-    const char *argkinds; /* one letter per argument: 't' text, 'i' integer */
-} query_def;
-
-/* One table per entity. Its columns are the entity's fields, taken from the
- * entity's field table (entity_fields.h) rather than listed again here: a
- * field's column is named as the field, a field of a nested struct as
- * "<struct>_<field>" (audio_file_url). A field added to an entity without a
- * migration adding its column makes open fail loudly (prepare error). */
+/* One table per entity. Its columns are the entity's fields and its named
+ * queries the entity's queries, both taken from the entity's field table
+ * (core/entity_fields.h, core/entity_queries.h) rather than listed again
+ * here: a field's column is named as the field, a field of a nested struct
+ * as "<struct>_<field>" (audio_file_url); a query matches each argument
+ * against its field's column, as an integer for an integer field. A field
+ * added to an entity without a migration adding its column makes open fail
+ * loudly (prepare error). */
 typedef struct table_def {
-    const rc_entity_ops *ops;       /* the entity type stored */
-    const rc_fields *fields;        /* its field table */
-    const char *table;              /* table name */
-    query_def queries[MAX_QUERIES]; /* named queries; name NULL ends */
+    const rc_entity_ops *ops; /* the entity type stored */
+    const rc_fields *fields;  /* its field table (and queries) */
+    const char *table;        /* table name */
 } table_def;
 
 enum { T_HERO, T_CHILD, T_STORY, T_COUNT };
 
 static const table_def tables[T_COUNT] = {
-    [T_HERO] = {&rc_hero_entity, &rc_hero_fields, "heroes",
-                {{RC_Q_BY_LANGUAGE, "language = ?1", "t"},
-                 {RC_Q_BY_NAME, "name = ?1", "t"}}},
-    [T_CHILD] = {&rc_child_entity, &rc_child_fields, "children",
-                 {{RC_Q_BY_NAME, "name = ?1", "t"},
-                  {RC_Q_EXACT_MATCH, "name = ?1 AND age = ?2 AND gender = ?3",
-                   "tit"}}},
-    [T_STORY] = {&rc_story_entity, &rc_story_fields, "stories",
-                 {{RC_Q_BY_CHILD_ID, "child_id = ?1", "t"},
-                  {RC_Q_BY_CHILD_NAME, "child_name = ?1", "t"},
-                  {RC_Q_BY_LANGUAGE, "language = ?1", "t"}}},
+    [T_HERO] = {&rc_hero_entity, &rc_hero_fields, "heroes"},
+    [T_CHILD] = {&rc_child_entity, &rc_child_fields, "children"},
+    [T_STORY] = {&rc_story_entity, &rc_story_fields, "stories"},
 };
 
 /* One column: a field, possibly inside a nested struct. */
@@ -160,10 +148,10 @@ typedef struct column {
     const rc_field *parent; /* the RC_FK_OBJ field holding f, or NULL */
 } column;
 
-/* Statements of one table; st[S_QUERY + i] runs queries[i]. */
+/* Statements of one table; st[S_QUERY + i] runs the entity's query i. */
 enum {
     S_INSERT, S_GET, S_ALL, S_UPDATE, S_DELETE, S_QUERY,
-    S_COUNT = S_QUERY + MAX_QUERIES
+    S_COUNT = S_QUERY + RC_QUERIES_MAX
 };
 
 /* What open derives from a table_def, per connection. */
@@ -511,12 +499,13 @@ static int sq_list_all(rc_repo *base, rc_list **out)
     return rc;
 }
 
-/* Binds args to st after checking them against q. */
-static int bind_args(sqlite_repo *r, sqlite3_stmt *st, const query_def *q,
+/* Binds args to st after checking them against q: an argument whose field
+ * is an integer must be decimal integer text. */
+static int bind_args(sqlite_repo *r, sqlite3_stmt *st, const rc_query_spec *q,
                      const char *const *args, size_t nargs)
 {
     const char *name = r->t->ops->name;
-    size_t i, want = strlen(q->argkinds);
+    size_t i, want = rc_query_nargs(q);
     if (nargs != want)
         return rc_seterr(RC_EINVAL,
                          "%s query %s takes %zu argument%s, got %zu", name,
@@ -526,7 +515,7 @@ static int bind_args(sqlite_repo *r, sqlite3_stmt *st, const query_def *q,
         if (!args || !args[i])
             return rc_seterr(RC_EINVAL, "%s query %s: argument %zu is NULL",
                              name, q->name, i + 1);
-        if (q->argkinds[i] == 'i') {
+        if (rc_query_arg_field(r->t->fields, q, i)->kind == RC_FK_INT) {
             const char *a = args[i];
             char *end;
             long v = strtol(a, &end, 10);
@@ -552,18 +541,19 @@ static int sq_find_by_query(rc_repo *base, const char *query,
                             rc_list **out)
 {
     sqlite_repo *r = (sqlite_repo *)base;
+    const rc_queries *qs = r->t->fields->queries;
     sqlite3_stmt *st;
     size_t i;
     int rc;
-    for (i = 0; i < MAX_QUERIES && r->t->queries[i].name; i++)
-        if (query && strcmp(query, r->t->queries[i].name) == 0)
+    for (i = 0; i < qs->count; i++)
+        if (query && strcmp(query, qs->items[i].name) == 0)
             break;
-    if (i == MAX_QUERIES || !r->t->queries[i].name)
+    if (i == qs->count)
         return rc_seterr(RC_EINVAL, "%s: unknown query '%s'", r->t->ops->name,
                          query ? query : "(null)");
     st = r->st[S_QUERY + i];
     pthread_mutex_lock(&r->db->lock);
-    rc = bind_args(r, st, &r->t->queries[i], args, nargs);
+    rc = bind_args(r, st, &qs->items[i], args, nargs);
     if (rc == RC_OK)
         rc = get_many(r, st, out);
     else
@@ -779,6 +769,18 @@ static bool sql_select(char *buf, const table_def *t, const table_rt *rt)
            sql_cat(buf, " FROM %s", t->table);
 }
 
+/* " WHERE <field> = ?1 AND ..." of query q (a field's column is named as
+ * the field), appended to buf. */
+static bool sql_where(char *buf, const rc_query_spec *q)
+{
+    bool ok = true;
+    size_t i, n = rc_query_nargs(q);
+    for (i = 0; i < n && ok; i++)
+        ok = sql_cat(buf, "%s%s = ?%zu", i ? " AND " : " WHERE ", q->fields[i],
+                     i + 1);
+    return ok;
+}
+
 static int prepare(rc_sqlite_db *db, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
@@ -844,10 +846,12 @@ static int prepare_table(rc_sqlite_db *db, int ti)
     sqlite3_stmt **st = rt->st;
     char sql[SQL_MAX];
     bool ok = true;
-    int rc, q;
+    int rc;
+    size_t q;
     const char *order = " ORDER BY created_at, id";
 
-    if ((rc = build_columns(rt, t)) != RC_OK)
+    if ((rc = rc_queries_check(t->fields)) != RC_OK ||
+        (rc = build_columns(rt, t)) != RC_OK)
         return rc;
     sql[0] = '\0';
     ok = sql_cat(sql, "INSERT INTO %s (", t->table) &&
@@ -870,9 +874,10 @@ static int prepare_table(rc_sqlite_db *db, int ti)
     ok = sql_cat(sql, "DELETE FROM %s WHERE id = ?1", t->table);
     if (!ok || (rc = prepare(db, sql, &st[S_DELETE])) != RC_OK)
         goto fail;
-    for (q = 0; q < MAX_QUERIES && t->queries[q].name; q++) {
+    for (q = 0; q < t->fields->queries->count; q++) {
         ok = sql_select(sql, t, rt) &&
-             sql_cat(sql, " WHERE %s%s", t->queries[q].where, order);
+             sql_where(sql, &t->fields->queries->items[q]) &&
+             sql_cat(sql, "%s", order);
         if (!ok || (rc = prepare(db, sql, &st[S_QUERY + q])) != RC_OK)
             goto fail;
     }

@@ -1,0 +1,175 @@
+/* check_queries.c - one query table per entity (core/entity_queries.h)
+ * drives both the built-in strategies (names, argument counts, key segments,
+ * the query keys an entity belongs to) and the SQLite repository (its WHERE
+ * clauses): every strategy query is a core query and a SQLite query and vice
+ * versa, and every query key an entity is said to belong to is a SQLite
+ * query whose answer holds that entity. */
+#include "core/entity_fields.h"
+#include "core/entity_queries.h"
+#include "entity_samples.h"
+#include "harness.h"
+#include "repocache/sqlite_repository.h"
+#include "repocache/strategy.h"
+
+#include <check.h>
+#include <string.h>
+
+/* The built-ins, with their core descriptions and a full sample each. */
+static const struct builtin_case {
+    const char *name;        /* strategy and entity name */
+    const rc_fields *fields; /* core description: fields and queries */
+} builtins[] = {
+    {"hero", &rc_hero_fields},
+    {"child", &rc_child_fields},
+    {"story", &rc_story_fields},
+};
+#define NBUILTINS (sizeof builtins / sizeof builtins[0])
+
+static void *sample_full(size_t i)
+{
+    return i == 0 ? (void *)sample_hero_full()
+           : i == 1 ? (void *)sample_child_full()
+                    : (void *)sample_story_full();
+}
+
+START_TEST(test_builtin_names)
+{
+    for (size_t i = 0; i < NBUILTINS; i++)
+        ck_assert_str_eq(rc_strategy_builtin_name(i), builtins[i].name);
+    ck_assert_ptr_null(rc_strategy_builtin_name(NBUILTINS));
+}
+END_TEST
+
+START_TEST(test_core_tables_are_usable)
+{
+    for (size_t i = 0; i < NBUILTINS; i++) {
+        const rc_fields *t = builtins[i].fields;
+        ck_assert_ptr_nonnull(t->queries);
+        ck_assert_uint_gt(t->queries->count, 0);
+        ck_assert_int_eq(rc_queries_check(t), RC_OK);
+    }
+    ck_assert_int_eq(rc_queries_check(&rc_audio_file_fields), RC_OK);
+}
+END_TEST
+
+/* A broken table is refused, by the check and by the walks over it. */
+START_TEST(test_bad_core_tables)
+{
+    static const rc_query_spec nofield[] = {{"q", "s", {"colour"}}};
+    static const rc_query_spec list[] = {{"q", "s", {"interests"}}};
+    static const rc_query_spec noargs[] = {{"q", "s", {NULL}}};
+    static const rc_query_spec twice[] = {{"q", "s", {"name"}},
+                                          {"q", "t", {"age"}}};
+    static const rc_query_spec noseg[] = {{"q", NULL, {"name"}}};
+    const rc_queries bad[] = {
+        {nofield, 1}, {list, 1}, {noargs, 1}, {twice, 2}, {noseg, 1}};
+    rc_hero *h = sample_hero_full();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc_fields t = rc_hero_fields;
+        t.queries = &bad[i];
+        ck_assert_int_eq(rc_queries_check(&t), RC_EINVAL);
+        ck_assert_int_eq(rc_queries_emit(&t, h, NULL, NULL), RC_EINVAL);
+    }
+    rc_hero_free(h);
+}
+END_TEST
+
+/* The strategy's query table is the entity's, entry for entry. */
+START_TEST(test_strategy_queries_are_the_core_queries)
+{
+    for (size_t i = 0; i < NBUILTINS; i++) {
+        const rc_queries *qs = builtins[i].fields->queries;
+        rc_strategy st;
+        ck_assert_int_eq(rc_strategy_builtin(builtins[i].name, NULL, &st),
+                         RC_OK);
+        ck_assert_uint_eq(st.nqueries, qs->count);
+        for (size_t k = 0; k < qs->count; k++) {
+            const rc_query_def *q =
+                rc_strategy_find_query(&st, qs->items[k].name);
+            ck_assert_ptr_nonnull(q);
+            ck_assert_ptr_eq(q, &st.queries[k]); /* same order */
+            ck_assert_str_eq(q->segment, qs->items[k].segment);
+            ck_assert_uint_eq(q->nargs, rc_query_nargs(&qs->items[k]));
+            ck_assert(!q->escape_args);
+        }
+    }
+}
+END_TEST
+
+/* Runs every query key it is given against a SQLite repository and checks
+ * the answer holds the entity with id. */
+typedef struct probe {
+    rc_repo *repo;         /* the SQLite repository */
+    const rc_strategy *st; /* the strategy the keys are of */
+    const char *id;        /* the entity every answer must hold */
+    size_t seen;           /* query keys probed */
+} probe;
+
+static int probe_query(void *ud, const char *query, const char *const *args,
+                       size_t nargs)
+{
+    probe *p = ud;
+    rc_list *l = NULL;
+    bool found = false;
+    ck_assert_ptr_eq(rc_strategy_find_query(p->st, query),
+                     &p->st->queries[p->seen]);
+    ck_assert_int_eq(rc_repo_find_by_query(p->repo, query, args, nargs, &l),
+                     RC_OK);
+    for (size_t i = 0; i < l->len; i++)
+        found = found || strcmp(l->ops->get_id(l->items[i]), p->id) == 0;
+    ck_assert_msg(found, "%s %s: answer lacks %s", p->st->ns, query, p->id);
+    rc_list_free(l);
+    p->seen++;
+    return RC_OK;
+}
+
+/* A full sample belongs to every query of its strategy; each of those keys
+ * is a SQLite query that answers with it. SQLite knows no query the
+ * strategy does not. */
+START_TEST(test_every_query_key_is_a_sqlite_query)
+{
+    rc_sqlite_db *db;
+    ck_assert_int_eq(rc_sqlite_open(":memory:", &db), RC_OK);
+    for (size_t i = 0; i < NBUILTINS; i++) {
+        rc_strategy st;
+        rc_repo *repo;
+        rc_list *l = NULL;
+        void *e = sample_full(i);
+        const char *arg = "x";
+        ck_assert_int_eq(rc_strategy_builtin(builtins[i].name, NULL, &st),
+                         RC_OK);
+        ck_assert_int_eq(rc_sqlite_repo_new(db, st.entity, &repo), RC_OK);
+        ck_assert_int_eq(rc_repo_save(repo, e, NULL), RC_OK);
+        probe p = {repo, &st, st.entity->get_id(e), 0};
+        ck_assert_int_eq(st.query_keys(e, probe_query, &p), RC_OK);
+        ck_assert_uint_eq(p.seen, st.nqueries);
+        ck_assert_int_eq(rc_repo_find_by_query(repo, "by_colour", &arg, 1, &l),
+                         RC_EINVAL);
+        ck_assert_ptr_null(l);
+        st.entity->free(e);
+        rc_repo_destroy(repo);
+    }
+    rc_sqlite_close(db);
+}
+END_TEST
+
+static Suite *queries_suite(void)
+{
+    Suite *s = suite_create("queries");
+    const th_case cases[] = {
+        {"builtin_names", test_builtin_names},
+        {"core_tables_are_usable", test_core_tables_are_usable},
+        {"bad_core_tables", test_bad_core_tables},
+        {"strategy_queries_are_the_core_queries",
+         test_strategy_queries_are_the_core_queries},
+        {"every_query_key_is_a_sqlite_query",
+         test_every_query_key_is_a_sqlite_query},
+    };
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
+    return s;
+}
+
+int main(void)
+{
+    return th_run_suite(queries_suite());
+}
