@@ -26,17 +26,14 @@ enum {
     TALE_EXIT_NOTFOUND = 3  /* the entity is absent */
 };
 
-/* The entity kinds, in this order everywhere. */
+/* The entity kinds: the built-in strategies, in their order
+ * (rc_strategy_builtin_name). */
 enum { TALE_HERO = 0, TALE_CHILD = 1, TALE_STORY = 2, TALE_NKINDS = 3 };
 
-typedef struct tale_kind {
-    const char *name;           /* "hero", "child", "story" */
-    const rc_entity_ops *ops;   /* entity descriptor */
-    const rc_codec *codec;      /* wire codec */
-} tale_kind;
-
-extern const tale_kind tale_kinds[TALE_NKINDS];
-
+/* The built-in strategy of kind k (0 <= k < TALE_NKINDS) with the default
+ * TTLs, static: its ns names the kind, its entity and codec handle the
+ * kind's entities. */
+const rc_strategy *tale_kind(int k);
 /* Index of the kind called name, or -1. */
 int tale_kind_index(const char *name);
 
@@ -69,9 +66,9 @@ int tale_exit_code(int status);
 int tale_fail(const char *what, int status);
 
 /* Prints e (of kind k) as indented JSON in the wire layout, with a newline. */
-int tale_print_entity(FILE *f, const tale_kind *k, const void *e);
+int tale_print_entity(FILE *f, const rc_strategy *k, const void *e);
 /* Prints the entities of l as an indented JSON array, with a newline. */
-int tale_print_list(FILE *f, const tale_kind *k, const rc_list *l);
+int tale_print_list(FILE *f, const rc_strategy *k, const rc_list *l);
 
 /* ---- sample data (tale_seed.c); every result owned by the caller ---- */
 
