@@ -15,7 +15,7 @@ extern "C" {
 
 /* Default TTLs in seconds, the one place they are written:
  * rc_settings_defaults fills the cache_*_ttl settings with them and the
- * built-in strategies (repocache/strategy.h) use them when given no settings. */
+ * built-in strategies (repocache/strategy.h) use them without settings. */
 #define RC_DEFAULT_TTL 3600          /* CACHE_DEFAULT_TTL */
 #define RC_DEFAULT_HERO_TTL 3600     /* CACHE_HERO_TTL */
 #define RC_DEFAULT_CHILD_TTL 1800    /* CACHE_CHILD_TTL */
