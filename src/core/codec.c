@@ -78,79 +78,68 @@ static int load_(const char *text, size_t len, bool any, json_t **out,
 
 static int encode_fields_(const rc_fields *t, const void *e, json_t **out);
 
-/* *out = the JSON value of field f of e (new reference). */
+/* *out = v, or RC_ENOMEM when the jansson constructor returned NULL. */
+static int made_(json_t *v, json_t **out)
+{
+    if (v == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    *out = v;
+    return RC_OK;
+}
+
+/* *out = the JSON array of the strings of list field f (new reference). */
+static int encode_list_(const rc_field *f, const rc_strlist *l, json_t **out)
+{
+    json_t *v = json_array();
+    if (v == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->len; i++) {
+        const char *s = l->items[i];
+        if (s == NULL || !rc_utf8_valid(s, strlen(s))) {
+            json_decref(v);
+            return rc_seterr(RC_EINVAL, "%s[%zu]: not a valid UTF-8 string",
+                             f->name, i);
+        }
+        if (json_array_append_new(v, json_string(s)) != 0) {
+            json_decref(v);
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        }
+    }
+    *out = v;
+    return RC_OK;
+}
+
+/* *out = the JSON value of field f of e (new reference); JSON null for an
+ * absent value. */
 static int encode_field_(const rc_field *f, const void *e, json_t **out)
 {
     const void *m = RC_FIELD_CPTR(e, f);
-    json_t *v = NULL;
+    const char *s = NULL;
+    *out = json_null(); /* a static singleton: never fails */
     switch (f->kind) {
-    case RC_FK_STR: {
-        const char *s = *(const char *const *)m;
-        if (s == NULL)
-            break;
+    case RC_FK_STR:
+        if ((s = *(const char *const *)m) == NULL)
+            return RC_OK;
         if (!rc_utf8_valid(s, strlen(s)))
             return rc_seterr(RC_EINVAL, "%s: not valid UTF-8", f->name);
-        v = json_string(s);
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        break;
-    }
-    case RC_FK_JSON: {
-        const char *s = *(const char *const *)m;
-        if (s == NULL)
-            break;
-        int rc = load_(s, strlen(s), true, &v, f->name);
-        if (rc != RC_OK)
-            return rc;
-        break;
-    }
+        return made_(json_string(s), out);
+    case RC_FK_JSON:
+        if ((s = *(const char *const *)m) == NULL)
+            return RC_OK;
+        return load_(s, strlen(s), true, out, f->name);
     case RC_FK_INT:
-        v = json_integer(*(const int *)m);
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        break;
+        return made_(json_integer(*(const int *)m), out);
     case RC_FK_OPTINT: {
         const rc_opt_int *o = m;
-        if (!o->set)
-            break;
-        v = json_integer(o->value);
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        break;
+        return o->set ? made_(json_integer(o->value), out) : RC_OK;
     }
-    case RC_FK_STRLIST: {
-        const rc_strlist *l = m;
-        v = json_array();
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        for (size_t i = 0; i < l->len; i++) {
-            const char *s = l->items[i];
-            if (s == NULL || !rc_utf8_valid(s, strlen(s))) {
-                json_decref(v);
-                return rc_seterr(RC_EINVAL, "%s[%zu]: not a valid UTF-8 string",
-                                 f->name, i);
-            }
-            if (json_array_append_new(v, json_string(s)) != 0) {
-                json_decref(v);
-                return rc_seterr(RC_ENOMEM, "out of memory");
-            }
-        }
-        break;
-    }
+    case RC_FK_STRLIST:
+        return encode_list_(f, m, out);
     case RC_FK_OBJ: {
         const void *sub = *(const void *const *)m;
-        if (sub == NULL)
-            break;
-        int rc = encode_fields_(f->sub, sub, &v);
-        if (rc != RC_OK)
-            return rc;
-        break;
+        return sub != NULL ? encode_fields_(f->sub, sub, out) : RC_OK;
     }
     }
-    if (v == NULL) {
-        v = json_null(); /* a static singleton: never fails */
-    }
-    *out = v;
     return RC_OK;
 }
 
