@@ -26,7 +26,8 @@ typedef struct builtin {
     const rc_fields *fields;     /* its description: fields and queries */
     size_t ttl_setting;          /* offsetof the rc_settings TTL field */
     int default_ttl;             /* TTL without settings (RC_DEFAULT_*) */
-    int (*query_keys)(const void *e, rc_query_key_fn emit, void *ud);
+    int (*query_keys)(const void *e, rc_query_key_fn emit,
+                      void *ud); /* rc_strategy.query_keys */
 } builtin;
 
 /* The strategy callback listing the query keys entity e of n belongs to. */
@@ -62,6 +63,8 @@ const char *rc_strategy_builtin_name(size_t i)
 static rc_query_def query_defs[NBUILTINS][RC_QUERIES_MAX];
 static pthread_once_t query_defs_once = PTHREAD_ONCE_INIT;
 
+/* Fills query_defs: name, segment and argument count of each query of
+ * each built-in's entity, in the entity's order. */
 static void build_query_defs(void)
 {
     for (size_t b = 0; b < NBUILTINS; b++) {
