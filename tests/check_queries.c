@@ -12,6 +12,7 @@
 #include "repocache/strategy.h"
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The built-ins, with their core descriptions and a full sample each. */
@@ -153,6 +154,66 @@ START_TEST(test_every_query_key_is_a_sqlite_query)
 }
 END_TEST
 
+/* One answer, one key: an argument that SQLite would read as the same age
+ * ("03", "+3", " 3" for 3) is refused by the key builder and by SQLite alike,
+ * and so is an argument longer than any field it could equal. */
+START_TEST(test_query_arguments_canonical)
+{
+    static const char *const bad_ages[] = {"03", "+3", " 3", "3 ", "-0", "3.0", "",
+                                           "99999999999"};
+    rc_strategy st;
+    ck_assert_int_eq(rc_strategy_child(NULL, &st), RC_OK);
+    char *path = th_tmpfile("canon.db");
+    rc_sqlite_db *db = NULL;
+    rc_repo *children = NULL;
+    ck_assert_int_eq(rc_sqlite_open(path, &db), RC_OK);
+    ck_assert_int_eq(rc_sqlite_repo_new(db, &rc_child_entity, &children), RC_OK);
+    for (size_t i = 0; i < sizeof bad_ages / sizeof bad_ages[0]; i++) {
+        const char *args[3] = {"Anya 1", bad_ages[i], "male"};
+        char *key = (char *)"unchanged";
+        rc_list *l = (rc_list *)&l;
+        ck_assert_int_eq(rc_strategy_key_query(&st, "", RC_Q_EXACT_MATCH, args, 3, &key),
+                         RC_EINVAL);
+        ck_assert_ptr_null(key);
+        ck_assert_msg(strstr(rc_errmsg(), "argument 2"), "%s", rc_errmsg());
+        ck_assert_int_eq(rc_repo_find_by_query(children, RC_Q_EXACT_MATCH, args, 3, &l),
+                         RC_EINVAL);
+        ck_assert_ptr_null(l);
+    }
+    /* canonical ages make keys and queries */
+    static const char *const good_ages[] = {"3", "0", "-7", "2147483647"};
+    for (size_t i = 0; i < sizeof good_ages / sizeof good_ages[0]; i++) {
+        const char *args[3] = {"Anya 1", good_ages[i], "male"};
+        char *key = NULL;
+        rc_list *l = NULL;
+        ck_assert_int_eq(rc_strategy_key_query(&st, "", RC_Q_EXACT_MATCH, args, 3, &key),
+                         RC_OK);
+        free(key);
+        ck_assert_int_eq(rc_repo_find_by_query(children, RC_Q_EXACT_MATCH, args, 3, &l),
+                         RC_OK);
+        rc_list_free(l);
+    }
+    /* a text argument: at most RC_QUERY_ARG_MAX bytes */
+    char *long_name = malloc(RC_QUERY_ARG_MAX + 2);
+    memset(long_name, 'a', RC_QUERY_ARG_MAX + 1);
+    long_name[RC_QUERY_ARG_MAX + 1] = '\0';
+    const char *one[1] = {long_name};
+    char *key = NULL;
+    rc_list *l = NULL;
+    ck_assert_int_eq(rc_strategy_key_query(&st, "", RC_Q_BY_NAME, one, 1, &key), RC_EINVAL);
+    ck_assert_int_eq(rc_repo_find_by_query(children, RC_Q_BY_NAME, one, 1, &l), RC_EINVAL);
+    long_name[RC_QUERY_ARG_MAX] = '\0'; /* exactly the limit: fine */
+    ck_assert_int_eq(rc_strategy_key_query(&st, "", RC_Q_BY_NAME, one, 1, &key), RC_OK);
+    free(key);
+    ck_assert_int_eq(rc_repo_find_by_query(children, RC_Q_BY_NAME, one, 1, &l), RC_OK);
+    rc_list_free(l);
+    free(long_name);
+    rc_repo_destroy(children);
+    rc_sqlite_close(db);
+    free(path);
+}
+END_TEST
+
 static Suite *queries_suite(void)
 {
     Suite *s = suite_create("queries");
@@ -164,6 +225,7 @@ static Suite *queries_suite(void)
          test_strategy_queries_are_the_core_queries},
         {"every_query_key_is_a_sqlite_query",
          test_every_query_key_is_a_sqlite_query},
+        {"query_arguments_canonical", test_query_arguments_canonical},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
     return s;

@@ -278,12 +278,12 @@ START_TEST(test_check_rejects)
 {
     rc_strategy base, st;
     ck_assert_int_eq(rc_strategy_hero(NULL, &base), RC_OK);
-    static const rc_query_def all_seg[] = {{"q", "all", 1, false}};
-    static const rc_query_def tilde[] = {{"q", "~lease", 1, false}};
-    static const rc_query_def dup[] = {{"a", "s", 1, false}, {"b", "s", 1, false}};
-    static const rc_query_def dupname[] = {{"a", "s", 1, false}, {"a", "t", 1, false}};
-    static const rc_query_def noargs[] = {{"a", "s", 0, false}};
-    static const rc_query_def colon[] = {{"a", "s:t", 1, false}};
+    static const rc_query_def all_seg[] = {{"q", "all", 1, false, 0}};
+    static const rc_query_def tilde[] = {{"q", "~lease", 1, false, 0}};
+    static const rc_query_def dup[] = {{"a", "s", 1, false, 0}, {"b", "s", 1, false, 0}};
+    static const rc_query_def dupname[] = {{"a", "s", 1, false, 0}, {"a", "t", 1, false, 0}};
+    static const rc_query_def noargs[] = {{"a", "s", 0, false, 0}};
+    static const rc_query_def colon[] = {{"a", "s:t", 1, false, 0}};
     const rc_query_def *bad[] = {all_seg, tilde, dup, dupname, noargs, colon};
     const size_t nbad[] = {1, 1, 2, 2, 1, 1};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

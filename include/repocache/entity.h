@@ -175,6 +175,12 @@ extern const rc_entity_ops rc_story_entity;
 #define RC_Q_EXACT_MATCH "exact_match"
 #define RC_Q_BY_CHILD_ID "by_child_id"
 #define RC_Q_BY_CHILD_NAME "by_child_name"
+/* Bytes in one query argument, at most: no field a query compares is longer
+ * (RC_SHORT_TEXT_MAX), so a longer argument could match nothing; it is
+ * refused (RC_EINVAL) rather than turned into a long cache key. An argument
+ * that equals an integer field (the age of exact_match) must be written the
+ * one canonical way ("3", never "03" or "+3"): one answer, one cache key. */
+#define RC_QUERY_ARG_MAX RC_SHORT_TEXT_MAX
 
 /* ---- result lists ---- */
 

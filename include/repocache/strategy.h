@@ -53,6 +53,8 @@ typedef struct rc_query_def {
     size_t nargs;        /* number of string arguments (1..RC_STRATEGY_MAX_ARGS) */
     bool escape_args;    /* escape ':' and '\' inside arguments (off for
                             the built-ins: their keys are the Python ones) */
+    unsigned int_args;   /* bit i set: argument i is an integer, refused
+                            unless canonical (see RC_QUERY_ARG_MAX) */
 } rc_query_def;
 
 /* Receives one query key an entity belongs to: the query name and its

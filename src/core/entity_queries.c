@@ -5,6 +5,7 @@
  */
 #include "core/entity_queries.h"
 
+#include "core/str.h"
 #include "repocache/status.h"
 
 #include <stdio.h>
@@ -46,6 +47,23 @@ size_t rc_query_nargs(const rc_query_spec *q)
     while (n < RC_QUERY_MAX_ARGS && q->fields[n])
         n++;
     return n;
+}
+
+int rc_query_arg_check(const char *who, const char *query, size_t i,
+                       const char *arg, bool is_int)
+{
+    if (!arg)
+        return rc_seterr(RC_EINVAL, "%s.%s: argument %zu is NULL", who, query, i + 1);
+    size_t n = strlen(arg);
+    if (n > RC_QUERY_ARG_MAX)
+        return rc_seterr(RC_EINVAL, "%s.%s: argument %zu is %zu bytes, more than %d",
+                         who, query, i + 1, n, RC_QUERY_ARG_MAX);
+    if (is_int && !rc_int_canonical(arg, NULL))
+        return rc_seterr(RC_EINVAL,
+                         "%s.%s: argument %zu must be an integer written as "
+                         "digits without a leading zero or '+' (3, not 03), got '%s'",
+                         who, query, i + 1, arg);
+    return RC_OK;
 }
 
 const rc_field *rc_query_arg_field(const rc_fields *t, const rc_query_spec *q,

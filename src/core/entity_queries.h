@@ -14,6 +14,7 @@
 
 #include "core/entity_fields.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define RC_QUERY_MAX_ARGS 4 /* arguments of one query, at most */
@@ -50,6 +51,13 @@ size_t rc_query_nargs(const rc_query_spec *q);
  * RC_FK_INT field; NULL when q names no such field or i is out of range. */
 const rc_field *rc_query_arg_field(const rc_fields *t, const rc_query_spec *q,
                                    size_t i);
+/* RC_OK when arg is a usable argument i (from 0) of query (of who, for the
+ * message): not NULL, at most RC_QUERY_ARG_MAX bytes and, when is_int, an
+ * int written canonically (rc_int_canonical). Else RC_EINVAL saying which
+ * rule it broke. The one check the cache keys and the SQLite queries share,
+ * so that one answer never has two keys. */
+int rc_query_arg_check(const char *who, const char *query, size_t i,
+                       const char *arg, bool is_int);
 /* RC_OK when every query of t is usable: a name and a segment, 1 to
  * RC_QUERY_MAX_ARGS arguments each naming a field as rc_query_arg_field
  * accepts, names unique, at most RC_QUERIES_MAX queries. Else RC_EINVAL

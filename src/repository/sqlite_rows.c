@@ -194,21 +194,14 @@ int sq_bind_args(sqlite_repo *r, sqlite3_stmt *st, const rc_query_spec *q,
                          "%s query %s takes %zu argument%s, got %zu", name,
                          q->name, want, want == 1 ? "" : "s", nargs);
     for (i = 0; i < nargs; i++) {
-        int src;
-        if (!args || !args[i])
-            return rc_seterr(RC_EINVAL, "%s query %s: argument %zu is NULL",
-                             name, q->name, i + 1);
-        if (rc_query_arg_field(r->t->fields, q, i)->kind == RC_FK_INT) {
-            const char *a = args[i];
-            char *end;
-            long v = strtol(a, &end, 10);
-            if (!isdigit((unsigned char)a[*a == '-']) || *end || v < INT_MIN ||
-                v > INT_MAX)
-                return rc_seterr(RC_EINVAL,
-                                 "%s query %s: argument %zu must be an "
-                                 "integer, got '%s'",
-                                 name, q->name, i + 1, args[i]);
-            src = sqlite3_bind_int(st, (int)i + 1, (int)v);
+        int src, v;
+        bool is_int = rc_query_arg_field(r->t->fields, q, i)->kind == RC_FK_INT;
+        int rc = rc_query_arg_check(name, q->name, i, args ? args[i] : NULL, is_int);
+        if (rc != RC_OK)
+            return rc;
+        if (is_int) {
+            rc_int_canonical(args[i], &v);
+            src = sqlite3_bind_int(st, (int)i + 1, v);
         } else {
             src = sqlite3_bind_text(st, (int)i + 1, args[i], -1,
                                     SQLITE_STATIC);

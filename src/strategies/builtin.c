@@ -63,6 +63,16 @@ const char *rc_strategy_builtin_name(size_t i)
 static rc_query_def query_defs[NBUILTINS][RC_QUERIES_MAX];
 static pthread_once_t query_defs_once = PTHREAD_ONCE_INIT;
 
+/* The bits of q's integer arguments (rc_query_def.int_args). */
+static unsigned int_args(const rc_fields *t, const rc_query_spec *q)
+{
+    unsigned bits = 0;
+    for (size_t i = 0; i < rc_query_nargs(q); i++)
+        if (rc_query_arg_field(t, q, i)->kind == RC_FK_INT)
+            bits |= 1u << i;
+    return bits;
+}
+
 /* Fills query_defs: name, segment and argument count of each query of
  * each built-in's entity, in the entity's order. */
 static void build_query_defs(void)
@@ -74,6 +84,7 @@ static void build_query_defs(void)
                 .name = qs->items[i].name,
                 .segment = qs->items[i].segment,
                 .nargs = rc_query_nargs(&qs->items[i]),
+                .int_args = int_args(builtins[b].fields, &qs->items[i]),
             };
     }
 }

@@ -5,6 +5,7 @@
  */
 #include "repocache/strategy.h"
 
+#include "core/entity_queries.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -181,10 +182,12 @@ int rc_strategy_key_query(const rc_strategy *st, const char *prefix,
     if (nargs != q->nargs || (nargs && !args))
         return rc_seterr(RC_EINVAL, "%s.%s: takes %zu argument(s), got %zu",
                          st->ns, q->name, q->nargs, nargs);
-    for (size_t i = 0; i < nargs; i++)
-        if (!args[i])
-            return rc_seterr(RC_EINVAL, "%s.%s: argument %zu is NULL", st->ns,
-                             q->name, i + 1);
+    for (size_t i = 0; i < nargs; i++) {
+        int rc = rc_query_arg_check(st->ns, q->name, i, args[i],
+                                    (q->int_args >> i) & 1);
+        if (rc != RC_OK)
+            return rc;
+    }
     sb_ns(&b, st, prefix);
     sb_puts(&b, q->segment);
     for (size_t i = 0; i < nargs; i++) {
