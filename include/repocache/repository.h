@@ -107,7 +107,8 @@ int rc_story_find_by_child_name(rc_repo *r, const char *child_name,
 int rc_story_find_by_language(rc_repo *r, const char *language,
                               rc_list **out);
 
-/* Query names (as in the Python version). */
+/* Query names (as in the Python version); docs/wire-format.md gives each
+ * one's key segment and argument order. */
 #define RC_Q_BY_LANGUAGE "by_language"
 #define RC_Q_BY_NAME "by_name"
 #define RC_Q_EXACT_MATCH "exact_match"

@@ -1,8 +1,8 @@
 /*
  * builtin.c - the hero, child and story strategies: three tables of data
- * (SPEC section 4 keys, TTL source, flags, codec) and, per entity, the list
- * of query keys its field values belong to. The cache logic is elsewhere,
- * once (src/repository/cached_repository.c).
+ * (key segments as in docs/wire-format.md, TTL source, flags, codec) and,
+ * per entity, the list of query keys its field values belong to. The cache
+ * logic is elsewhere, once (src/repository/cached_repository.c).
  */
 #include "repocache/repository.h"
 #include "repocache/strategy.h"
