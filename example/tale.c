@@ -1,6 +1,6 @@
 /*
  * tale.c - the `tale` program: an operator CLI and demo over the SQLite
- * repositories wrapped by cached repositories (SPEC section 7).
+ * repositories wrapped by cached repositories.
  *
  *   tale [--db PATH] COMMAND [ARGS]
  *

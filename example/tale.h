@@ -18,7 +18,10 @@
 
 #include <stdio.h>
 
-/* Exit codes (SPEC 7). */
+/* Exit codes of every tale command (tale_exit_code maps a status to one):
+ * 0 success; 3 the entity asked for does not exist (RC_ENOTFOUND); 2 bad
+ * usage, bad input or bad settings (RC_EINVAL, RC_EDECODE, RC_ECONFIG),
+ * and nothing was written; 1 any other failure. */
 enum {
     TALE_EXIT_OK = 0,
     TALE_EXIT_FAIL = 1,     /* any other failure */

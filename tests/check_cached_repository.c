@@ -1,9 +1,10 @@
 /* check_cached_repository.c - the cached decorator against a real Redis:
  * with a counting in-memory repository written here (proving it wraps any
  * vtable), with the SQLite repositories (every named query of every entity
- * cached and invalidated), Python-layout interop, a user-defined strategy for
- * a made-up entity, corrupted and foreign values, manual invalidation scopes,
- * negative caching and statistics. */
+ * cached and invalidated), interop with the Python service's layout
+ * (docs/wire-format.md), a user-defined strategy for a made-up entity,
+ * corrupted and foreign values, manual invalidation scopes, negative caching
+ * and statistics. */
 #include "harness.h"
 #include "repocache/cached_repository.h"
 #include "repocache/codec.h"
@@ -987,7 +988,7 @@ START_TEST(test_sqlite_story_queries)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* Interop with the Python layout                                      */
+/* Interop with the Python service: the layout of docs/wire-format.md  */
 
 /* Stores fixture name under key, or when key has no ':' under
  * key + ":" + the id of its (first) entity; returns that id (caller frees). */

@@ -1,11 +1,12 @@
 /*
- * check_codec.c - JSON codecs: round trips, the Python wire format
- * (fixtures written by Python's json.dumps), strict types, missing fields,
- * malformed input (truncated, invalid UTF-8, deep nesting, huge strings),
- * envelopes and lists, and out-of-memory at every jansson allocation.
+ * check_codec.c - JSON codecs: round trips, the wire format of
+ * docs/wire-format.md (fixtures written by Python's json.dumps), strict
+ * types, missing fields, malformed input (truncated, invalid UTF-8, deep
+ * nesting, huge strings), envelopes and lists, and out-of-memory at every
+ * jansson allocation.
  *
  * The field names, kinds and required flags below are written out from
- * SPEC section 3, independently of the library's own field tables.
+ * docs/wire-format.md, independently of the library's own field tables.
  */
 #include "repocache/codec.h"
 #include "repocache/entity.h"
@@ -202,7 +203,8 @@ START_TEST(roundtrip_min_nulls)
 }
 END_TEST
 
-/* The encoded object has exactly the Python field names, in model order. */
+/* The encoded object has exactly the field names of docs/wire-format.md,
+ * in its order (that of the Python models). */
 START_TEST(wire_field_names)
 {
     const etype *t = &types[_i];
@@ -797,7 +799,7 @@ START_TEST(envelope_format)
     ck_assert(json_is_object(json_object_get(j, "entity")));
     ck_assert(iso_micro(json_string_value(json_object_get(j, "cached_at"))));
     ck_assert_int_eq(json_integer_value(json_object_get(j, "ttl")), 3600);
-    /* first key is "entity", as the Python version writes it */
+    /* first key is "entity" (docs/wire-format.md), as Python writes it */
     ck_assert_int_eq(strncmp(env, "{\"entity\":{", 11), 0);
     json_decref(j);
     free(env);

@@ -1,4 +1,6 @@
-/* check_consistency.c - the consistency promise of SPEC section 5: the
+/* check_consistency.c - the consistency promise of docs/consistency.md
+ * (once a write call has returned, no read through any cached repository
+ * sharing that Redis returns the value from before the write): the
  * stale-set race forced deterministically through the fill hook (by id,
  * lists, queries, negative entries, and in the in-memory fallback), a
  * randomized multi-threaded stress run, and Redis paused or killed during a

@@ -1,7 +1,8 @@
-/* check_strategy.c - entity strategies: the SPEC section 4 keys of the three
- * built-ins (with and without a prefix, byte for byte), the rules that keep
- * two queries off one key, glob escaping of patterns, TTLs from settings,
- * the query keys each entity's fields belong to, and strategy checks. */
+/* check_strategy.c - entity strategies: the keys of docs/wire-format.md for
+ * the three built-ins (with and without a prefix, byte for byte), the rules
+ * that keep two queries off one key, glob escaping of patterns, TTLs from
+ * settings, the query keys each entity's fields belong to, and strategy
+ * checks. */
 #include "harness.h"
 #include "repocache/repository.h"
 #include "repocache/strategy.h"

@@ -1,6 +1,6 @@
 /*
- * repocache/codec.h - JSON codecs for the entities, in the exact wire format
- * of the Python version, and the cache envelope:
+ * repocache/codec.h - JSON codecs for the entities, in the wire format of
+ * docs/wire-format.md (shared with a Python service), and the cache envelope:
  *     {"entity": {...}, "cached_at": "2024-01-15T10:30:00.123456", "ttl": 3600}
  * A cached list is a JSON array of envelopes.
  *

@@ -12,8 +12,8 @@
  * ("2024-01-15T10:30:00" or "2024-01-15T10:30:00.123456").
  *
  * Validation limits (rc_*_validate, the one place they live):
- *  - id: 1..128 bytes of [A-Za-z0-9._-], never "all" (SPEC 4: a by-id key can
- *    never meet a list or query key).
+ *  - id: 1..128 bytes of [A-Za-z0-9._-], never "all" (so a by-id key can
+ *    never meet the "all" key or a query key; docs/wire-format.md).
  *  - gender: "male" | "female" | "other"; language: "en" | "ru".
  *  - hero age 1..150; child age 0..18 (a child); story rating 1..10,
  *    story_length 1..1440 minutes.
@@ -26,7 +26,7 @@
  *    audio_file.url (at most 8 KiB: signed URLs are long). story child_id,
  *    when set, follows the id rule; child_gender, when set, the gender rule.
  *  - timestamps at most 64 bytes (their format is not checked: they are
- *    kept byte for byte as the Python version wrote them); full_response,
+ *    kept byte for byte, as docs/wire-format.md says); full_response,
  *    generation_info and audio metadata, when set, must parse as JSON.
  *    The limits keep one cached value well under Redis's 512 MiB and keep keys
  *    (which embed names) short.

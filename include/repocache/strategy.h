@@ -10,24 +10,26 @@
  * fills an rc_strategy for an entity of their own the same way, without
  * touching the library.
  *
- * Key layout (SPEC section 4), with the optional prefix P (CACHE_KEY_PREFIX):
+ * Key layout (docs/wire-format.md), with the optional prefix P
+ * (CACHE_KEY_PREFIX):
  *     by id:  P + ns + ":" + id                    "hero:42"
  *     all:    P + ns + ":all"                      "hero:all"
  *     query:  P + ns + ":" + segment + ":" + args joined by ":"
  *                                                  "child:exact:Ann:7:female"
- * Arguments go in byte for byte (spaces, colons, non-ASCII), as the Python
- * version wrote them. Two keys never meet: a by-id key has no ':' after the
- * namespace (ids are [A-Za-z0-9._-] and never "all", rc_id_validate) while a
- * query key always has one; segments are distinct within a strategy, have no
- * ':', are not "all" and do not start with '~' (rc_strategy_check); and each
- * built-in query has at most one free-text argument, placed first, followed
- * by constrained ones (an age, a gender).
+ * Arguments go in byte for byte (spaces, colons, non-ASCII): the layout of
+ * docs/wire-format.md, shared with the Python service. Two keys never meet:
+ * a by-id key has no ':' after the namespace (ids are [A-Za-z0-9._-] and
+ * never "all", rc_id_validate) while a query key always has one; segments
+ * are distinct within a strategy, have no ':', are not "all" and do not
+ * start with '~' (rc_strategy_check); and each built-in query has at most
+ * one free-text argument, placed first, followed by constrained ones (an
+ * age, a gender).
  * A user query with several free-text arguments sets escape_args, which
  * writes ':' as "\:" and '\' as "\\" inside each argument.
  *
  * Keys under P + ns + ":~" are the decorator's own (leases, negative
- * entries; see repocache/cached_repository.h); no Python key and no id can
- * take that form.
+ * entries; see repocache/cached_repository.h); no data key of
+ * docs/wire-format.md and no id can take that form.
  */
 #ifndef REPOCACHE_STRATEGY_H
 #define REPOCACHE_STRATEGY_H
@@ -52,7 +54,8 @@ typedef struct rc_query_def {
     const char *segment; /* key segment ("lang" gives "hero:lang:{language}") */
     size_t nargs;        /* number of string arguments (1..RC_STRATEGY_MAX_ARGS) */
     bool escape_args;    /* escape ':' and '\' inside arguments (off for
-                            the built-ins: their keys are the Python ones) */
+                            the built-ins: their keys are fixed by
+                            docs/wire-format.md) */
     unsigned int_args;   /* bit i set: argument i is an integer, refused
                             unless canonical (see RC_QUERY_ARG_MAX) */
 } rc_query_def;

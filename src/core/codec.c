@@ -1,19 +1,20 @@
 /*
- * codec.c - JSON codecs for hero, child and story in the Python wire format,
- * the cache envelope and arrays of envelopes.
+ * codec.c - JSON codecs for hero, child and story in the wire format of
+ * docs/wire-format.md, the cache envelope and arrays of envelopes.
  *
  * Design: no per-entity encode/decode code. Each entity is described once by
  * a field descriptor table (name, kind, offset, limits; see
- * repository/entity_fields.h, shared with free/clone/validate), and one
+ * core/entity_fields.h, shared with free/clone/validate), and one
  * encode loop and one decode loop below walk that table. The three rc_codec
  * instances only bind a table to those loops. The nested audio_file object
  * is a field of kind RC_FK_OBJ whose sub-table the same loops recurse into.
  *
- * Wire choices: fields in the order of the Python models; optional values as
- * JSON null; lists always as arrays; JSON-text fields (full_response,
- * generation_info, audio_file.metadata) embedded as JSON values and read
- * back as compact JSON text; output is compact UTF-8 (Python's json module
- * reads it, and we read Python's ", "/": " and \\u escapes alike).
+ * Wire choices: fields in the order of docs/wire-format.md (that of the
+ * Python models); optional values as JSON null; lists always as arrays;
+ * JSON-text fields (full_response, generation_info, audio_file.metadata)
+ * embedded as JSON values and read back as compact JSON text; output is
+ * compact UTF-8 (Python's json module reads it, and we read Python's
+ * ", "/": " and \\u escapes alike).
  */
 #include "repocache/codec.h"
 

@@ -3,7 +3,7 @@
  *
  * Each entity struct is described once, field by field (JSON name, kind,
  * offset, limits). Free, clone and validate (entity.c) and JSON encode and
- * decode (strategies/codec.c) are each a single loop over such a table, so
+ * decode (codec.c) are each a single loop over such a table, so
  * the three entities share one implementation of every operation and their
  * rules cannot drift apart. The tables are the one place the limits of
  * repocache/entity.h are written down as data. An entity's table also points
@@ -38,7 +38,7 @@ struct rc_fields;
 struct rc_queries;
 
 typedef struct rc_field {
-    const char *name;           /* JSON field name (as in the Python version) */
+    const char *name;           /* JSON field name (docs/wire-format.md) */
     rc_field_kind kind;         /* how the member is stored */
     size_t offset;              /* offsetof the member */
     bool required;              /* must be non-NULL / present and non-null */

@@ -1,7 +1,7 @@
 /*
  * builtin.c - the hero, child and story strategies: one row of data each
  * (namespace, entity, codec, which setting gives the TTL, its default). Their
- * named queries, key segments and the query keys an entity belongs to come
+ * named queries, key segments (docs/wire-format.md) and the query keys an entity belongs to come
  * from the entity's query table in core (core/entity_queries.h), the one
  * list of an entity's queries. The cache logic is elsewhere, once
  * (src/repository/cached_repository.c).

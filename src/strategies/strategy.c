@@ -1,7 +1,8 @@
 /*
  * strategy.c - the generic part of entity strategies: checking a strategy,
- * finding its queries, and building its cache keys (SPEC section 4; layout
- * in repocache/strategy.h). Nothing here knows hero, child or story.
+ * finding its queries, and building its cache keys (layout in
+ * repocache/strategy.h and docs/wire-format.md). Nothing here knows hero,
+ * child or story.
  */
 #include "repocache/strategy.h"
 
