@@ -193,6 +193,19 @@ START_TEST(test_query_arguments_canonical)
                          RC_OK);
         rc_list_free(l);
     }
+    /* a ':' after the first argument would make the key ambiguous: not
+     * cached (the key builder refuses), though SQLite answers it */
+    {
+        const char *amb[3] = {"A", "1", "2:g"}, *fine[3] = {"A:1", "2", "male"};
+        char *k = (char *)"unchanged";
+        ck_assert_int_eq(rc_strategy_key_query(&st, "", RC_Q_EXACT_MATCH, amb, 3, &k),
+                         RC_EINVAL);
+        ck_assert_ptr_null(k);
+        ck_assert_int_eq(rc_strategy_key_query(&st, "", RC_Q_EXACT_MATCH, fine, 3, &k),
+                         RC_OK);
+        ck_assert_str_eq(k, "child:exact:A:1:2:male");
+        free(k);
+    }
     /* a text argument: at most RC_QUERY_ARG_MAX bytes */
     char *long_name = malloc(RC_QUERY_ARG_MAX + 2);
     memset(long_name, 'a', RC_QUERY_ARG_MAX + 1);

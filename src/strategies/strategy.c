@@ -188,6 +188,12 @@ int rc_strategy_key_query(const rc_strategy *st, const char *prefix,
                                     (q->int_args >> i) & 1);
         if (rc != RC_OK)
             return rc;
+        /* Unescaped, a ':' after the first argument would let two argument
+         * lists share a key ("A:1","2","g" and "A","1","2:g"). */
+        if (!q->escape_args && i > 0 && strchr(args[i], ':'))
+            return rc_seterr(RC_EINVAL,
+                             "%s.%s: argument %zu may not contain ':' (the key "
+                             "would be ambiguous)", st->ns, q->name, i + 1);
     }
     sb_ns(&b, st, prefix);
     sb_puts(&b, q->segment);
