@@ -2,6 +2,7 @@
  * redis-server: values (binary, odd keys), clear by pattern, get-or-load,
  * batches, queue, health, stats, raw pipelines, scripts, remembered deletes,
  * and running without Redis. */
+#include "chaos.h"
 #include "harness.h"
 
 #include "cache/cache_internal.h"
@@ -9,6 +10,7 @@
 #include "repocache/cache.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +357,41 @@ START_TEST(test_health_and_stats)
 }
 END_TEST
 
+/* The stats JSON with every jansson allocation failing in turn: RC_ENOMEM
+ * and nothing handed back, or the whole object, never a leak; and the text
+ * is the caller's to free() whatever allocator jansson has (memory of the
+ * chaos allocator handed to free() makes libc abort). */
+START_TEST(test_stats_json_out_of_memory)
+{
+    long n;
+    bool done = false;
+    for (n = 1; !done && n < 5000; n++) {
+        char *json = (char *)"untouched";
+        th_chaos_begin(n);
+        int rc = rc_cache_stats_json(cache, &json);
+        done = th_chaos_calls() < n; /* nothing failed this time */
+        long live = th_chaos_end();
+        ck_assert_msg(live == 0, "N=%ld: %ld jansson blocks leaked", n, live);
+        ck_assert_msg(rc == RC_OK || rc == RC_ENOMEM, "N=%ld: %s", n,
+                      rc_status_name(rc));
+        ck_assert_msg(rc == RC_OK || json == NULL, "N=%ld: output on failure",
+                      n);
+        ck_assert_msg(!done || rc == RC_OK, "N=%ld: failed, nothing did", n);
+        if (rc == RC_OK) { /* then complete */
+            json_t *j = json_loads(json, 0, NULL);
+            ck_assert_ptr_nonnull(j);
+            ck_assert_uint_eq(json_object_size(j), 14);
+            ck_assert_str_eq(json_string_value(json_object_get(j, "circuit")),
+                             "closed");
+            json_decref(j);
+        }
+        free(json); /* with free(), whatever allocator jansson had */
+    }
+    ck_assert(done);
+    ck_assert_int_gt(n, 10);
+}
+END_TEST
+
 START_TEST(test_exec_pipeline)
 {
     char *k = key("pipe");
@@ -605,6 +642,7 @@ static Suite *cache_suite(void)
         {"batches", test_mget_mset_del_many},
         {"queue", test_queue_fifo},
         {"health_stats", test_health_and_stats},
+        {"stats_json_out_of_memory", test_stats_json_out_of_memory},
         {"exec", test_exec_pipeline},
         {"eval", test_eval},
         {"remembered_deletes", test_remembered_deletes_replayed_first},

@@ -17,6 +17,7 @@
 
 #include "cache/breaker.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "cache/fallback.h"
 #include "core/log.h"
@@ -1107,10 +1108,9 @@ int rc_cache_stats_json(rc_cache *c, char **json)
                           "pending_deletes", (json_int_t)st.pending_deletes,
                           "used_memory_human", st.used_memory_human,
                           "keys", (json_int_t)st.keys);
-    char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+    /* dumped into a malloc'd buffer: the caller frees it with free(),
+     * whatever allocator jansson was given */
+    int rc = o ? rc_json_dump(o, JSON_PRESERVE_ORDER, json, NULL) : RC_ENOMEM;
     json_decref(o);
-    if (!s)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    *json = s;
-    return RC_OK;
+    return rc ? rc_seterr(RC_ENOMEM, "out of memory") : RC_OK;
 }

@@ -25,6 +25,7 @@
 #include "repocache/cached_repository.h"
 
 #include "cache/cache_internal.h"
+#include "core/json.h"
 #include "core/str.h"
 #include "core/strset.h"
 #include "core/token.h"
@@ -979,17 +980,15 @@ int rc_cached_repo_stats_json(rc_repo *base, char **json)
                   (json_int_t)st.decode_errors, "invalidations",
                   (json_int_t)st.invalidations, "stale_fills_rejected",
                   (json_int_t)st.stale_fills_rejected);
-    if (o && cj && json_object_set_new(o, "cache", cj) == 0) {
-        /* json_dumpb into our own buffer: the caller frees with free(),
+    rc = RC_ENOMEM;
+    if (!o || !cj)
+        json_decref(cj);
+    /* json_object_set_new takes cj even when it fails (jansson frees it
+     * then): cj is not ours to release after the call */
+    else if (json_object_set_new(o, "cache", cj) == 0)
+        /* dumped into our own buffer: the caller frees it with free(),
          * whatever allocator jansson was given */
-        size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
-        cj = NULL;
-        if (n && (*json = malloc(n + 1)) != NULL) {
-            json_dumpb(o, *json, n, JSON_COMPACT);
-            (*json)[n] = '\0';
-        }
-    }
-    json_decref(cj);
+        rc = rc_json_dump(o, 0, json, NULL);
     json_decref(o);
-    return *json ? RC_OK : rc_seterr(RC_ENOMEM, "stats: out of memory");
+    return rc ? rc_seterr(RC_ENOMEM, "stats: out of memory") : RC_OK;
 }
