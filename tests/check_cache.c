@@ -5,7 +5,7 @@
 #include "chaos.h"
 #include "harness.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 #include "cache/pending.h"
 #include "repocache/cache.h"
 
