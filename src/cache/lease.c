@@ -144,7 +144,8 @@ static int delete_pipeline(rc_cache *c, const rc_lease_deletes *d,
 {
     size_t nl = d->nleases, nk = d->nkeys, ncmd = 0, data_cmd;
     argv[0] = "DEL";
-    memcpy(argv + 1, d->leases, nl * sizeof *argv);
+    if (nl)
+        memcpy(argv + 1, d->leases, nl * sizeof *argv);
     argv[nl + 1] = "DEL";
     memcpy(argv + nl + 2, d->keys, nk * sizeof *argv);
     char ms[24];

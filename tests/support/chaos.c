@@ -83,4 +83,7 @@ long th_chaos_end(void)
     return live;
 }
 
-long th_chaos_calls(void) { return calls; }
+long th_chaos_calls(void)
+{
+    return calls;
+}
