@@ -1559,10 +1559,37 @@ START_TEST(test_codec_out_of_memory)
 }
 END_TEST
 
-/* The stats JSON with every jansson allocation failing in turn: RC_ENOMEM
- * and nothing handed back, or the whole object; never a leak, a double
- * free or a use after free (the chaos allocator faults on those), and the
- * text is the caller's to free() whatever allocator jansson has. */
+/* What rc_cached_repo_stats_json handed back. */
+static char *stats_text;
+
+static int call_stats_json(void *ud)
+{
+    stats_text = (char *)"untouched";
+    return rc_cached_repo_stats_json(ud, &stats_text);
+}
+
+/* The whole object on RC_OK, nothing otherwise; the text is the caller's
+ * to free() whatever allocator jansson has. */
+static void check_stats_json(void *ud, int rc)
+{
+    (void)ud;
+    if (rc == RC_OK) {
+        json_t *j = json_loads(stats_text, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "entity_type")),
+                         "hero");
+        ck_assert(json_is_true(json_object_get(j, "all_cached")));
+        ck_assert(json_is_object(json_object_get(j, "cache")));
+        json_decref(j);
+    } else {
+        ck_assert_ptr_null(stats_text);
+    }
+    free(stats_text);
+}
+
+/* The stats JSON with every jansson allocation failing in turn: never a
+ * leak, a double free or a use after free (the chaos allocator faults on
+ * those). */
 START_TEST(test_stats_json_out_of_memory)
 {
     count_repo *in;
@@ -1570,39 +1597,9 @@ START_TEST(test_stats_json_out_of_memory)
     rc_list *l = NULL;
     ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
     rc_list_free(l);
-    long n;
-    bool done = false;
-    for (n = 1; !done && n < 5000; n++) {
-        char *js = (char *)"untouched";
-        th_chaos_begin(n);
-        int rc = rc_cached_repo_stats_json(c, &js);
-        done = th_chaos_calls() < n; /* nothing failed this time */
-        long live = th_chaos_end();
-        ck_assert_msg(live == 0, "N=%ld: %ld jansson blocks leaked", n, live);
-        ck_assert_msg(rc == RC_OK || rc == RC_ENOMEM, "N=%ld: %s", n,
-                      rc_status_name(rc));
-        ck_assert_msg(rc == RC_OK || js == NULL, "N=%ld: output on failure", n);
-        ck_assert_msg(!done || rc == RC_OK, "N=%ld: failed, nothing did", n);
-        if (rc == RC_OK) { /* then complete */
-            json_t *j = json_loads(js, 0, NULL);
-            ck_assert_ptr_nonnull(j);
-            ck_assert_str_eq(json_string_value(json_object_get(j, "entity_type")),
-                             "hero");
-            ck_assert(json_is_object(json_object_get(j, "cache")));
-            json_decref(j);
-        }
-        free(js); /* with free(), whatever allocator jansson had */
-    }
-    ck_assert(done);
-    ck_assert_int_gt(n, 20);
-    char *js = NULL;
-    ck_assert_int_eq(rc_cached_repo_stats_json(c, &js), RC_OK);
-    json_t *j = json_loads(js, 0, NULL);
-    ck_assert_ptr_nonnull(j);
-    ck_assert(json_is_true(json_object_get(j, "all_cached")));
-    ck_assert(json_is_object(json_object_get(j, "cache")));
-    json_decref(j);
-    free(js);
+    ck_assert_int_gt(th_chaos_each("rc_cached_repo_stats_json",
+                                   call_stats_json, check_stats_json, c),
+                     20);
     rc_repo_destroy(c);
 }
 END_TEST

@@ -5,6 +5,7 @@
  * last, one round trip; remembered when Redis is down), the pattern drop,
  * and the per-service fence of the fallback. */
 #include "harness.h"
+#include "service.h"
 
 #include "cache/lease.h"
 #include "cache/service.h"
@@ -23,23 +24,20 @@ static char prefix[64];
 /* A service on url with prefix pfx; fallback on; Redis on when enabled. */
 static rc_cache *make_cache(const char *url, const char *pfx, bool enabled)
 {
-    rc_settings s;
-    rc_cache *c = NULL;
-    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", url), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "CACHE_KEY_PREFIX", pfx), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SOCKET_TIMEOUT", "0.3"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "LOG_LEVEL", "error"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "CIRCUIT_BREAKER_THRESHOLD", "1"),
-                     RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "CIRCUIT_BREAKER_TIMEOUT", "0.2"),
-                     RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "CACHE_FALLBACK_ENABLED", "1"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_ENABLED", enabled ? "1" : "0"),
-                     RC_OK);
-    ck_assert_int_eq(rc_cache_new(&s, &c), RC_OK);
-    rc_settings_clear(&s);
-    return c;
+    const char *kv[] = {"CACHE_KEY_PREFIX",
+                        pfx,
+                        "REDIS_SOCKET_TIMEOUT",
+                        "0.3",
+                        "CIRCUIT_BREAKER_THRESHOLD",
+                        "1",
+                        "CIRCUIT_BREAKER_TIMEOUT",
+                        "0.2",
+                        "CACHE_FALLBACK_ENABLED",
+                        "1",
+                        "REDIS_ENABLED",
+                        enabled ? "1" : "0",
+                        NULL};
+    return th_cache_new(url, kv);
 }
 
 static void setup(void)
@@ -61,14 +59,10 @@ static void teardown(void)
     th_redis_stop(&srv);
 }
 
-/* prefix + k in a static buffer (one of four, used in turn). */
+/* The full key of k. */
 static const char *K(const char *k)
 {
-    static char bufs[4][128];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s%s", prefix, k);
-    return b;
+    return th_key(prefix, k);
 }
 
 /* The raw reply of a command on a direct connection (caller frees). */

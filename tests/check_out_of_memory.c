@@ -21,6 +21,7 @@
  * references, and __real_malloc is ASan's malloc.
  */
 #include "harness.h"
+#include "service.h"
 
 #include "cache/lease.h"
 #include "cache/service.h"
@@ -230,14 +231,10 @@ static void teardown(void)
     th_redis_stop(&srv);
 }
 
-/* prefix + k in one of four static buffers, used in turn. */
+/* The full key of k. */
 static const char *K(const char *k)
 {
-    static char bufs[4][128];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s%s", prefix, k);
-    return b;
+    return th_key(prefix, k);
 }
 
 /* The value of key through the service (unarmed), malloc'd; NULL when

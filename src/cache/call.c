@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -140,6 +141,28 @@ int rc_call_pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds,
     return unusable_server(c, replies, n);
 }
 
+int rc_batch_alloc(rc_batch *b, size_t n, size_t nargs, bool with_lens)
+{
+    b->n = n;
+    b->cmds = calloc(n, sizeof *b->cmds);
+    b->argv = malloc(nargs * sizeof *b->argv);
+    b->argvlen = with_lens ? malloc(nargs * sizeof *b->argvlen) : NULL;
+    b->replies = calloc(n, sizeof *b->replies);
+    if (!b->cmds || !b->argv || (with_lens && !b->argvlen) || !b->replies)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    return RC_OK;
+}
+
+void rc_batch_free(rc_batch *b)
+{
+    for (size_t i = 0; b->replies && i < b->n; i++)
+        freeReplyObject(b->replies[i]);
+    free(b->cmds);
+    free(b->argv);
+    free(b->argvlen);
+    free(b->replies);
+}
+
 /* ---- the path of every Redis call ---- */
 
 /* A call reached Redis: leave the fallback (dropping it) if we were in it. */
@@ -223,6 +246,7 @@ typedef struct exec_args {
     redisReply **replies; /* their replies */
 } exec_args;
 
+/* rc_redis_fn of rc_cache_exec: the pipeline of exec_args ud. */
 static int exec_fn(rc_cache *c, redisContext *ctx, void *ud)
 {
     exec_args *a = ud;
@@ -280,6 +304,7 @@ int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
     return st;
 }
 
+/* rc_redis_fn of rc_cache_health_check: PING, an error reply counted. */
 static int ping_fn(rc_cache *c, redisContext *ctx, void *ud)
 {
     (void)ud;

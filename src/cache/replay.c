@@ -82,37 +82,14 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
 
 /* ---- deleting ---- */
 
-/* The commands of unlink_keys: UNLINK keys[0..n) in batches. */
-typedef struct unlink_batches {
-    size_t ncmds;         /* commands */
-    rc_cmd *cmds;         /* one UNLINK per batch */
-    const char **argv;    /* every command's arguments, one after another */
-    size_t *argvlen;      /* their lengths */
-    redisReply **replies; /* one per command */
-} unlink_batches;
-
-static void batches_free(unlink_batches *b)
-{
-    for (size_t i = 0; b->replies && i < b->ncmds; i++)
-        freeReplyObject(b->replies[i]);
-    free(b->cmds);
-    free(b->argv);
-    free(b->argvlen);
-    free(b->replies);
-}
-
 /* Builds the batches of UNLINKs of keys (lengths lens, NULL = strlen). */
-static int batches_build(unlink_batches *b, const char *const *keys,
+static int batches_build(rc_batch *b, const char *const *keys,
                          const size_t *lens, size_t n)
 {
-    b->ncmds = (n + RC_UNLINK_BATCH - 1) / RC_UNLINK_BATCH;
-    b->cmds = calloc(b->ncmds, sizeof *b->cmds);
-    b->argv = malloc((n + b->ncmds) * sizeof *b->argv);
-    b->argvlen = malloc((n + b->ncmds) * sizeof *b->argvlen);
-    b->replies = calloc(b->ncmds, sizeof *b->replies);
-    if (!b->cmds || !b->argv || !b->argvlen || !b->replies)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    for (size_t i = 0, k = 0, a = 0; i < b->ncmds; i++) {
+    size_t ncmds = (n + RC_UNLINK_BATCH - 1) / RC_UNLINK_BATCH;
+    if (rc_batch_alloc(b, ncmds, n + ncmds, true) != RC_OK)
+        return RC_ENOMEM;
+    for (size_t i = 0, k = 0, a = 0; i < ncmds; i++) {
         size_t m = n - k < RC_UNLINK_BATCH ? n - k : RC_UNLINK_BATCH;
         b->cmds[i].argc = (int)m + 1;
         b->cmds[i].argv = b->argv + a;
@@ -134,14 +111,14 @@ static int unlink_keys(rc_cache *c, redisContext *ctx, const char *const *keys,
 {
     if (!n)
         return RC_OK;
-    unlink_batches b = {0};
+    rc_batch b = {0};
     int st = batches_build(&b, keys, lens, n);
     if (st == RC_OK)
-        st = rc_call_pipeline(c, ctx, b.cmds, b.ncmds, b.replies);
-    for (size_t i = 0; st == RC_OK && i < b.ncmds; i++)
+        st = rc_call_pipeline(c, ctx, b.cmds, b.n, b.replies);
+    for (size_t i = 0; st == RC_OK && i < b.n; i++)
         if (b.replies[i]->type == REDIS_REPLY_INTEGER && removed)
             *removed += b.replies[i]->integer;
-    batches_free(&b);
+    rc_batch_free(&b);
     return st;
 }
 

@@ -111,6 +111,22 @@ int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
  * (counted as an error). */
 int rc_call_reply_error(rc_cache *c, const redisReply *r, const char *what);
 
+/* The commands of one pipeline and room for their arguments and replies. */
+typedef struct rc_batch {
+    size_t n;             /* commands */
+    rc_cmd *cmds;         /* the commands */
+    const char **argv;    /* every command's arguments, one after another */
+    size_t *argvlen;      /* their lengths (NULL when not asked for) */
+    redisReply **replies; /* one per command (NULL until they arrive) */
+} rc_batch;
+
+/* Allocates b for n commands with nargs arguments in all (and their
+ * lengths when with_lens). RC_OK or RC_ENOMEM (b then holds what it got:
+ * rc_batch_free it either way). */
+int rc_batch_alloc(rc_batch *b, size_t n, size_t nargs, bool with_lens);
+/* Frees b's replies and room. */
+void rc_batch_free(rc_batch *b);
+
 /* Whether the service would try Redis now (enabled and breaker not open). */
 bool rc_cache_redis_usable(rc_cache *c);
 

@@ -196,6 +196,7 @@ typedef struct clear_args {
     long long removed;   /* keys removed */
 } clear_args;
 
+/* rc_redis_fn of rc_cache_clear: SCAN + UNLINK of clear_args ud. */
 static int clear_fn(rc_cache *c, redisContext *ctx, void *ud)
 {
     clear_args *a = ud;
@@ -259,40 +260,9 @@ int rc_cache_get_or_load(rc_cache *c, const char *key, int ttl,
 
 /* ---- batches ---- */
 
-/* The pipelined commands of a batch: n commands of width arguments each. */
-typedef struct batch {
-    size_t n;             /* commands */
-    rc_cmd *cmds;         /* the commands */
-    const char **argv;    /* n * width arguments */
-    size_t *argvlen;      /* n * width lengths (NULL when not asked for) */
-    redisReply **replies; /* one per command */
-} batch;
-
-/* Allocates b for n commands of width arguments (lengths when with_lens). */
-static int batch_alloc(batch *b, size_t n, size_t width, bool with_lens)
-{
-    b->n = n;
-    b->cmds = calloc(n, sizeof *b->cmds);
-    b->argv = malloc(width * n * sizeof *b->argv);
-    b->argvlen = with_lens ? malloc(width * n * sizeof *b->argvlen) : NULL;
-    b->replies = calloc(n, sizeof *b->replies);
-    if (!b->cmds || !b->argv || (with_lens && !b->argvlen) || !b->replies)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    return RC_OK;
-}
-
-static void batch_free(batch *b)
-{
-    for (size_t i = 0; b->replies && i < b->n; i++)
-        freeReplyObject(b->replies[i]);
-    free(b->cmds);
-    free(b->argv);
-    free(b->argvlen);
-    free(b->replies);
-}
-
 /* vals[i], lens[i] from the replies of the GETs (a miss is NULL). */
-static int mget_replies(rc_cache *c, const batch *b, char **vals, size_t *lens)
+static int mget_replies(rc_cache *c, const rc_batch *b, char **vals,
+                        size_t *lens)
 {
     int st = RC_OK;
     for (size_t i = 0; st == RC_OK && i < b->n; i++) {
@@ -319,8 +289,8 @@ int rc_cache_mget(rc_cache *c, const char *const *keys, size_t n, char **vals,
     }
     if (!n)
         return RC_OK;
-    batch b = {0};
-    int st = batch_alloc(&b, n, 2, false);
+    rc_batch b = {0};
+    int st = rc_batch_alloc(&b, n, 2 * n, false);
     for (size_t i = 0; st == RC_OK && i < n; i++) {
         b.argv[2 * i] = "GET";
         b.argv[2 * i + 1] = keys[i];
@@ -337,7 +307,7 @@ int rc_cache_mget(rc_cache *c, const char *const *keys, size_t n, char **vals,
     } else if (st == RC_OK) {
         st = mget_replies(c, &b, vals, lens);
     }
-    batch_free(&b);
+    rc_batch_free(&b);
     for (size_t i = 0; st && i < n; i++) {
         free(vals[i]);
         vals[i] = NULL;
@@ -346,7 +316,7 @@ int rc_cache_mget(rc_cache *c, const char *const *keys, size_t n, char **vals,
 }
 
 /* The SETs of mset: SET keys[i] vals[i] EX ttls. */
-static void mset_commands(batch *b, const char *const *keys,
+static void mset_commands(rc_batch *b, const char *const *keys,
                           const char *const *vals, const size_t *lens,
                           const char *ttls)
 {
@@ -374,8 +344,8 @@ int rc_cache_mset(rc_cache *c, const char *const *keys, const char *const *vals,
         return RC_OK;
     char ttls[16];
     snprintf(ttls, sizeof ttls, "%d", ttl);
-    batch b = {0};
-    int st = batch_alloc(&b, n, 5, true);
+    rc_batch b = {0};
+    int st = rc_batch_alloc(&b, n, 5 * n, true);
     if (st == RC_OK) {
         mset_commands(&b, keys, vals, lens, ttls);
         st = rc_cache_exec(c, b.cmds, n, b.replies);
@@ -392,7 +362,7 @@ int rc_cache_mset(rc_cache *c, const char *const *keys, const char *const *vals,
             if ((st = rc_call_reply_error(c, b.replies[i], "SET")) == RC_OK)
                 atomic_fetch_add(&c->sets, 1);
     }
-    batch_free(&b);
+    rc_batch_free(&b);
     return st;
 }
 

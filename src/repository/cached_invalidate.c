@@ -41,6 +41,8 @@ typedef struct collect_ctx {
     keyset *data;   /* where they go */
 } collect_ctx;
 
+/* Adds the key of query(args) to the set (a query the strategy lacks adds
+ * nothing); RC_ENOMEM stops the walk and marks the set incomplete. */
 static int collect_query_key(void *ud, const char *query,
                              const char *const *args, size_t nargs)
 {

@@ -293,6 +293,8 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
 
 /* ---- read slots ---- */
 
+/* find_by_id: the by-id key, with its negative entry when negative caching
+ * is on; uncached when a key cannot be built. */
 static int cached_find_by_id(rc_repo *base, const char *id, void **out)
 {
     cached_repo *r = rc_cached_self(base);
@@ -313,6 +315,7 @@ static int cached_find_by_id(rc_repo *base, const char *id, void **out)
     return rc;
 }
 
+/* list_all: the "all" key. */
 static int cached_list_all(rc_repo *base, rc_list **out)
 {
     cached_repo *r = rc_cached_self(base);
@@ -326,6 +329,7 @@ static int cached_list_all(rc_repo *base, rc_list **out)
     return rc;
 }
 
+/* find_by_query: the query's key, when the strategy has the query. */
 static int cached_find_by_query(rc_repo *base, const char *query,
                                 const char *const *args, size_t nargs,
                                 rc_list **out)
@@ -360,6 +364,7 @@ static const rc_repo_methods cached_methods = {
     .destroy = cached_destroy,
 };
 
+/* destroy: frees the decorator (and the wrapped repository if owned). */
 static void cached_destroy(rc_repo *base)
 {
     cached_repo *r = rc_cached_self(base);

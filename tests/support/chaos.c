@@ -1,6 +1,9 @@
 /* chaos.c - see chaos.h. */
 #include "chaos.h"
 
+#include "repocache/status.h"
+
+#include <check.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@ static block blocks[MAX_BLOCKS];
 static size_t nblocks;
 static long fail_at, calls;
 
+/* A block on pages of its own; NULL for the fail_at-th call. */
 static void *chaos_malloc(size_t n)
 {
     if (++calls == fail_at)
@@ -42,6 +46,8 @@ static void *chaos_malloc(size_t n)
     return base + OFFSET;
 }
 
+/* Makes p's pages inaccessible (aborts on a double free); a block from
+ * malloc goes back to free. */
 static void chaos_free(void *p)
 {
     if (!p)
@@ -86,4 +92,26 @@ long th_chaos_end(void)
 long th_chaos_calls(void)
 {
     return calls;
+}
+
+long th_chaos_each(const char *what, int (*call)(void *ud),
+                   void (*check)(void *ud, int rc), void *ud)
+{
+    bool done = false;
+    long n;
+    for (n = 1; !done && n < 20000; n++) {
+        th_chaos_begin(n);
+        int rc = call(ud);
+        done = th_chaos_calls() < n; /* nothing failed this time */
+        long live = th_chaos_end();
+        ck_assert_msg(live == 0, "%s, N=%ld: %ld jansson blocks leaked", what,
+                      n, live);
+        ck_assert_msg(rc == RC_OK || rc == RC_ENOMEM, "%s, N=%ld: %s", what, n,
+                      rc_status_name(rc));
+        ck_assert_msg(!done || rc == RC_OK, "%s, N=%ld: %s without a failure",
+                      what, n, rc_status_name(rc));
+        check(ud, rc);
+    }
+    ck_assert_msg(done, "%s: never succeeded", what);
+    return n - 2;
 }

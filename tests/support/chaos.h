@@ -25,4 +25,15 @@ long th_chaos_end(void);
 /* Allocations asked for since th_chaos_begin (the failed one included). */
 long th_chaos_calls(void);
 
+/*
+ * The out-of-memory loop: for n = 1, 2, ... runs call(ud) with jansson's nth
+ * allocation failing, until a run in which none failed. Asserts (Check) that
+ * each run answers RC_OK or RC_ENOMEM, RC_OK when nothing failed, and leaks
+ * no jansson block; after each run (jansson's allocator restored) check(ud,
+ * rc) asserts the outcome and frees what call handed back. Returns how many
+ * jansson allocations the call makes.
+ */
+long th_chaos_each(const char *what, int (*call)(void *ud),
+                   void (*check)(void *ud, int rc), void *ud);
+
 #endif
