@@ -329,6 +329,71 @@ START_TEST(test_construction_and_keys)
 }
 END_TEST
 
+/* ---- connecting, and the fallback ---- */
+
+/* A fresh service (no connection yet), with Redis on or off. */
+static rc_cache *fresh(bool enabled)
+{
+    const char *kv[] = {"CACHE_KEY_PREFIX", prefix, "REDIS_ENABLED",
+                        enabled ? "1" : "0", NULL};
+    return th_cache_new(srv.url, kv);
+}
+
+static void prep_connect(void *ud)
+{
+    io *o = ud;
+    o->c = fresh(true);
+}
+
+static int call_connect(void *ud)
+{
+    io *o = ud;
+    return rc_cache_health_check(o->c);
+}
+
+/* The service (and the connection it keeps) goes: nothing else may stay. */
+static void check_free_service(void *ud, int rc)
+{
+    io *o = ud;
+    (void)rc;
+    if (o->s)
+        ck_assert_str_eq(o->s, "v");
+    free(o->s);
+    o->s = NULL;
+    rc_cache_free(o->c);
+    o->c = NULL;
+}
+
+/* Without Redis the fallback is the cache: a set copies, a get copies. */
+static void prep_fallback(void *ud)
+{
+    io *o = ud;
+    o->c = fresh(false);
+    ck_assert_int_eq(rc_cache_set(o->c, "old", "v", 1, 60), RC_OK);
+    o->s = NULL;
+}
+
+static int call_fallback(void *ud)
+{
+    io *o = ud;
+    int rc = rc_cache_set(o->c, "new", "w", 1, 60);
+    int rc2 = rc_cache_get(o->c, "old", &o->s, &o->len);
+    return rc ? rc : rc2;
+}
+
+START_TEST(test_connect_and_fallback)
+{
+    io o = {0};
+    const oom_case cases[] = {
+        {"first connect", prep_connect, call_connect, check_free_service},
+        {"fallback set and get", prep_fallback, call_fallback,
+         check_free_service},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_int_gt(run_case(&cases[i], &o), 0);
+}
+END_TEST
+
 /* ---- values ---- */
 
 static void prep_get(void *ud)
@@ -929,6 +994,7 @@ static Suite *oom_suite(void)
     Suite *s = suite_create("out_of_memory");
     const th_case cases[] = {
         {"construction_and_keys", test_construction_and_keys},
+        {"connect_and_fallback", test_connect_and_fallback},
         {"values", test_values},
         {"patterns_loading_queue", test_patterns_loading_queue},
         {"remembered_deletes", test_remembered_deletes},
