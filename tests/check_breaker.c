@@ -5,7 +5,7 @@
 #include "harness.h"
 
 #include "cache/breaker.h"
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 
 #include <check.h>
 #include <pthread.h>

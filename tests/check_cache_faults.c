@@ -5,7 +5,7 @@
  * and to recover) to stderr with the prefix "faults:". */
 #include "harness.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 
 #include <check.h>
 #include <fcntl.h>

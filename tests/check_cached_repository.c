@@ -5,6 +5,7 @@
  * (docs/wire-format.md), a user-defined strategy for a made-up entity,
  * corrupted and foreign values, manual invalidation scopes, negative caching
  * and statistics. */
+#include "chaos.h"
 #include "harness.h"
 #include "repocache/cached_repository.h"
 #include "repocache/codec.h"
@@ -1515,25 +1516,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Out of memory in the codec (every jansson allocation in turn)        */
 
-static long chaos_fail_at, chaos_count, chaos_live;
-
-static void *chaos_malloc(size_t n)
-{
-    if (chaos_fail_at != 0 && ++chaos_count == chaos_fail_at)
-        return NULL;
-    void *p = malloc(n);
-    if (p)
-        chaos_live++;
-    return p;
-}
-
-static void chaos_free(void *p)
-{
-    if (p)
-        chaos_live--;
-    free(p);
-}
-
 /* A cache that cannot encode or decode never changes an answer or a write's
  * status, never leaks, and never leaves a stale value behind. */
 START_TEST(test_codec_out_of_memory)
@@ -1549,9 +1531,7 @@ START_TEST(test_codec_out_of_memory)
         rc_list *l = NULL;
         snprintf(name, sizeof name, "N%ld", n);
         freeReplyObject(rcmd("FLUSHALL"));
-        json_set_alloc_funcs(chaos_malloc, chaos_free);
-        chaos_fail_at = n;
-        chaos_count = chaos_live = 0;
+        th_chaos_begin(n);
         /* miss + fill, hit, list, update with cache_on_write */
         ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
         rc_hero_free(e);
@@ -1563,10 +1543,9 @@ START_TEST(test_codec_out_of_memory)
         rc_hero *h = mk_hero("h1", name, "en");
         ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_OK);
         rc_hero_free(h);
-        done = chaos_count < chaos_fail_at; /* nothing failed this time */
-        chaos_fail_at = 0;
-        json_set_alloc_funcs(malloc, free);
-        ck_assert_msg(chaos_live == 0, "N=%ld: %ld jansson blocks leaked", n, chaos_live);
+        done = th_chaos_calls() < n; /* nothing failed this time */
+        long live = th_chaos_end();
+        ck_assert_msg(live == 0, "N=%ld: %ld jansson blocks leaked", n, live);
         /* whatever failed, the cache answers the latest write */
         ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
         ck_assert_str_eq(((rc_hero *)e)->name, name);
@@ -1577,6 +1556,51 @@ START_TEST(test_codec_out_of_memory)
     }
     ck_assert(done);
     ck_assert_int_gt(n, 20);
+    rc_repo_destroy(c);
+}
+END_TEST
+
+/* What rc_cached_repo_stats_json handed back. */
+static char *stats_text;
+
+static int call_stats_json(void *ud)
+{
+    stats_text = (char *)"untouched";
+    return rc_cached_repo_stats_json(ud, &stats_text);
+}
+
+/* The whole object on RC_OK, nothing otherwise; the text is the caller's
+ * to free() whatever allocator jansson has. */
+static void check_stats_json(void *ud, int rc)
+{
+    (void)ud;
+    if (rc == RC_OK) {
+        json_t *j = json_loads(stats_text, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "entity_type")),
+                         "hero");
+        ck_assert(json_is_true(json_object_get(j, "all_cached")));
+        ck_assert(json_is_object(json_object_get(j, "cache")));
+        json_decref(j);
+    } else {
+        ck_assert_ptr_null(stats_text);
+    }
+    free(stats_text);
+}
+
+/* The stats JSON with every jansson allocation failing in turn: never a
+ * leak, a double free or a use after free (the chaos allocator faults on
+ * those). */
+START_TEST(test_stats_json_out_of_memory)
+{
+    count_repo *in;
+    rc_repo *c = cached_hero(&in, true);
+    rc_list *l = NULL;
+    ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
+    rc_list_free(l);
+    ck_assert_int_gt(th_chaos_each("rc_cached_repo_stats_json",
+                                   call_stats_json, check_stats_json, c),
+                     20);
     rc_repo_destroy(c);
 }
 END_TEST
@@ -1605,6 +1629,7 @@ static Suite *cached_suite(void)
         {"invalidate_all_with_glob_prefix", test_invalidate_all_with_glob_prefix},
         {"stats", test_stats},
         {"codec_out_of_memory", test_codec_out_of_memory},
+        {"stats_json_out_of_memory", test_stats_json_out_of_memory},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;

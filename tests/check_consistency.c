@@ -6,6 +6,7 @@
  * randomized multi-threaded stress run, and Redis paused or killed during a
  * write. Every scenario uses SQLite files and real redis-server processes. */
 #include "harness.h"
+#include "service.h"
 #include "repocache/cached_repository.h"
 #include "repocache/sqlite_repository.h"
 
@@ -24,16 +25,7 @@ static th_redis shared;
 
 static rc_cache *new_cache(const th_redis *r, const char *const *kv)
 {
-    rc_settings s;
-    rc_cache *c = NULL;
-    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", r->url), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "LOG_LEVEL", "error"), RC_OK);
-    for (size_t i = 0; kv && kv[i]; i += 2)
-        ck_assert_int_eq(rc_settings_set(&s, kv[i], kv[i + 1]), RC_OK);
-    ck_assert_int_eq(rc_cache_new(&s, &c), RC_OK);
-    rc_settings_clear(&s);
-    return c;
+    return th_cache_new(r->url, kv);
 }
 
 static rc_repo *new_cached(rc_repo *inner, rc_cache *c, bool on_write,

@@ -4,7 +4,7 @@
  * outage, dropped entirely when Redis is back. */
 #include "harness.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 #include "cache/fallback.h"
 
 #include <check.h>

@@ -5,7 +5,7 @@
  * restarted once (no crash, no shared context, no leak under ASan). */
 #include "harness.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 #include "cache/pool.h"
 
 #include <check.h>

@@ -31,7 +31,7 @@
  * pre-write value. A write whose invalidation cannot reach Redis still
  * succeeds; its deletes are remembered by the cache service and replayed
  * before this process uses Redis again. While Redis is unavailable reads use
- * the service's in-memory fallback (process-local, fenced by a process-wide
+ * the service's in-memory fallback (process-local, fenced by the service's
  * write epoch) or go straight to the wrapped repository.
  *
  * Thread-safe when the wrapped repository is.

@@ -19,6 +19,7 @@
 #include "repocache/codec.h"
 
 #include "core/entity_fields.h"
+#include "core/json.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -57,6 +58,11 @@ static int dump_(const json_t *j, size_t flags, char **out, size_t *len)
     if (len != NULL)
         *len = n;
     return RC_OK;
+}
+
+int rc_json_dump(const json_t *j, size_t flags, char **out, size_t *len)
+{
+    return dump_(j, flags, out, len);
 }
 
 /* Parses text (of any JSON value when any) into *out. */

@@ -49,8 +49,11 @@ static int wait_ready(const th_redis *r, double seconds)
         redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
         if (c && !c->err) {
             redisReply *rep = redisCommand(c, "PING");
-            /* A server with requirepass answers NOAUTH: it is up. */
-            bool up = rep != NULL;
+            /* A server with requirepass answers NOAUTH: it is up. One still
+             * loading its AOF answers LOADING (and every command would
+             * too): not yet. */
+            bool up = rep != NULL && !(rep->type == REDIS_REPLY_ERROR &&
+                                       strncmp(rep->str, "LOADING", 7) == 0);
             freeReplyObject(rep);
             redisFree(c);
             if (up)
