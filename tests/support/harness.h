@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 typedef struct th_redis {
     pid_t pid;        /* 0 when not started by us (shared server) or stopped */
@@ -40,6 +41,24 @@ void th_redis_resume(th_redis *r);
 redisContext *th_redis_connect(const th_redis *r, const char *password);
 /* FLUSHALL on r. Returns 0 or -1. */
 int th_redis_flushall(const th_redis *r, const char *password);
+
+/* Generous bound, in seconds, for a test waiting on a condition that a
+ * loaded machine (sanitizers, valgrind, busy loops) may take long to reach. */
+#define TH_WAIT_SECONDS 30.0
+
+/* Polls cond (an expression, re-evaluated) every millisecond until it holds;
+ * fails the test, naming cond, when it still does not after seconds. Tests
+ * wait for what they assert with this, never for a fixed time. */
+#define th_await(cond, seconds)                                                \
+    do {                                                                       \
+        double th_await_end_ = th_now() + (seconds);                           \
+        while (!(cond)) {                                                      \
+            ck_assert_msg(th_now() < th_await_end_,                            \
+                          "waited %.0f s in vain for: %s", (double)(seconds),  \
+                          #cond);                                              \
+            usleep(1000);                                                      \
+        }                                                                      \
+    } while (0)
 
 /* A path "<fresh temp dir>/<name>"; caller frees. Directory left for the OS. */
 char *th_tmpfile(const char *name);
