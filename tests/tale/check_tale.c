@@ -812,6 +812,19 @@ START_TEST(password_never_printed)
     ck_assert_ptr_null(strstr(r.out, "sekrit"));
     ck_assert_ptr_null(strstr(r.err, "sekrit"));
     run_free(&r);
+    /* Malformed URLs: refused as bad settings, still without the password. */
+    static const char *const bad[] = {"redis:/u:sekrit-pass-42@127.0.0.1:6379",
+                                      "redis//:sekrit-pass-42@127.0.0.1",
+                                      "redis://u:sekrit-pass-42@127.0.0.1:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("REDIS_URL", bad[i], 1);
+        r = tale("health");
+        ck_status(r, 2);
+        ck_assert_ptr_nonnull(strstr(r.err, "REDIS_URL"));
+        ck_assert_msg(strstr(r.out, "sekrit") == NULL, "%s: %s", bad[i], r.out);
+        ck_assert_msg(strstr(r.err, "sekrit") == NULL, "%s: %s", bad[i], r.err);
+        run_free(&r);
+    }
 }
 END_TEST
 
