@@ -304,7 +304,7 @@ static void *read_entity(int k)
     int rc;
     if (!text)
         return NULL;
-    j = json_loadb(text, len, 0, &jerr);
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr); /* no key twice */
     free(text);
     if (!j) {
         fprintf(stderr, "tale: bad JSON on stdin: line %d column %d: %s\n",

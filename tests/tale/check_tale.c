@@ -550,6 +550,12 @@ START_TEST(bad_input_exits_2_and_changes_nothing)
         {"{\"name\": \"X\"", "JSON"},
         {"", "JSON"},
         {"[1, 2]", "object"},
+        /* a key twice: refused, not "the last one wins" (this would update
+         * hero-rt-1 when the second id won) */
+        {"{\"id\": \"other\", \"name\": \"X\", \"age\": 30, \"gender\": "
+         "\"male\", \"appearance\": \"\", \"language\": \"en\", "
+         "\"id\": \"hero-rt-1\"}",
+         "duplicate"},
         {"{\"id\": \"hero-rt-1\", \"name\": \"X\", \"age\": 300, \"gender\": "
          "\"male\", \"appearance\": \"\", \"language\": \"en\"}",
          "age"},
