@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@ static int g_db;             /* its database number */
 static char g_dir[256];      /* this test's working directory */
 static char g_dbpath[300];   /* this test's database */
 static char g_prefix[64];    /* this test's key prefix */
+/* Where the stdout of the next runs goes: NULL captures it; "closed" closes
+ * it; "broken-pipe" is a pipe nobody reads (SIGPIPE ignored); any other
+ * string is a file to write (/dev/full). */
+static const char *g_stdout;
 
 /* The output of one run. */
 typedef struct run {
@@ -77,8 +82,21 @@ static run run_argv(const char *bin, const char *in, const char *const *args)
         for (; *args && n < 63; args++)
             argv[n++] = *args;
         argv[n] = NULL;
-        if (!freopen(inpath, "rb", stdin) || !freopen(outpath, "wb", stdout) ||
-            !freopen(errpath, "wb", stderr))
+        int pfd[2];
+        if (g_stdout && !strcmp(g_stdout, "broken-pipe")) {
+            if (pipe(pfd) != 0 || dup2(pfd[1], 1) < 0)
+                _exit(126);
+            close(pfd[0]); /* nobody reads: writes fail with EPIPE */
+            close(pfd[1]);
+            signal(SIGPIPE, SIG_IGN);
+        }
+        if (g_stdout && !strcmp(g_stdout, "closed"))
+            close(1);
+        else if (g_stdout && strcmp(g_stdout, "broken-pipe") &&
+                 !freopen(g_stdout, "wb", stdout))
+            _exit(126);
+        if (!freopen(inpath, "rb", stdin) || !freopen(errpath, "wb", stderr) ||
+            (!g_stdout && !freopen(outpath, "wb", stdout)))
             _exit(126);
         execv(bin, (char *const *)argv);
         _exit(127);
@@ -834,6 +852,45 @@ START_TEST(password_never_printed)
 }
 END_TEST
 
+/* A stdout that takes no output is reported as such, exit 1: never as
+ * "out of memory", never exit 0. A closed one is refused before anything
+ * is done. */
+START_TEST(write_errors_reported)
+{
+    static const char *const where[] = {"closed", "/dev/full", "broken-pipe"};
+    static const char *const want[] = {"standard output is closed",
+                                       "No space left on device", "Broken pipe"};
+    run r = tale_stdin(hero_json, "put", "hero");
+    ck_status(r, 0);
+    run_free(&r);
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+        g_stdout = where[i];
+        const char *const cmds[][3] = {{"get", "hero", "hero-rt-1"},
+                                       {"find", "hero", "all"},
+                                       {"stats", NULL, NULL},
+                                       {"--help", NULL, NULL}};
+        for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+            r = tale(cmds[c][0], cmds[c][1], cmds[c][2]);
+            ck_assert_msg(r.status == 1, "%s %s: exit %d: %s", where[i],
+                          cmds[c][0], r.status, r.err);
+            ck_assert_msg(strstr(r.err, want[i]) != NULL, "%s %s: %s", where[i],
+                          cmds[c][0], r.err);
+            ck_assert_ptr_null(strstr(r.err, "out of memory"));
+            run_free(&r);
+        }
+        if (i == 0) { /* refused before anything is done */
+            r = tale("delete", "hero", "hero-rt-1");
+            ck_status(r, 1);
+            run_free(&r);
+        }
+        g_stdout = NULL;
+        r = tale("get", "hero", "hero-rt-1");
+        ck_status(r, 0);
+        run_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(works_without_redis)
 {
     json_t *got;
@@ -952,6 +1009,7 @@ static Suite *tale_suite(void)
         {"stats", stats_table_and_json},
         {"health", health_reports_redis_and_circuit},
         {"password", password_never_printed},
+        {"write_errors", write_errors_reported},
         {"no_redis", works_without_redis},
         {"demo_redis", demo_with_redis},
         {"demo_closed_port", demo_with_a_closed_port},
