@@ -216,7 +216,8 @@ START_TEST(test_bad_urls)
     const char *bad[] = {"redis://", "redis://h:0", "redis://h:99999", "redis://h:abc",
                          "redis://h/x", "redis://h/-1", "unix://relative.sock",
                          "unix:///p.sock?foo=1", "unix:///p.sock?db=x", "ftp://h",
-                         "redis://[::1", "redis://u:%zz@h"};
+                         "redis://[::1", "redis://u:%zz@h", "redis://u:p%00w@h",
+                         "redis://u%00:pw@h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(rc_settings_set(&s, "REDIS_URL", bad[i]) == RC_ECONFIG, "%s accepted",
                       bad[i]);

@@ -82,7 +82,8 @@ static int set_str(char **dst, const char *src, bool empty_is_null)
     return RC_OK;
 }
 
-/* Decodes %XX escapes of s[0..n) into a new string; NULL on a bad escape. */
+/* Decodes %XX escapes of s[0..n) into a new string; NULL on a bad escape or
+ * on %00 (a NUL would cut the value short). */
 static char *pct_decode(const char *s, size_t n, bool *bad)
 {
     char *out = malloc(n + 1), *o = out;
@@ -96,11 +97,12 @@ static char *pct_decode(const char *s, size_t n, bool *bad)
                 break;
             }
             char hex[3] = {s[i + 1], s[i + 2], 0};
-            if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1])) {
+            *o = (char)strtol(hex, NULL, 16);
+            if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]) ||
+                !*o++) {
                 *bad = true;
                 break;
             }
-            *o++ = (char)strtol(hex, NULL, 16);
             i += 2;
         } else {
             *o++ = s[i];
@@ -136,17 +138,13 @@ static const char *url_redact(const char *url, char *buf, size_t size)
 {
     const char *at = strrchr(url, '@');
     size_t keep = scheme_len(url);
-    if (!at) {
-        snprintf(buf, size, "%s", url);
-        return buf;
-    }
+    if (!at)
+        return snprintf(buf, size, "%s", url), buf;
     if (keep && strncmp(url + keep, "://", 3) == 0) {
         const char *info = url + keep + 3;
         const char *colon = memchr(info, ':', (size_t)(at - info));
-        if (colon) {
-            snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
-            return buf;
-        }
+        if (colon)
+            return snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at), buf;
         keep += 3;
     } else if (keep) {
         keep++; /* the ':' */
