@@ -47,6 +47,11 @@ const fuzz_kind *fuzz_kind_of(unsigned i);
  * the same text (the encoding writes every field, in a fixed order). */
 void fuzz_same_entity(const fuzz_kind *k, const void *a, const void *b);
 
+/* The end of a round trip: rc is the status of decoding out, the encoding
+ * of e, into again. Asserts RC_OK and that again equals e; frees all three. */
+void fuzz_round_trip_end(const fuzz_kind *k, void *e, char *out, int rc,
+                         void *again);
+
 /* Cuts an input into fields. */
 typedef struct fuzz_reader {
     const uint8_t *p; /* what is left */

@@ -29,6 +29,17 @@ void fuzz_same_entity(const fuzz_kind *k, const void *a, const void *b)
     free(tb);
 }
 
+void fuzz_round_trip_end(const fuzz_kind *k, void *e, char *out, int rc,
+                         void *again)
+{
+    FUZZ_CHECK(rc == RC_OK, "%s: own encoding does not decode: %s\n%s", k->name,
+               rc_errmsg(), out);
+    fuzz_same_entity(k, e, again);
+    free(out);
+    k->ops->free(e);
+    k->ops->free(again);
+}
+
 unsigned fuzz_byte(fuzz_reader *r)
 {
     if (r->n == 0)
