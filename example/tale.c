@@ -14,12 +14,14 @@
 #include "tale.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 
 #define TALE_MAX_STDIN (64u * 1024 * 1024) /* bytes `put` accepts */
@@ -92,10 +94,12 @@ int tale_exit_code(int status)
 int tale_fail(const char *what, int status)
 {
     const char *detail = rc_errmsg();
+    const char *text = status == TALE_EWRITE ? "cannot write the output"
+                                             : rc_strerror(status);
     if (detail[0])
-        fprintf(stderr, "tale: %s: %s: %s\n", what, rc_strerror(status), detail);
+        fprintf(stderr, "tale: %s: %s: %s\n", what, text, detail);
     else
-        fprintf(stderr, "tale: %s: %s\n", what, rc_strerror(status));
+        fprintf(stderr, "tale: %s: %s\n", what, text);
     return tale_exit_code(status);
 }
 
@@ -110,13 +114,27 @@ static int usage_error(const char *fmt, const char *arg)
 
 /* ---- output ---- */
 
+/* Flushes f: RC_OK, or TALE_EWRITE with errno's text as the detail. */
+static int flush_out(FILE *f)
+{
+    if (fflush(f) == 0 && !ferror(f))
+        return RC_OK;
+    return rc_seterr(TALE_EWRITE, "%s", strerror(errno ? errno : EIO));
+}
+
+/* Prints j (taking it over; NULL: the encode failed) and a newline. A
+ * failed write is TALE_EWRITE, not out of memory. */
 static int print_json(FILE *f, json_t *j)
 {
-    int rc = j && json_dumpf(j, f, JSON_INDENT(2)) == 0 ? RC_OK : RC_ENOMEM;
+    char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
-    if (rc == RC_OK)
-        fputc('\n', f);
-    return rc;
+    if (!text)
+        return rc_seterr(RC_ENOMEM, "the JSON output could not be built");
+    errno = 0;
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    return flush_out(f);
 }
 
 int tale_print_entity(FILE *f, const rc_strategy *k, const void *e)
@@ -320,7 +338,7 @@ static void *read_entity(int k)
     int rc;
     if (!text)
         return NULL;
-    j = json_loadb(text, len, 0, &jerr);
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr); /* no key twice */
     free(text);
     if (!j) {
         fprintf(stderr, "tale: bad JSON on stdin: line %d column %d: %s\n",
@@ -717,6 +735,31 @@ static int seed_option(const char *arg)
     return -1;
 }
 
+/* A closed stdin or stderr reads and writes /dev/null, so that no file
+ * opened later (the database, a Redis socket) takes its descriptor. A
+ * closed stdout is refused: nothing could be printed. Returns 0 or -1. */
+static int guard_std_streams(void)
+{
+    bool out_closed = fcntl(1, F_GETFD) == -1 && errno == EBADF;
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            return -1;
+        if (null != fd) {
+            dup2(null, fd);
+            close(null);
+        }
+    }
+    if (out_closed) {
+        fprintf(stderr, "tale: standard output is closed: nothing could be "
+                        "printed, so nothing was done\n");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const command *cmd = NULL;
@@ -727,6 +770,10 @@ int main(int argc, char **argv)
     cmdline cl = {.counts = {10, 5, 10}};
     int npos = 0, rc;
 
+    if (guard_std_streams() != 0) {
+        free(pos);
+        return TALE_EXIT_FAIL;
+    }
     if (!pos)
         return tale_fail("tale", RC_ENOMEM);
     /* Options may appear anywhere; "--" ends them. */
@@ -738,7 +785,8 @@ int main(int argc, char **argv)
         } else if (options && (!strcmp(arg, "-h") || !strcmp(arg, "--help"))) {
             fputs(usage_text, stdout);
             free(pos);
-            return TALE_EXIT_OK;
+            return flush_out(stdout) == RC_OK ? TALE_EXIT_OK
+                                              : tale_fail("stdout", TALE_EWRITE);
         } else if (options && strcmp(arg, "--db") == 0) {
             if (++i >= argc) {
                 free(pos);
@@ -799,6 +847,9 @@ int main(int argc, char **argv)
     }
     cl.settings = &s;
     rc = cmd->run(&cl);
+    /* Output of printf that never arrived (a full disk, a closed pipe). */
+    if (rc == TALE_EXIT_OK && flush_out(stdout) != RC_OK)
+        rc = tale_fail("stdout", TALE_EWRITE);
     rc_settings_clear(&s);
     free(pos);
     return rc;

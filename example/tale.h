@@ -29,6 +29,10 @@ enum {
     TALE_EXIT_NOTFOUND = 3  /* the entity is absent */
 };
 
+/* Status of a failed write to stdout (errno's text in rc_errmsg()): tale's
+ * own, not a library status. tale_fail names it; it exits 1. */
+#define TALE_EWRITE (-100)
+
 /* The entity kinds: the built-in strategies, in their order
  * (rc_strategy_builtin_name). */
 enum { TALE_HERO = 0, TALE_CHILD = 1, TALE_STORY = 2, TALE_NKINDS = 3 };
@@ -68,9 +72,11 @@ int tale_exit_code(int status);
  * exit code for status. */
 int tale_fail(const char *what, int status);
 
-/* Prints e (of kind k) as indented JSON in the wire layout, with a newline. */
+/* Prints e (of kind k) as indented JSON in the wire layout, with a newline,
+ * and flushes f. RC_OK, RC_ENOMEM, or TALE_EWRITE when f refused the text. */
 int tale_print_entity(FILE *f, const rc_strategy *k, const void *e);
-/* Prints the entities of l as an indented JSON array, with a newline. */
+/* Prints the entities of l as an indented JSON array, with a newline (as
+ * tale_print_entity). */
 int tale_print_list(FILE *f, const rc_strategy *k, const rc_list *l);
 
 /* ---- sample data (tale_seed.c); every result owned by the caller ---- */

@@ -7,6 +7,7 @@
  * and statistics. */
 #include "chaos.h"
 #include "harness.h"
+#include "cache/service.h"
 #include "repocache/cached_repository.h"
 #include "repocache/codec.h"
 #include "repocache/sqlite_repository.h"
@@ -626,7 +627,7 @@ START_TEST(test_no_previous_while_redis_down)
     redisReply *r = redisCommand(pr, "EXISTS hero:name:Ann");
     ck_assert_int_eq(r->integer, 1); /* back from the AOF, stale */
     freeReplyObject(r);
-    usleep(300000);
+    th_await(rc_cache_redis_usable(pc), TH_WAIT_SECONDS); /* breaker open time */
     reset_counts(in);
     ck_assert_int_eq(rc_repo_find_by_query(c, "by_name", ann, 1, &l), RC_OK);
     ck_assert_uint_eq(l->len, 0);

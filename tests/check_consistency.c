@@ -7,6 +7,7 @@
  * write. Every scenario uses SQLite files and real redis-server processes. */
 #include "harness.h"
 #include "service.h"
+#include "cache/service.h"
 #include "repocache/cached_repository.h"
 #include "repocache/sqlite_repository.h"
 
@@ -472,6 +473,9 @@ START_TEST(test_stress_no_stale_reads)
                                         &w[i]), 0);
     }
     usleep((useconds_t)(STRESS_SECONDS * 1e6));
+    /* a loaded machine may need longer for the work asserted below */
+    th_await(atomic_load(&s.writes) > 100 && atomic_load(&s.reads) > 100,
+             TH_WAIT_SECONDS);
     atomic_store(&s.stop, true);
     for (int i = 0; i < NW + NR; i++)
         pthread_join(t[i], NULL);
@@ -541,7 +545,7 @@ static void redis_fails_during_write(failure how)
         ck_assert(raw_contains(&p, "hero:h1", "\"v1\""));
         ck_assert(raw_contains(&p, "hero:name:Ann", "\"v1\""));
     }
-    usleep(300000); /* past the breaker's open time */
+    th_await(rc_cache_redis_usable(c), TH_WAIT_SECONDS); /* breaker open time */
     ASSERT_VERSION(repo, "h1", "v2");
     ck_assert_int_eq(rc_repo_find_by_query(repo, "by_name", ann, 1, &l), RC_OK);
     ck_assert_uint_eq(l->len, 1);

@@ -6,6 +6,8 @@
  *
  * Decoding is strict about types (a string field holding a number is
  * RC_EDECODE) and tolerant of unknown fields and of missing optional ones.
+ * A key given twice in one object of a text (entity, envelope or list, at
+ * any depth) is RC_EDECODE, never "the last one wins".
  * Every decode failure frees what it built: nothing leaks. Decoding also
  * enforces the size limits of entity.h (string bytes, list items) so a huge
  * cached value is RC_EDECODE; value rules (gender, age range...) are left to

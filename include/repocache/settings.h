@@ -63,7 +63,7 @@ int rc_settings_defaults(rc_settings *s);
  *
  * .env lines: NAME=VALUE, optionally "export NAME=VALUE", the value
  * optionally in '...' or "..." (no escapes); blank lines and # comments are
- * skipped; unknown names are ignored. Within one source REDIS_URL is applied
+ * skipped; unknown names are ignored; a line holding a NUL byte is refused. Within one source REDIS_URL is applied
  * after REDIS_HOST/PORT/DB/PASSWORD, so it overrides them (a URL without a
  * password keeps REDIS_PASSWORD); an empty REDIS_URL counts as unset.
  * Booleans: true/false, 1/0, yes/no, on/off. rediss:// is refused (hiredis

@@ -65,18 +65,28 @@ int rc_json_dump(const json_t *j, size_t flags, char **out, size_t *len)
     return dump_(j, flags, out, len);
 }
 
-/* Parses text (of any JSON value when any) into *out. */
+/* Parses text into *out: an entity, envelope or list text (an object or an
+ * array, each key at most once), or with any a JSON-text field of an entity
+ * being encoded (any value). */
 static int load_(const char *text, size_t len, bool any, json_t **out,
                  const char *what)
 {
     json_error_t err;
-    *out = json_loadb(text, len, any ? JSON_DECODE_ANY : 0, &err);
+    /* jansson leaves err partly unset when its lexer cannot even start (no
+     * memory): zeroed, that reads as an empty text and error code 0 */
+    memset(&err, 0, sizeof err);
+    *out = json_loadb(text, len, any ? JSON_DECODE_ANY : JSON_REJECT_DUPLICATES,
+                      &err);
     if (*out != NULL)
         return RC_OK;
-    /* jansson reports a failed allocation either as out_of_memory or, when
-     * its lexer cannot even start, with no error text at all */
-    if (json_error_code(&err) == json_error_out_of_memory || err.text[0] == '\0')
+    /* a failed allocation: out_of_memory, or no error text at all */
+    if (err.text[0] == '\0' || json_error_code(&err) == json_error_out_of_memory)
         return rc_seterr(RC_ENOMEM, "%s: out of memory", what);
+    if (json_error_code(&err) == json_error_duplicate_key)
+        return rc_seterr(RC_EDECODE,
+                         "%s: a key appears twice in one object (%s, position "
+                         "%d); each field may be given once",
+                         what, err.text, err.position);
     return rc_seterr(any ? RC_EINVAL : RC_EDECODE, "%s: %s (position %d)",
                      what, err.text, err.position);
 }
