@@ -1,6 +1,6 @@
 /*
  * tale.c - the `tale` program: an operator CLI and demo over the SQLite
- * repositories wrapped by cached repositories (SPEC section 7).
+ * repositories wrapped by cached repositories.
  *
  *   tale [--db PATH] COMMAND [ARGS]
  *
@@ -14,17 +14,15 @@
 #include "tale.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-const tale_kind tale_kinds[TALE_NKINDS] = {
-    {"hero", &rc_hero_entity, &rc_hero_codec},
-    {"child", &rc_child_entity, &rc_child_codec},
-    {"story", &rc_story_entity, &rc_story_codec},
-};
 
 #define TALE_MAX_STDIN (64u * 1024 * 1024) /* bytes `put` accepts */
 #define TALE_MAX_SEED 1000000u             /* entities `seed` makes per kind */
@@ -50,10 +48,33 @@ static const char usage_text[] =
 
 double tale_now(void) { return rc_clock_monotonic(NULL); }
 
+static rc_strategy kinds[TALE_NKINDS]; /* tale_kind(k), filled once */
+static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
+
+/* Fills kinds from the library's built-in strategies; a library without
+ * one of them cannot run tale. */
+static void fill_kinds(void)
+{
+    for (int k = 0; k < TALE_NKINDS; k++) {
+        if (rc_strategy_builtin(rc_strategy_builtin_name((size_t)k), NULL,
+                                &kinds[k]) != RC_OK) {
+            fprintf(stderr, "tale: no built-in strategy %d: %s\n", k,
+                    rc_errmsg());
+            abort();
+        }
+    }
+}
+
+const rc_strategy *tale_kind(int k)
+{
+    pthread_once(&kinds_once, fill_kinds);
+    return &kinds[k];
+}
+
 int tale_kind_index(const char *name)
 {
     for (int i = 0; i < TALE_NKINDS; i++)
-        if (strcmp(tale_kinds[i].name, name) == 0)
+        if (strcmp(tale_kind(i)->ns, name) == 0)
             return i;
     return -1;
 }
@@ -73,10 +94,12 @@ int tale_exit_code(int status)
 int tale_fail(const char *what, int status)
 {
     const char *detail = rc_errmsg();
+    const char *text = status == TALE_EWRITE ? "cannot write the output"
+                                             : rc_strerror(status);
     if (detail[0])
-        fprintf(stderr, "tale: %s: %s: %s\n", what, rc_strerror(status), detail);
+        fprintf(stderr, "tale: %s: %s: %s\n", what, text, detail);
     else
-        fprintf(stderr, "tale: %s: %s\n", what, rc_strerror(status));
+        fprintf(stderr, "tale: %s: %s\n", what, text);
     return tale_exit_code(status);
 }
 
@@ -91,21 +114,35 @@ static int usage_error(const char *fmt, const char *arg)
 
 /* ---- output ---- */
 
-static int print_json(FILE *f, json_t *j)
+/* Flushes f: RC_OK, or TALE_EWRITE with errno's text as the detail. */
+static int flush_out(FILE *f)
 {
-    int rc = j && json_dumpf(j, f, JSON_INDENT(2)) == 0 ? RC_OK : RC_ENOMEM;
-    json_decref(j);
-    if (rc == RC_OK)
-        fputc('\n', f);
-    return rc;
+    if (fflush(f) == 0 && !ferror(f))
+        return RC_OK;
+    return rc_seterr(TALE_EWRITE, "%s", strerror(errno ? errno : EIO));
 }
 
-int tale_print_entity(FILE *f, const tale_kind *k, const void *e)
+/* Prints j (taking it over; NULL: the encode failed) and a newline. A
+ * failed write is TALE_EWRITE, not out of memory. */
+static int print_json(FILE *f, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (!text)
+        return rc_seterr(RC_ENOMEM, "the JSON output could not be built");
+    errno = 0;
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    return flush_out(f);
+}
+
+int tale_print_entity(FILE *f, const rc_strategy *k, const void *e)
 {
     return print_json(f, k->codec->encode(e));
 }
 
-int tale_print_list(FILE *f, const tale_kind *k, const rc_list *l)
+int tale_print_list(FILE *f, const rc_strategy *k, const rc_list *l)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < l->len; i++) {
@@ -166,9 +203,10 @@ int tale_app_open(tale_app *a, const rc_settings *s)
         return rc;
     }
     for (int i = 0; rc == RC_OK && i < TALE_NKINDS; i++) {
-        rc = rc_strategy_builtin(tale_kinds[i].name, s, &a->strategy[i]);
+        rc = rc_strategy_builtin(tale_kind(i)->ns, s, &a->strategy[i]);
         if (rc == RC_OK)
-            rc = rc_sqlite_repo_new(a->db, tale_kinds[i].ops, &a->sqlite[i]);
+            rc = rc_sqlite_repo_new(a->db, a->strategy[i].entity,
+                                    &a->sqlite[i]);
     }
     if (rc == RC_OK)
         rc = tale_wrap(a, a->cache, a->cached);
@@ -216,25 +254,21 @@ static int check_id(const char *id)
 }
 
 /* Checks that query exists for kind k and takes nargs arguments. */
-static int check_query(const rc_settings *s, int k, const char *query,
-                       size_t nargs)
+static int check_query(int k, const char *query, size_t nargs)
 {
-    rc_strategy st;
-    const rc_query_def *q;
-    if (rc_strategy_builtin(tale_kinds[k].name, s, &st) != RC_OK)
-        return -1;
-    q = rc_strategy_find_query(&st, query);
+    const rc_strategy *st = tale_kind(k);
+    const rc_query_def *q = rc_strategy_find_query(st, query);
     if (!q) {
-        fprintf(stderr, "tale: unknown %s query \"%s\"; known:", tale_kinds[k].name,
+        fprintf(stderr, "tale: unknown %s query \"%s\"; known:", st->ns,
                 query);
-        for (size_t i = 0; i < st.nqueries; i++)
-            fprintf(stderr, " %s", st.queries[i].name);
+        for (size_t i = 0; i < st->nqueries; i++)
+            fprintf(stderr, " %s", st->queries[i].name);
         fputc('\n', stderr);
         return -1;
     }
     if (q->nargs != nargs) {
         fprintf(stderr, "tale: %s query %s takes %zu argument(s), got %zu\n",
-                tale_kinds[k].name, query, q->nargs, nargs);
+                st->ns, query, q->nargs, nargs);
         return -1;
     }
     return 0;
@@ -295,7 +329,7 @@ static char *read_stdin(size_t *len)
  * printed) when it is not one. */
 static void *read_entity(int k)
 {
-    const tale_kind *kind = &tale_kinds[k];
+    const rc_strategy *kind = tale_kind(k);
     size_t len = 0;
     char *text = read_stdin(&len);
     json_error_t jerr;
@@ -304,7 +338,7 @@ static void *read_entity(int k)
     int rc;
     if (!text)
         return NULL;
-    j = json_loadb(text, len, 0, &jerr);
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr); /* no key twice */
     free(text);
     if (!j) {
         fprintf(stderr, "tale: bad JSON on stdin: line %d column %d: %s\n",
@@ -313,7 +347,7 @@ static void *read_entity(int k)
     }
     if (!json_is_object(j)) {
         fprintf(stderr, "tale: bad input: expected a JSON object (one %s)\n",
-                kind->name);
+                kind->ns);
         json_decref(j);
         return NULL;
     }
@@ -323,10 +357,10 @@ static void *read_entity(int k)
         tale_fail("bad input", rc);
         return NULL;
     }
-    rc = kind->ops->validate(e, false);
+    rc = kind->entity->validate(e, false);
     if (rc != RC_OK) {
         tale_fail("bad input", rc);
-        kind->ops->free(e);
+        kind->entity->free(e);
         return NULL;
     }
     return e;
@@ -375,11 +409,11 @@ static int cmd_get(cmdline *cl)
         return TALE_EXIT_FAIL;
     rc = rc_repo_find_by_id(a.cached[k], cl->pos[1], &e);
     if (rc == RC_OK) {
-        rc = tale_print_entity(stdout, &tale_kinds[k], e);
-        tale_kinds[k].ops->free(e);
+        rc = tale_print_entity(stdout, tale_kind(k), e);
+        tale_kind(k)->entity->free(e);
     }
     if (rc == RC_ENOTFOUND)
-        fprintf(stderr, "tale: %s %s not found\n", tale_kinds[k].name,
+        fprintf(stderr, "tale: %s %s not found\n", tale_kind(k)->ns,
                 cl->pos[1]);
     else if (rc != RC_OK)
         tale_fail("get", rc);
@@ -400,15 +434,15 @@ static int cmd_find(cmdline *cl)
     if (k < 0)
         return TALE_EXIT_USAGE;
     if (all && nargs)
-        return usage_error("find %s all takes no arguments", tale_kinds[k].name);
-    if (!all && check_query(cl->settings, k, query, nargs) < 0)
+        return usage_error("find %s all takes no arguments", tale_kind(k)->ns);
+    if (!all && check_query(k, query, nargs) < 0)
         return TALE_EXIT_USAGE;
     if (tale_app_open(&a, cl->settings) != RC_OK)
         return TALE_EXIT_FAIL;
     rc = all ? rc_repo_list_all(a.cached[k], &l)
              : rc_repo_find_by_query(a.cached[k], query, args, nargs, &l);
     if (rc == RC_OK)
-        rc = tale_print_list(stdout, &tale_kinds[k], l);
+        rc = tale_print_list(stdout, tale_kind(k), l);
     if (rc != RC_OK)
         tale_fail("find", rc);
     rc_list_free(l);
@@ -419,22 +453,22 @@ static int cmd_find(cmdline *cl)
 static int cmd_put(cmdline *cl)
 {
     int k = parse_kind(cl->pos[0]);
-    const tale_kind *kind;
+    const rc_strategy *kind;
     void *e, *stored = NULL;
     const char *done = "updated";
     tale_app a;
     int rc;
     if (k < 0)
         return TALE_EXIT_USAGE;
-    kind = &tale_kinds[k];
+    kind = tale_kind(k);
     e = read_entity(k);
     if (!e)
         return TALE_EXIT_USAGE;
     if (tale_app_open(&a, cl->settings) != RC_OK) {
-        kind->ops->free(e);
+        kind->entity->free(e);
         return TALE_EXIT_FAIL;
     }
-    rc = kind->ops->get_id(e)
+    rc = kind->entity->get_id(e)
              ? rc_repo_update(a.cached[k], e, &stored, NULL)
              : RC_ENOTFOUND;
     if (rc == RC_ENOTFOUND) {
@@ -442,15 +476,15 @@ static int cmd_put(cmdline *cl)
         rc = rc_repo_save(a.cached[k], e, &stored);
     }
     if (rc == RC_OK) {
-        fprintf(stderr, "tale: %s %s %s\n", done, kind->name,
-                kind->ops->get_id(stored));
+        fprintf(stderr, "tale: %s %s %s\n", done, kind->ns,
+                kind->entity->get_id(stored));
         rc = tale_print_entity(stdout, kind, stored);
     }
     if (rc != RC_OK)
         tale_fail("put", rc);
-    kind->ops->free(stored);
-    kind->ops->free(e);
-    warn_pending(&a, kind->name);
+    kind->entity->free(stored);
+    kind->entity->free(e);
+    warn_pending(&a, kind->ns);
     tale_app_close(&a);
     return tale_exit_code(rc);
 }
@@ -466,13 +500,13 @@ static int cmd_delete(cmdline *cl)
         return TALE_EXIT_FAIL;
     rc = rc_repo_remove(a.cached[k], cl->pos[1], NULL);
     if (rc == RC_OK)
-        printf("deleted %s %s\n", tale_kinds[k].name, cl->pos[1]);
+        printf("deleted %s %s\n", tale_kind(k)->ns, cl->pos[1]);
     else if (rc == RC_ENOTFOUND)
-        fprintf(stderr, "tale: %s %s not found\n", tale_kinds[k].name,
+        fprintf(stderr, "tale: %s %s not found\n", tale_kind(k)->ns,
                 cl->pos[1]);
     else
         tale_fail("delete", rc);
-    warn_pending(&a, tale_kinds[k].name);
+    warn_pending(&a, tale_kind(k)->ns);
     tale_app_close(&a);
     return tale_exit_code(rc);
 }
@@ -491,14 +525,14 @@ static int cmd_invalidate(cmdline *cl)
     if (strcmp(scope, "all") == 0) {
         if (nargs)
             return usage_error("invalidate %s all takes no arguments",
-                               tale_kinds[k].name);
+                               tale_kind(k)->ns);
     } else if (strcmp(scope, "by_id") == 0) {
         if (nargs != 1)
             return usage_error("invalidate %s by_id takes one id",
-                               tale_kinds[k].name);
+                               tale_kind(k)->ns);
         if (check_id(args[0]) < 0)
             return TALE_EXIT_USAGE;
-    } else if (check_query(cl->settings, k, scope, nargs) < 0) {
+    } else if (check_query(k, scope, nargs) < 0) {
         return TALE_EXIT_USAGE;
     }
     if (tale_app_open(&a, cl->settings) != RC_OK)
@@ -506,7 +540,7 @@ static int cmd_invalidate(cmdline *cl)
     rc = rc_cached_repo_invalidate(a.cached[k], scope, args, nargs, &removed);
     if (rc == RC_OK)
         printf("invalidated %lld key(s) of %s (%s)\n", removed,
-               tale_kinds[k].name, scope);
+               tale_kind(k)->ns, scope);
     else if (rc == RC_EUNAVAILABLE)
         fprintf(stderr, "tale: invalidate: Redis is unreachable, nothing "
                         "was invalidated\n");
@@ -584,7 +618,7 @@ static int cmd_stats(cmdline *cl)
                 rc = RC_ENOMEM;
             } else if (only >= 0) {
                 out = j;
-            } else if (!out || json_object_set_new(out, tale_kinds[k].name, j)) {
+            } else if (!out || json_object_set_new(out, tale_kind(k)->ns, j)) {
                 rc = RC_ENOMEM;
             }
         }
@@ -701,6 +735,31 @@ static int seed_option(const char *arg)
     return -1;
 }
 
+/* A closed stdin or stderr reads and writes /dev/null, so that no file
+ * opened later (the database, a Redis socket) takes its descriptor. A
+ * closed stdout is refused: nothing could be printed. Returns 0 or -1. */
+static int guard_std_streams(void)
+{
+    bool out_closed = fcntl(1, F_GETFD) == -1 && errno == EBADF;
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            return -1;
+        if (null != fd) {
+            dup2(null, fd);
+            close(null);
+        }
+    }
+    if (out_closed) {
+        fprintf(stderr, "tale: standard output is closed: nothing could be "
+                        "printed, so nothing was done\n");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const command *cmd = NULL;
@@ -711,6 +770,10 @@ int main(int argc, char **argv)
     cmdline cl = {.counts = {10, 5, 10}};
     int npos = 0, rc;
 
+    if (guard_std_streams() != 0) {
+        free(pos);
+        return TALE_EXIT_FAIL;
+    }
     if (!pos)
         return tale_fail("tale", RC_ENOMEM);
     /* Options may appear anywhere; "--" ends them. */
@@ -722,7 +785,8 @@ int main(int argc, char **argv)
         } else if (options && (!strcmp(arg, "-h") || !strcmp(arg, "--help"))) {
             fputs(usage_text, stdout);
             free(pos);
-            return TALE_EXIT_OK;
+            return flush_out(stdout) == RC_OK ? TALE_EXIT_OK
+                                              : tale_fail("stdout", TALE_EWRITE);
         } else if (options && strcmp(arg, "--db") == 0) {
             if (++i >= argc) {
                 free(pos);
@@ -783,6 +847,9 @@ int main(int argc, char **argv)
     }
     cl.settings = &s;
     rc = cmd->run(&cl);
+    /* Output of printf that never arrived (a full disk, a closed pipe). */
+    if (rc == TALE_EXIT_OK && flush_out(stdout) != RC_OK)
+        rc = tale_fail("stdout", TALE_EWRITE);
     rc_settings_clear(&s);
     free(pos);
     return rc;

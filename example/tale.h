@@ -18,7 +18,10 @@
 
 #include <stdio.h>
 
-/* Exit codes (SPEC 7). */
+/* Exit codes of every tale command (tale_exit_code maps a status to one):
+ * 0 success; 3 the entity asked for does not exist (RC_ENOTFOUND); 2 bad
+ * usage, bad input or bad settings (RC_EINVAL, RC_EDECODE, RC_ECONFIG),
+ * and nothing was written; 1 any other failure. */
 enum {
     TALE_EXIT_OK = 0,
     TALE_EXIT_FAIL = 1,     /* any other failure */
@@ -26,17 +29,18 @@ enum {
     TALE_EXIT_NOTFOUND = 3  /* the entity is absent */
 };
 
-/* The entity kinds, in this order everywhere. */
+/* Status of a failed write to stdout (errno's text in rc_errmsg()): tale's
+ * own, not a library status. tale_fail names it; it exits 1. */
+#define TALE_EWRITE (-100)
+
+/* The entity kinds: the built-in strategies, in their order
+ * (rc_strategy_builtin_name). */
 enum { TALE_HERO = 0, TALE_CHILD = 1, TALE_STORY = 2, TALE_NKINDS = 3 };
 
-typedef struct tale_kind {
-    const char *name;           /* "hero", "child", "story" */
-    const rc_entity_ops *ops;   /* entity descriptor */
-    const rc_codec *codec;      /* wire codec */
-} tale_kind;
-
-extern const tale_kind tale_kinds[TALE_NKINDS];
-
+/* The built-in strategy of kind k (0 <= k < TALE_NKINDS) with the default
+ * TTLs, static: its ns names the kind, its entity and codec handle the
+ * kind's entities. */
+const rc_strategy *tale_kind(int k);
 /* Index of the kind called name, or -1. */
 int tale_kind_index(const char *name);
 
@@ -68,10 +72,12 @@ int tale_exit_code(int status);
  * exit code for status. */
 int tale_fail(const char *what, int status);
 
-/* Prints e (of kind k) as indented JSON in the wire layout, with a newline. */
-int tale_print_entity(FILE *f, const tale_kind *k, const void *e);
-/* Prints the entities of l as an indented JSON array, with a newline. */
-int tale_print_list(FILE *f, const tale_kind *k, const rc_list *l);
+/* Prints e (of kind k) as indented JSON in the wire layout, with a newline,
+ * and flushes f. RC_OK, RC_ENOMEM, or TALE_EWRITE when f refused the text. */
+int tale_print_entity(FILE *f, const rc_strategy *k, const void *e);
+/* Prints the entities of l as an indented JSON array, with a newline (as
+ * tale_print_entity). */
+int tale_print_list(FILE *f, const rc_strategy *k, const rc_list *l);
 
 /* ---- sample data (tale_seed.c); every result owned by the caller ---- */
 

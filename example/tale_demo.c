@@ -74,7 +74,7 @@ static uint64_t fnv(uint64_t h, const char *s)
 static void digest_entity(case_result *r, int k, const void *e)
 {
     char *text = NULL;
-    if (rc_entity_encode_text(tale_kinds[k].codec, e, &text) == RC_OK)
+    if (rc_entity_encode_text(tale_kind(k)->codec, e, &text) == RC_OK)
         r->digest = fnv(r->digest, text);
     else if (r->rc == RC_OK)
         r->rc = RC_ENOMEM;
@@ -98,7 +98,7 @@ static void account(case_result *r, double t0, int rc, int k, void *e,
     for (size_t i = 0; l && i < l->len; i++)
         digest_entity(r, k, l->items[i]);
     if (e)
-        tale_kinds[k].ops->free(e);
+        tale_kind(k)->entity->free(e);
     rc_list_free(l);
 }
 

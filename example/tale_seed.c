@@ -22,21 +22,11 @@ static const char *const age_categories[] = {"3-5", "5-7", "7-10"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define PICK(a, i) ((a)[(size_t)(i) % COUNT(a)])
 
-/* Duplicates s; NULL on ENOMEM (callers check through validate/save). */
-static char *dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static char *fmt(const char *f, const char *a, unsigned n)
 {
     char buf[256];
     snprintf(buf, sizeof buf, f, a, n);
-    return dup(buf);
+    return strdup(buf);
 }
 
 /* Two items from table, starting at i. */
@@ -53,10 +43,10 @@ rc_hero *tale_sample_hero(unsigned i, const char *language)
         return NULL;
     h->name = fmt("%s %u", PICK(hero_names, i), i + 1);
     h->age = 10 + (int)(i % 60);
-    h->gender = dup(PICK(genders, i));
+    h->gender = strdup(PICK(genders, i));
     h->appearance = fmt("a %s hero with a cloak of colour %u",
                         PICK(hero_traits, i + 3), i % 7);
-    h->language = dup(language ? language : (i % 2 ? "ru" : "en"));
+    h->language = strdup(language ? language : (i % 2 ? "ru" : "en"));
     if (!h->name || !h->gender || !h->appearance || !h->language ||
         push2(&h->personality_traits, hero_traits, COUNT(hero_traits), i) ||
         push2(&h->interests, hero_interests, COUNT(hero_interests), i + 1) ||
@@ -73,9 +63,9 @@ rc_child *tale_sample_child(unsigned i)
     if (!c)
         return NULL;
     c->name = fmt("%s %u", PICK(child_names, i), i + 1);
-    c->age_category = dup(PICK(age_categories, i));
+    c->age_category = strdup(PICK(age_categories, i));
     c->age = 3 + (int)(i % 8);
-    c->gender = dup(PICK(genders, i));
+    c->gender = strdup(PICK(genders, i));
     if (!c->name || !c->age_category || !c->gender ||
         push2(&c->interests, hero_interests, COUNT(hero_interests), i)) {
         rc_child_free(c);
@@ -92,9 +82,9 @@ rc_story *tale_sample_story(unsigned i, const rc_child *child)
     s->title = fmt("The %s of night %u", PICK(hero_interests, i), i + 1);
     s->content = fmt("Once upon a time, %s set out on journey number %u.",
                      child ? child->name : "a child", i + 1);
-    s->moral = dup("Kindness is a kind of courage.");
-    s->language = dup(i % 2 ? "ru" : "en");
-    s->model_used = dup("sample-generator");
+    s->moral = strdup("Kindness is a kind of courage.");
+    s->language = strdup(i % 2 ? "ru" : "en");
+    s->model_used = strdup("sample-generator");
     s->story_length.set = true;
     s->story_length.value = 3 + (int)(i % 10);
     s->rating.set = i % 3 != 0;
@@ -105,10 +95,10 @@ rc_story *tale_sample_story(unsigned i, const rc_child *child)
         return NULL;
     }
     if (child) {
-        s->child_id = child->id ? dup(child->id) : NULL;
-        s->child_name = dup(child->name);
-        s->age_category = dup(child->age_category);
-        s->child_gender = dup(child->gender);
+        s->child_id = child->id ? strdup(child->id) : NULL;
+        s->child_name = strdup(child->name);
+        s->age_category = strdup(child->age_category);
+        s->child_gender = strdup(child->gender);
         if ((child->id && !s->child_id) || !s->child_name ||
             !s->age_category || !s->child_gender ||
             rc_strlist_copy(&s->child_interests, &child->interests)) {

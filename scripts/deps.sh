@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # deps.sh - installs the Debian packages repocache needs when any is missing.
-# Sourced by the README's two commands. Installs only when run as root;
-# otherwise names what is missing and fails.
+# Sourced by the README's two commands and by every CI pass, which may name
+# more packages of its own (rc_install_deps valgrind). Installs only when
+# run as root; otherwise names what is missing and fails.
 set -euo pipefail
 
-RC_PACKAGES=(build-essential cmake pkg-config clang libhiredis-dev libjansson-dev
-             libsqlite3-dev check redis-server redis-tools)
+# libclang-rt-dev: the sanitizer and libFuzzer runtimes of clang (only a
+# recommendation of clang, so not installed with it here).
+RC_PACKAGES=(build-essential cmake pkg-config clang libclang-rt-dev libhiredis-dev
+             libjansson-dev libsqlite3-dev check redis-server redis-tools)
 
+# Installs what is missing of RC_PACKAGES and of the packages named.
 rc_install_deps() {
     local missing=()
-    for p in "${RC_PACKAGES[@]}"; do
+    for p in "${RC_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
             missing+=("$p")
     done

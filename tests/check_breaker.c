@@ -5,7 +5,7 @@
 #include "harness.h"
 
 #include "cache/breaker.h"
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -293,8 +293,7 @@ START_TEST(test_service_one_probe_in_flight)
     probe_arg a = {c, 0, 0};
     pthread_t t;
     pthread_create(&t, NULL, probe_thread, &a);
-    while (rc_cache_redis_usable(c)) /* until the probe is taken */
-        usleep(1000);
+    th_await(!rc_cache_redis_usable(c), TH_WAIT_SECONDS); /* probe taken */
     /* While it is in flight every other call returns at once, no connect. */
     int others = 0;
     double t0 = th_now();

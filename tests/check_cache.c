@@ -2,13 +2,16 @@
  * redis-server: values (binary, odd keys), clear by pattern, get-or-load,
  * batches, queue, health, stats, raw pipelines, scripts, remembered deletes,
  * and running without Redis. */
+#include "chaos.h"
 #include "harness.h"
+#include "service.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 #include "cache/pending.h"
 #include "repocache/cache.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +24,10 @@ static char prefix[64];
 /* A cache on srv with the given prefix and fast failure settings. */
 static rc_cache *make_cache(const char *url, const char *pfx, bool enabled)
 {
-    rc_settings s;
-    rc_cache *c = NULL;
-    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", url), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "CACHE_KEY_PREFIX", pfx), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SOCKET_TIMEOUT", "0.5"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "LOG_LEVEL", "error"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "CIRCUIT_BREAKER_TIMEOUT", "0.2"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_ENABLED", enabled ? "1" : "0"), RC_OK);
-    ck_assert_int_eq(rc_cache_new(&s, &c), RC_OK);
-    rc_settings_clear(&s);
-    return c;
+    const char *kv[] = {"CACHE_KEY_PREFIX", pfx, "REDIS_SOCKET_TIMEOUT", "0.5",
+                        "CIRCUIT_BREAKER_TIMEOUT", "0.2", "REDIS_ENABLED",
+                        enabled ? "1" : "0", NULL};
+    return th_cache_new(url, kv);
 }
 
 static void setup(void)
@@ -93,10 +88,10 @@ START_TEST(test_ttl)
     ck_assert_int_eq(rc_cache_ttl(cache, k, &t), RC_OK);
     ck_assert(t > 95 && t <= 100);
     ck_assert_int_eq(rc_cache_set(cache, k, "x", 1, 1), RC_OK);
-    usleep(1100000);
-    bool ex;
-    ck_assert_int_eq(rc_cache_exists(cache, k, &ex), RC_OK);
-    ck_assert(!ex);
+    ck_assert_int_eq(rc_cache_ttl(cache, k, &t), RC_OK);
+    ck_assert(t >= 0 && t <= 1);
+    bool ex = true;
+    th_await(rc_cache_exists(cache, k, &ex) == RC_OK && !ex, TH_WAIT_SECONDS);
     free(k);
 }
 END_TEST
@@ -355,6 +350,44 @@ START_TEST(test_health_and_stats)
 }
 END_TEST
 
+/* What rc_cache_stats_json handed back. */
+static char *stats_text;
+
+static int call_stats_json(void *ud)
+{
+    (void)ud;
+    stats_text = (char *)"untouched";
+    return rc_cache_stats_json(cache, &stats_text);
+}
+
+/* The whole object on RC_OK, nothing otherwise; the text is the caller's
+ * to free() whatever allocator jansson has (memory of the chaos allocator
+ * handed to free() makes libc abort). */
+static void check_stats_json(void *ud, int rc)
+{
+    (void)ud;
+    if (rc == RC_OK) {
+        json_t *j = json_loads(stats_text, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_uint_eq(json_object_size(j), 14);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "circuit")),
+                         "closed");
+        json_decref(j);
+    } else {
+        ck_assert_ptr_null(stats_text);
+    }
+    free(stats_text);
+}
+
+/* The stats JSON with every jansson allocation failing in turn. */
+START_TEST(test_stats_json_out_of_memory)
+{
+    ck_assert_int_gt(th_chaos_each("rc_cache_stats_json", call_stats_json,
+                                   check_stats_json, NULL),
+                     10);
+}
+END_TEST
+
 START_TEST(test_exec_pipeline)
 {
     char *k = key("pipe");
@@ -514,11 +547,7 @@ START_TEST(test_remembered_once_per_key)
     redisContext *raw = th_redis_connect(&r, NULL);
     redisReply *rep = redisCommand(raw, "SET hot stale");
     freeReplyObject(rep);
-    double t0 = th_now();
-    while (rc_cache_health_check(c) != RC_OK) {
-        usleep(5000);
-        ck_assert(th_now() - t0 < 3);
-    }
+    th_await(rc_cache_health_check(c) == RC_OK, TH_WAIT_SECONDS);
     rep = redisCommand(raw, "EXISTS hot");
     ck_assert_int_eq(rep->integer, 0);
     freeReplyObject(rep);
@@ -605,6 +634,7 @@ static Suite *cache_suite(void)
         {"batches", test_mget_mset_del_many},
         {"queue", test_queue_fifo},
         {"health_stats", test_health_and_stats},
+        {"stats_json_out_of_memory", test_stats_json_out_of_memory},
         {"exec", test_exec_pipeline},
         {"eval", test_eval},
         {"remembered_deletes", test_remembered_deletes_replayed_first},

@@ -1,10 +1,13 @@
 /* check_cached_repository.c - the cached decorator against a real Redis:
  * with a counting in-memory repository written here (proving it wraps any
  * vtable), with the SQLite repositories (every named query of every entity
- * cached and invalidated), Python-layout interop, a user-defined strategy for
- * a made-up entity, corrupted and foreign values, manual invalidation scopes,
- * negative caching and statistics. */
+ * cached and invalidated), interop with the Python service's layout
+ * (docs/wire-format.md), a user-defined strategy for a made-up entity,
+ * corrupted and foreign values, manual invalidation scopes, negative caching
+ * and statistics. */
+#include "chaos.h"
 #include "harness.h"
+#include "cache/service.h"
 #include "repocache/cached_repository.h"
 #include "repocache/codec.h"
 #include "repocache/sqlite_repository.h"
@@ -624,7 +627,7 @@ START_TEST(test_no_previous_while_redis_down)
     redisReply *r = redisCommand(pr, "EXISTS hero:name:Ann");
     ck_assert_int_eq(r->integer, 1); /* back from the AOF, stale */
     freeReplyObject(r);
-    usleep(300000);
+    th_await(rc_cache_redis_usable(pc), TH_WAIT_SECONDS); /* breaker open time */
     reset_counts(in);
     ck_assert_int_eq(rc_repo_find_by_query(c, "by_name", ann, 1, &l), RC_OK);
     ck_assert_uint_eq(l->len, 0);
@@ -987,7 +990,7 @@ START_TEST(test_sqlite_story_queries)
 END_TEST
 
 /* ------------------------------------------------------------------ */
-/* Interop with the Python layout                                      */
+/* Interop with the Python service: the layout of docs/wire-format.md  */
 
 /* Stores fixture name under key, or when key has no ':' under
  * key + ":" + the id of its (first) entity; returns that id (caller frees). */
@@ -1514,25 +1517,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Out of memory in the codec (every jansson allocation in turn)        */
 
-static long chaos_fail_at, chaos_count, chaos_live;
-
-static void *chaos_malloc(size_t n)
-{
-    if (chaos_fail_at != 0 && ++chaos_count == chaos_fail_at)
-        return NULL;
-    void *p = malloc(n);
-    if (p)
-        chaos_live++;
-    return p;
-}
-
-static void chaos_free(void *p)
-{
-    if (p)
-        chaos_live--;
-    free(p);
-}
-
 /* A cache that cannot encode or decode never changes an answer or a write's
  * status, never leaks, and never leaves a stale value behind. */
 START_TEST(test_codec_out_of_memory)
@@ -1548,9 +1532,7 @@ START_TEST(test_codec_out_of_memory)
         rc_list *l = NULL;
         snprintf(name, sizeof name, "N%ld", n);
         freeReplyObject(rcmd("FLUSHALL"));
-        json_set_alloc_funcs(chaos_malloc, chaos_free);
-        chaos_fail_at = n;
-        chaos_count = chaos_live = 0;
+        th_chaos_begin(n);
         /* miss + fill, hit, list, update with cache_on_write */
         ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
         rc_hero_free(e);
@@ -1562,10 +1544,9 @@ START_TEST(test_codec_out_of_memory)
         rc_hero *h = mk_hero("h1", name, "en");
         ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_OK);
         rc_hero_free(h);
-        done = chaos_count < chaos_fail_at; /* nothing failed this time */
-        chaos_fail_at = 0;
-        json_set_alloc_funcs(malloc, free);
-        ck_assert_msg(chaos_live == 0, "N=%ld: %ld jansson blocks leaked", n, chaos_live);
+        done = th_chaos_calls() < n; /* nothing failed this time */
+        long live = th_chaos_end();
+        ck_assert_msg(live == 0, "N=%ld: %ld jansson blocks leaked", n, live);
         /* whatever failed, the cache answers the latest write */
         ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
         ck_assert_str_eq(((rc_hero *)e)->name, name);
@@ -1576,6 +1557,51 @@ START_TEST(test_codec_out_of_memory)
     }
     ck_assert(done);
     ck_assert_int_gt(n, 20);
+    rc_repo_destroy(c);
+}
+END_TEST
+
+/* What rc_cached_repo_stats_json handed back. */
+static char *stats_text;
+
+static int call_stats_json(void *ud)
+{
+    stats_text = (char *)"untouched";
+    return rc_cached_repo_stats_json(ud, &stats_text);
+}
+
+/* The whole object on RC_OK, nothing otherwise; the text is the caller's
+ * to free() whatever allocator jansson has. */
+static void check_stats_json(void *ud, int rc)
+{
+    (void)ud;
+    if (rc == RC_OK) {
+        json_t *j = json_loads(stats_text, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "entity_type")),
+                         "hero");
+        ck_assert(json_is_true(json_object_get(j, "all_cached")));
+        ck_assert(json_is_object(json_object_get(j, "cache")));
+        json_decref(j);
+    } else {
+        ck_assert_ptr_null(stats_text);
+    }
+    free(stats_text);
+}
+
+/* The stats JSON with every jansson allocation failing in turn: never a
+ * leak, a double free or a use after free (the chaos allocator faults on
+ * those). */
+START_TEST(test_stats_json_out_of_memory)
+{
+    count_repo *in;
+    rc_repo *c = cached_hero(&in, true);
+    rc_list *l = NULL;
+    ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
+    rc_list_free(l);
+    ck_assert_int_gt(th_chaos_each("rc_cached_repo_stats_json",
+                                   call_stats_json, check_stats_json, c),
+                     20);
     rc_repo_destroy(c);
 }
 END_TEST
@@ -1604,6 +1630,7 @@ static Suite *cached_suite(void)
         {"invalidate_all_with_glob_prefix", test_invalidate_all_with_glob_prefix},
         {"stats", test_stats},
         {"codec_out_of_memory", test_codec_out_of_memory},
+        {"stats_json_out_of_memory", test_stats_json_out_of_memory},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;

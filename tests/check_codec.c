@@ -1,11 +1,12 @@
 /*
- * check_codec.c - JSON codecs: round trips, the Python wire format
- * (fixtures written by Python's json.dumps), strict types, missing fields,
- * malformed input (truncated, invalid UTF-8, deep nesting, huge strings),
- * envelopes and lists, and out-of-memory at every jansson allocation.
+ * check_codec.c - JSON codecs: round trips, the wire format of
+ * docs/wire-format.md (fixtures written by Python's json.dumps), strict
+ * types, missing fields, malformed input (truncated, invalid UTF-8, deep
+ * nesting, huge strings), envelopes and lists, and out-of-memory at every
+ * jansson allocation.
  *
  * The field names, kinds and required flags below are written out from
- * SPEC section 3, independently of the library's own field tables.
+ * docs/wire-format.md, independently of the library's own field tables.
  */
 #include "repocache/codec.h"
 #include "repocache/entity.h"
@@ -202,7 +203,8 @@ START_TEST(roundtrip_min_nulls)
 }
 END_TEST
 
-/* The encoded object has exactly the Python field names, in model order. */
+/* The encoded object has exactly the field names of docs/wire-format.md,
+ * in its order (that of the Python models). */
 START_TEST(wire_field_names)
 {
     const etype *t = &types[_i];
@@ -622,6 +624,52 @@ START_TEST(invalid_utf8)
 }
 END_TEST
 
+/* A key given twice in one object, at any level, is RC_EDECODE with a
+ * message saying so; never "the last one wins" (not even for "id"). */
+START_TEST(duplicate_keys)
+{
+    static const struct {
+        int type;         /* index in types */
+        const char *text; /* an entity, envelope or list text */
+        int kind;         /* 0 entity, 1 envelope, 2 list */
+    } cases[] = {
+        {0, "{\"id\":\"h1\",\"name\":\"a\",\"age\":5,\"gender\":\"male\","
+            "\"appearance\":\"\",\"language\":\"en\",\"id\":\"h2\"}", 0},
+        {0, "{\"name\":\"a\",\"age\":5,\"age\":6,\"gender\":\"male\","
+            "\"appearance\":\"\",\"language\":\"en\"}", 0},
+        {0, "{\"name\":\"a\",\"age\":5,\"gender\":\"male\",\"appearance\":\"\","
+            "\"language\":\"en\",\"extra\":1,\"extra\":2}", 0},
+        {2, "{\"title\":\"t\",\"content\":\"c\",\"moral\":\"m\",\"language\":"
+            "\"en\",\"audio_file\":{\"url\":\"u1\",\"url\":\"u2\"}}", 0},
+        {2, "{\"title\":\"t\",\"content\":\"c\",\"moral\":\"m\",\"language\":"
+            "\"en\",\"generation_info\":{\"a\":1,\"a\":2}}", 0},
+        {0, "{\"entity\":{\"name\":\"a\",\"age\":5,\"gender\":\"male\","
+            "\"appearance\":\"\",\"language\":\"en\",\"id\":\"x\",\"id\":\"y\"},"
+            "\"ttl\":1}", 1},
+        {0, "{\"entity\":{\"name\":\"a\",\"age\":5,\"gender\":\"male\","
+            "\"appearance\":\"\",\"language\":\"en\"},\"ttl\":1,\"ttl\":2}", 1},
+        {0, "[" HERO_ENV_("a") ",{\"entity\":{\"name\":\"b\",\"name\":\"c\"}}]", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const etype *t = &types[cases[i].type];
+        const char *text = cases[i].text;
+        void *e = (void *)1;
+        rc_list *l = (rc_list *)1;
+        int rc;
+        if (cases[i].kind == 0)
+            rc = rc_entity_decode_text(t->codec, text, strlen(text), &e);
+        else if (cases[i].kind == 1)
+            rc = rc_envelope_decode(t->codec, text, strlen(text), &e);
+        else
+            rc = rc_envelope_list_decode(t->codec, t->ops, text, strlen(text), &l);
+        ck_assert_msg(rc == RC_EDECODE, "case %zu gave %s", i, rc_status_name(rc));
+        ck_assert_msg(strstr(rc_errmsg(), "twice") != NULL, "case %zu: %s", i,
+                      rc_errmsg());
+        ck_assert_ptr_null(cases[i].kind == 2 ? (void *)l : e);
+    }
+}
+END_TEST
+
 /* "[[[...1...]]]" with depth levels, as a malloc'd string. */
 static char *nested(size_t depth)
 {
@@ -797,7 +845,7 @@ START_TEST(envelope_format)
     ck_assert(json_is_object(json_object_get(j, "entity")));
     ck_assert(iso_micro(json_string_value(json_object_get(j, "cached_at"))));
     ck_assert_int_eq(json_integer_value(json_object_get(j, "ttl")), 3600);
-    /* first key is "entity", as the Python version writes it */
+    /* first key is "entity" (docs/wire-format.md), as Python writes it */
     ck_assert_int_eq(strncmp(env, "{\"entity\":{", 11), 0);
     json_decref(j);
     free(env);
@@ -1093,6 +1141,7 @@ static Suite *codec_suite(void)
         {"missing_fields", missing_fields, NTYPES},
         {"truncated", truncated, 0},
         {"invalid_utf8", invalid_utf8, 0},
+        {"duplicate_keys", duplicate_keys, 0},
         {"deep_nesting", deep_nesting, 0},
         {"huge_strings", huge_strings, 0},
         {"iso_now", iso_now, 0},

@@ -4,7 +4,7 @@
  * outage, dropped entirely when Redis is back. */
 #include "harness.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 #include "cache/fallback.h"
 
 #include <check.h>
@@ -272,7 +272,7 @@ START_TEST(test_service_outage_and_recovery)
     rep = redisCommand(raw, "SET c:1 stale");
     freeReplyObject(rep);
     redisFree(raw);
-    usleep(250000); /* the breaker's open period */
+    th_await(rc_cache_redis_usable(c), TH_WAIT_SECONDS); /* breaker open period */
     ck_assert_int_eq(rc_cache_health_check(c), RC_OK);
     ck_assert_int_eq(rc_cache_get(c, "k", &v, &len), RC_ENOTFOUND);
     ck_assert_int_eq(rc_cache_get(c, "c:1", &v, &len), RC_ENOTFOUND); /* clear replayed */

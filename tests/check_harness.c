@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 static bool answers(const th_redis *r)
 {
@@ -60,6 +61,67 @@ START_TEST(test_password)
 }
 END_TEST
 
+/* PING after AUTH with password (NULL: none) answers PONG. */
+static bool pongs(const th_redis *r, const char *password)
+{
+    redisContext *c = th_redis_connect(r, password);
+    redisReply *rep;
+    bool ok;
+    if (!c)
+        return false;
+    rep = redisCommand(c, "PING");
+    ok = rep && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
+    freeReplyObject(rep);
+    redisFree(c);
+    return ok;
+}
+
+/* A server restarted over a saved data set answers -LOADING until it has
+ * read it all: th_redis_restart returns only once it serves commands.
+ * LOAD_SLOWLY makes loading 2000 keys last about a second (microseconds per
+ * key) and has the server answer clients meanwhile (every 1 KiB read). */
+#define LOAD_SLOWLY                                                            \
+    "--key-load-delay 500 --loading-process-events-interval-bytes 1024"
+static void restart_waits_for_loading(const char *extra, const char *password)
+{
+    th_redis r;
+    redisContext *c;
+    redisReply *rep;
+    ck_assert_int_eq(th_redis_start(&r, extra), 0);
+    c = th_redis_connect(&r, password);
+    ck_assert_ptr_nonnull(c);
+    rep = redisCommand(c, "EVAL %s 0",
+                       "for i = 1, 2000 do redis.call('SET', 'k' .. i, i) end");
+    ck_assert_ptr_nonnull(rep);
+    freeReplyObject(rep);
+    rep = redisCommand(c, "SAVE");
+    ck_assert(rep && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(c);
+    ck_assert_int_eq(th_redis_restart(&r), 0);
+    ck_assert(pongs(&r, password)); /* not -LOADING */
+    c = th_redis_connect(&r, password);
+    ck_assert_ptr_nonnull(c);
+    rep = redisCommand(c, "DBSIZE");
+    ck_assert(rep && rep->type == REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(rep->integer, 2000);
+    freeReplyObject(rep);
+    redisFree(c);
+    th_redis_stop(&r);
+}
+
+START_TEST(test_restart_waits_for_loading)
+{
+    restart_waits_for_loading(LOAD_SLOWLY, NULL);
+}
+END_TEST
+
+START_TEST(test_restart_waits_for_loading_password)
+{
+    restart_waits_for_loading("--requirepass s3cret " LOAD_SLOWLY, "s3cret");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("harness");
@@ -68,6 +130,8 @@ int main(void)
     tcase_add_test(tc, test_lifecycle);
     tcase_add_test(tc, test_shared);
     tcase_add_test(tc, test_password);
+    tcase_add_test(tc, test_restart_waits_for_loading);
+    tcase_add_test(tc, test_restart_waits_for_loading_password);
     suite_add_tcase(s, tc);
     return th_run_suite(s);
 }

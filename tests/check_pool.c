@@ -5,7 +5,7 @@
  * restarted once (no crash, no shared context, no leak under ASan). */
 #include "harness.h"
 
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 #include "cache/pool.h"
 
 #include <check.h>
@@ -68,7 +68,7 @@ typedef struct worker {
     int id, n;
     atomic_int *stop;
     int ok, unavailable, misses, bad; /* outcomes */
-    int ok_in[4], unavailable_in[4];  /* by phase */
+    atomic_int ok_in[4], unavailable_in[4]; /* by phase (the test polls them) */
     double longest;
 } worker;
 
@@ -124,9 +124,9 @@ static void *work(void *arg)
         w->longest = d > w->longest ? d : w->longest;
         int ph = atomic_load(&phase);
         if (st == RC_OK)
-            w->ok++, w->ok_in[ph]++;
+            w->ok++, atomic_fetch_add(&w->ok_in[ph], 1);
         else if (st == RC_EUNAVAILABLE)
-            w->unavailable++, w->unavailable_in[ph]++;
+            w->unavailable++, atomic_fetch_add(&w->unavailable_in[ph], 1);
         else if (st == RC_ENOTFOUND)
             w->misses++;
         else
@@ -148,20 +148,23 @@ START_TEST(test_two_threads_kill_restart)
         w[i] = (worker){.c = c, .id = i, .n = 1 << 30, .stop = &stop};
         pthread_create(&t[i], NULL, work, &w[i]);
     }
-    usleep(150000);
+    /* Each phase lasts until both threads have done what is asserted of it
+     * below (bounded): a loaded machine runs fewer operations per second. */
+    th_await(atomic_load(&w[0].ok_in[0]) > 1000 && atomic_load(&w[1].ok_in[0]) > 1000,
+             TH_WAIT_SECONDS);
     ck_assert_int_le(server_clients(&r), 2);
     th_redis_kill(&r);
     atomic_store(&phase, 1);
-    usleep(300000);
+    th_await(atomic_load(&w[0].unavailable_in[1]) > 0 &&
+                 atomic_load(&w[1].unavailable_in[1]) > 0,
+             TH_WAIT_SECONDS);
     ck_assert_int_eq(th_redis_restart(&r), 0);
     atomic_store(&phase, 2);
-    double restarted = th_now();
-    while (rc_cache_circuit(c) != RC_CIRCUIT_CLOSED || !rc_cache_redis_usable(c)) {
-        usleep(1000);
-        ck_assert(th_now() - restarted < 10);
-    }
+    th_await(rc_cache_circuit(c) == RC_CIRCUIT_CLOSED && rc_cache_redis_usable(c),
+             TH_WAIT_SECONDS);
     atomic_store(&phase, 3);
-    usleep(300000);
+    th_await(atomic_load(&w[0].ok_in[3]) > 1000 && atomic_load(&w[1].ok_in[3]) > 1000,
+             TH_WAIT_SECONDS);
     atomic_store(&stop, 1);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
@@ -179,7 +182,6 @@ START_TEST(test_two_threads_kill_restart)
         longest = w[i].longest > longest ? w[i].longest : longest;
     }
     /* After the restart both threads' work reached Redis again. */
-    usleep(150000);
     ck_assert_int_eq(rc_cache_health_check(c), RC_OK);
     ck_assert_int_eq(rc_cache_set(c, "final", "1", 1, 60), RC_OK);
     ck_assert_int_le(server_clients(&r), 2);
@@ -214,7 +216,7 @@ START_TEST(test_bounded_by_max)
         w[i] = (worker){.c = c, .id = i, .n = 1500};
         pthread_create(&t[i], NULL, work, &w[i]);
     }
-    usleep(50000);
+    th_await(rc_cache_debug_connects(c) > 0, TH_WAIT_SECONDS); /* working */
     ck_assert_int_le(server_clients(&r), 1);
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);

@@ -216,7 +216,8 @@ START_TEST(test_bad_urls)
     const char *bad[] = {"redis://", "redis://h:0", "redis://h:99999", "redis://h:abc",
                          "redis://h/x", "redis://h/-1", "unix://relative.sock",
                          "unix:///p.sock?foo=1", "unix:///p.sock?db=x", "ftp://h",
-                         "redis://[::1", "redis://u:%zz@h"};
+                         "redis://[::1", "redis://u:%zz@h", "redis://u:p%00w@h",
+                         "redis://u%00:pw@h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(rc_settings_set(&s, "REDIS_URL", bad[i]) == RC_ECONFIG, "%s accepted",
                       bad[i]);
@@ -376,6 +377,57 @@ START_TEST(test_env_example_lists_defaults)
 }
 END_TEST
 
+/* A bad URL of any shape is quoted without its password: whatever stands
+ * before the last '@' and could be one is "***". */
+START_TEST(test_bad_url_any_shape_redacted)
+{
+    static const struct {
+        const char *url, *shown; /* shown: must appear in the message */
+    } cases[] = {
+        {"redis:/u:SuperSecret@127.0.0.1:6379", "redis:/***@127.0.0.1:6379"},
+        {"redis//:SuperSecret@h", "***@h"},
+        {"redis:u:SuperSecret@h", "redis:***@h"},
+        {"redis:///u:SuperSecret@h:bad", "redis:///u:***@h:bad"},
+        {"http://u:SuperSecret@h", "http://u:***@h"},
+        {"redis://SuperSecret@h:bad", "redis://***@h:bad"},
+        {"unix://u:SuperSecret@h/x.sock", "unix://u:***@h/x.sock"},
+        {"redis://u:SuperSecret@h:1/x", "redis://u:***@h:1/x"},
+        {"redis://u:Super@Secret@h:0", "redis://u:***@h:0"},
+        {" redis://u:SuperSecret@h", "***@h"},
+        {"@:SuperSecret@h", "***@h"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_msg(rc_settings_set(&s, "REDIS_URL", cases[i].url) == RC_ECONFIG,
+                      "%s accepted", cases[i].url);
+        ck_assert_msg(strstr(rc_errmsg(), "Secret") == NULL, "%s: %s", cases[i].url,
+                      rc_errmsg());
+        ck_assert_msg(strstr(rc_errmsg(), cases[i].shown) != NULL, "%s: %s",
+                      cases[i].url, rc_errmsg());
+    }
+    ck_assert_ptr_null(s.redis_password);
+}
+END_TEST
+
+/* A NUL byte in a .env line is refused, naming the file and the line:
+ * values are never cut short at it. */
+START_TEST(test_env_nul_refused)
+{
+    static const char text[] = "CACHE_HERO_TTL=5\nREDIS_PASSWORD=ab\0cd\n";
+    char *path = th_tmpfile(".env");
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    fclose(f);
+    rc_settings l;
+    ck_assert_int_eq(rc_settings_load(&l, path), RC_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(rc_errmsg(), path));
+    ck_assert_ptr_nonnull(strstr(rc_errmsg(), ":2:"));
+    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "NUL"));
+    ck_assert_ptr_null(l.redis_host); /* cleared on failure */
+    free(path);
+}
+END_TEST
+
 static Suite *settings_suite(void)
 {
     Suite *s = suite_create("settings");
@@ -390,6 +442,8 @@ static Suite *settings_suite(void)
         {"env_malformed", test_env_malformed_line},
         {"environment_wins", test_environment_wins},
         {"env_example", test_env_example_lists_defaults},
+        {"bad_url_any_shape_redacted", test_bad_url_any_shape_redacted},
+        {"env_nul_refused", test_env_nul_refused},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;

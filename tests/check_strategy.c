@@ -1,7 +1,8 @@
-/* check_strategy.c - entity strategies: the SPEC section 4 keys of the three
- * built-ins (with and without a prefix, byte for byte), the rules that keep
- * two queries off one key, glob escaping of patterns, TTLs from settings,
- * the query keys each entity's fields belong to, and strategy checks. */
+/* check_strategy.c - entity strategies: the keys of docs/wire-format.md for
+ * the three built-ins (with and without a prefix, byte for byte), the rules
+ * that keep two queries off one key, glob escaping of patterns, TTLs from
+ * settings, the query keys each entity's fields belong to, and strategy
+ * checks. */
 #include "harness.h"
 #include "repocache/repository.h"
 #include "repocache/strategy.h"
@@ -181,6 +182,32 @@ START_TEST(test_ttl_from_settings)
 }
 END_TEST
 
+/* The defaults a built-in strategy uses without settings are those
+ * rc_settings_defaults fills in: one set of defaults (repocache/settings.h). */
+START_TEST(test_default_ttls_agree)
+{
+    rc_settings s;
+    rc_strategy bare, set;
+    const char *names[] = {"hero", "child", "story"};
+    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
+    const int ttls[] = {s.cache_hero_ttl, s.cache_child_ttl, s.cache_story_ttl};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        ck_assert_int_eq(rc_strategy_builtin(names[i], NULL, &bare), RC_OK);
+        ck_assert_int_eq(rc_strategy_builtin(names[i], &s, &set), RC_OK);
+        ck_assert_int_eq(bare.ttl, ttls[i]);
+        ck_assert_int_eq(bare.ttl, set.ttl);
+        ck_assert_int_eq(bare.negative_ttl, s.cache_negative_ttl);
+        ck_assert_int_eq(bare.negative_ttl, set.negative_ttl);
+    }
+    ck_assert_int_eq(s.cache_default_ttl, RC_DEFAULT_TTL);
+    ck_assert_int_eq(s.cache_hero_ttl, RC_DEFAULT_HERO_TTL);
+    ck_assert_int_eq(s.cache_child_ttl, RC_DEFAULT_CHILD_TTL);
+    ck_assert_int_eq(s.cache_story_ttl, RC_DEFAULT_STORY_TTL);
+    ck_assert_int_eq(s.cache_negative_ttl, RC_DEFAULT_NEGATIVE_TTL);
+    rc_settings_clear(&s);
+}
+END_TEST
+
 /* Collects "query|arg|arg..." lines. */
 typedef struct emitted {
     char buf[1024];
@@ -252,12 +279,12 @@ START_TEST(test_check_rejects)
 {
     rc_strategy base, st;
     ck_assert_int_eq(rc_strategy_hero(NULL, &base), RC_OK);
-    static const rc_query_def all_seg[] = {{"q", "all", 1, false}};
-    static const rc_query_def tilde[] = {{"q", "~lease", 1, false}};
-    static const rc_query_def dup[] = {{"a", "s", 1, false}, {"b", "s", 1, false}};
-    static const rc_query_def dupname[] = {{"a", "s", 1, false}, {"a", "t", 1, false}};
-    static const rc_query_def noargs[] = {{"a", "s", 0, false}};
-    static const rc_query_def colon[] = {{"a", "s:t", 1, false}};
+    static const rc_query_def all_seg[] = {{"q", "all", 1, false, 0}};
+    static const rc_query_def tilde[] = {{"q", "~lease", 1, false, 0}};
+    static const rc_query_def dup[] = {{"a", "s", 1, false, 0}, {"b", "s", 1, false, 0}};
+    static const rc_query_def dupname[] = {{"a", "s", 1, false, 0}, {"a", "t", 1, false, 0}};
+    static const rc_query_def noargs[] = {{"a", "s", 0, false, 0}};
+    static const rc_query_def colon[] = {{"a", "s:t", 1, false, 0}};
     const rc_query_def *bad[] = {all_seg, tilde, dup, dupname, noargs, colon};
     const size_t nbad[] = {1, 1, 2, 2, 1, 1};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -294,6 +321,7 @@ static Suite *strategy_suite(void)
         {"escape_args", test_escape_args},
         {"pattern_escapes_glob", test_pattern_escapes_glob},
         {"ttl_from_settings", test_ttl_from_settings},
+        {"default_ttls_agree", test_default_ttls_agree},
         {"query_keys_of_entities", test_query_keys_of_entities},
         {"check_rejects", test_check_rejects},
     };

@@ -6,10 +6,11 @@
  * repository's status codes, unchanged.
  *
  * Reads (cache-aside): find by id, list all and every named query of the
- * strategy are cached in the Python layout (envelopes, codec.h). A value that
- * does not decode is a miss, is deleted and counted. A not-found by id is
- * cached for negative_ttl seconds under P + ns + ":~none:" + id (invisible to
- * Python readers); a save of that id removes it.
+ * strategy are cached in the layout of docs/wire-format.md, which a Python
+ * service shares (envelopes, codec.h). A value that does not decode is a miss,
+ * is deleted and counted. A not-found by id is cached for negative_ttl seconds
+ * under P + ns + ":~none:" + id (invisible to Python readers); a save of that
+ * id removes it.
  *
  * Writes: the wrapped repository first; on failure the cache is untouched and
  * its status returned. On success the by-id key, "all", the negative entry
@@ -18,19 +19,19 @@
  * every key of the namespace is dropped. cache_on_write then stores the
  * entity as re-read from the wrapped repository, through a lease.
  *
- * Consistency (SPEC 5; design in docs/consistency.md): fills are fenced by
- * memcache-style leases. A read miss takes, in the same Lua script that looks
- * the key up, a lease P + ns + ":~lease:" + rest-of-key holding a random
- * 128-bit token (SET NX PX). The value is stored only by a script that finds
- * the lease still holding that token; every write deletes the leases of the
- * keys it invalidates, so a reader that read the database before the write
+ * Consistency (the promise and its design in docs/consistency.md): fills are
+ * fenced by memcache-style leases. A read miss takes, in the same Lua script
+ * that looks the key up, a lease P + ns + ":~lease:" + rest-of-key holding a
+ * random 128-bit token (SET NX PX). The value is stored only by a script that
+ * finds the lease still holding that token; every write deletes the leases of
+ * the keys it invalidates, so a reader that read the database before the write
  * committed can no longer fill: its fill is rejected (and counted). Readers
  * without the lease return the database answer without filling. Once a write
  * call has returned, no cached repository sharing the Redis serves the
  * pre-write value. A write whose invalidation cannot reach Redis still
  * succeeds; its deletes are remembered by the cache service and replayed
  * before this process uses Redis again. While Redis is unavailable reads use
- * the service's in-memory fallback (process-local, fenced by a process-wide
+ * the service's in-memory fallback (process-local, fenced by the service's
  * write epoch) or go straight to the wrapped repository.
  *
  * Thread-safe when the wrapped repository is.

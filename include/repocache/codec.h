@@ -1,11 +1,13 @@
 /*
- * repocache/codec.h - JSON codecs for the entities, in the exact wire format
- * of the Python version, and the cache envelope:
+ * repocache/codec.h - JSON codecs for the entities, in the wire format of
+ * docs/wire-format.md (shared with a Python service), and the cache envelope:
  *     {"entity": {...}, "cached_at": "2024-01-15T10:30:00.123456", "ttl": 3600}
  * A cached list is a JSON array of envelopes.
  *
  * Decoding is strict about types (a string field holding a number is
  * RC_EDECODE) and tolerant of unknown fields and of missing optional ones.
+ * A key given twice in one object of a text (entity, envelope or list, at
+ * any depth) is RC_EDECODE, never "the last one wins".
  * Every decode failure frees what it built: nothing leaks. Decoding also
  * enforces the size limits of entity.h (string bytes, list items) so a huge
  * cached value is RC_EDECODE; value rules (gender, age range...) are left to

@@ -12,8 +12,8 @@
  * ("2024-01-15T10:30:00" or "2024-01-15T10:30:00.123456").
  *
  * Validation limits (rc_*_validate, the one place they live):
- *  - id: 1..128 bytes of [A-Za-z0-9._-], never "all" (SPEC 4: a by-id key can
- *    never meet a list or query key).
+ *  - id: 1..128 bytes of [A-Za-z0-9._-], never "all" (so a by-id key can
+ *    never meet the "all" key or a query key; docs/wire-format.md).
  *  - gender: "male" | "female" | "other"; language: "en" | "ru".
  *  - hero age 1..150; child age 0..18 (a child); story rating 1..10,
  *    story_length 1..1440 minutes.
@@ -26,7 +26,7 @@
  *    audio_file.url (at most 8 KiB: signed URLs are long). story child_id,
  *    when set, follows the id rule; child_gender, when set, the gender rule.
  *  - timestamps at most 64 bytes (their format is not checked: they are
- *    kept byte for byte as the Python version wrote them); full_response,
+ *    kept byte for byte, as docs/wire-format.md says); full_response,
  *    generation_info and audio metadata, when set, must parse as JSON.
  *    The limits keep one cached value well under Redis's 512 MiB and keep keys
  *    (which embed names) short.
@@ -164,6 +164,23 @@ typedef struct rc_entity_ops {
 extern const rc_entity_ops rc_hero_entity;
 extern const rc_entity_ops rc_child_entity;
 extern const rc_entity_ops rc_story_entity;
+
+/* ---- named queries ----
+ * The names of the built-in entities' queries (as in the Python version),
+ * given to find_by_query (repocache/repository.h). Each selects the entities
+ * whose fields equal its arguments; the typed functions of
+ * repocache/repository.h name the fields. */
+#define RC_Q_BY_LANGUAGE "by_language"
+#define RC_Q_BY_NAME "by_name"
+#define RC_Q_EXACT_MATCH "exact_match"
+#define RC_Q_BY_CHILD_ID "by_child_id"
+#define RC_Q_BY_CHILD_NAME "by_child_name"
+/* Bytes in one query argument, at most: no field a query compares is longer
+ * (RC_SHORT_TEXT_MAX), so a longer argument could match nothing; it is
+ * refused (RC_EINVAL) rather than turned into a long cache key. An argument
+ * that equals an integer field (the age of exact_match) must be written the
+ * one canonical way ("3", never "03" or "+3"): one answer, one cache key. */
+#define RC_QUERY_ARG_MAX RC_SHORT_TEXT_MAX
 
 /* ---- result lists ---- */
 

@@ -91,6 +91,8 @@ int rc_repo_remove(rc_repo *r, const char *id, void **previous);
 /* Destroys r; accepts NULL and a NULL destroy slot. */
 void rc_repo_destroy(rc_repo *r);
 
+/* The query names (RC_Q_BY_LANGUAGE ...) are in repocache/entity.h. */
+
 /* ---- typed convenience functions over find_by_query (no second
  * implementation: each is one call to rc_repo_find_by_query; *out as
  * there). rc_child_find_exact_match passes age as decimal text ("7"). ---- */
@@ -106,13 +108,6 @@ int rc_story_find_by_child_name(rc_repo *r, const char *child_name,
                                 rc_list **out);
 int rc_story_find_by_language(rc_repo *r, const char *language,
                               rc_list **out);
-
-/* Query names (as in the Python version). */
-#define RC_Q_BY_LANGUAGE "by_language"
-#define RC_Q_BY_NAME "by_name"
-#define RC_Q_EXACT_MATCH "exact_match"
-#define RC_Q_BY_CHILD_ID "by_child_id"
-#define RC_Q_BY_CHILD_NAME "by_child_name"
 
 #ifdef __cplusplus
 }

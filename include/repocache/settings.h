@@ -13,6 +13,15 @@
 extern "C" {
 #endif
 
+/* Default TTLs in seconds, the one place they are written:
+ * rc_settings_defaults fills the cache_*_ttl settings with them and the
+ * built-in strategies (repocache/strategy.h) use them without settings. */
+#define RC_DEFAULT_TTL 3600          /* CACHE_DEFAULT_TTL */
+#define RC_DEFAULT_HERO_TTL 3600     /* CACHE_HERO_TTL */
+#define RC_DEFAULT_CHILD_TTL 1800    /* CACHE_CHILD_TTL */
+#define RC_DEFAULT_STORY_TTL 600     /* CACHE_STORY_TTL */
+#define RC_DEFAULT_NEGATIVE_TTL 60   /* CACHE_NEGATIVE_TTL (0 = off) */
+
 typedef struct rc_settings {
     /* Redis connection */
     bool redis_enabled;          /* REDIS_ENABLED (default true) */
@@ -25,11 +34,12 @@ typedef struct rc_settings {
     int redis_max_connections;   /* REDIS_MAX_CONNECTIONS (default 8) */
     double redis_socket_timeout; /* REDIS_SOCKET_TIMEOUT seconds (default 1.0) */
     /* Cache */
-    int cache_default_ttl;       /* CACHE_DEFAULT_TTL (3600) */
-    int cache_hero_ttl;          /* CACHE_HERO_TTL (3600) */
-    int cache_child_ttl;         /* CACHE_CHILD_TTL (1800) */
-    int cache_story_ttl;         /* CACHE_STORY_TTL (600) */
-    int cache_negative_ttl;      /* CACHE_NEGATIVE_TTL (60, 0 = off) */
+    int cache_default_ttl;       /* CACHE_DEFAULT_TTL (RC_DEFAULT_TTL) */
+    int cache_hero_ttl;          /* CACHE_HERO_TTL (RC_DEFAULT_HERO_TTL) */
+    int cache_child_ttl;         /* CACHE_CHILD_TTL (RC_DEFAULT_CHILD_TTL) */
+    int cache_story_ttl;         /* CACHE_STORY_TTL (RC_DEFAULT_STORY_TTL) */
+    int cache_negative_ttl;      /* CACHE_NEGATIVE_TTL (RC_DEFAULT_NEGATIVE_TTL,
+                                    0 = off) */
     char *cache_key_prefix;      /* CACHE_KEY_PREFIX ("" by default, never NULL) */
     bool cache_fallback_enabled; /* CACHE_FALLBACK_ENABLED (true) */
     int cache_fallback_max_entries; /* CACHE_FALLBACK_MAX_ENTRIES (1000) */
@@ -53,7 +63,7 @@ int rc_settings_defaults(rc_settings *s);
  *
  * .env lines: NAME=VALUE, optionally "export NAME=VALUE", the value
  * optionally in '...' or "..." (no escapes); blank lines and # comments are
- * skipped; unknown names are ignored. Within one source REDIS_URL is applied
+ * skipped; unknown names are ignored; a line holding a NUL byte is refused. Within one source REDIS_URL is applied
  * after REDIS_HOST/PORT/DB/PASSWORD, so it overrides them (a URL without a
  * password keeps REDIS_PASSWORD); an empty REDIS_URL counts as unset.
  * Booleans: true/false, 1/0, yes/no, on/off. rediss:// is refused (hiredis

@@ -5,28 +5,31 @@
  * flags, the codec, and one callback listing the query keys an entity's
  * field values belong to (what a write must invalidate).
  *
- * hero, child and story are three instances (rc_strategy_hero() ...); a user
+ * hero, child and story are three instances (rc_strategy_hero() ...; their
+ * queries are those of the entities, repocache/entity.h); a user
  * fills an rc_strategy for an entity of their own the same way, without
  * touching the library.
  *
- * Key layout (SPEC section 4), with the optional prefix P (CACHE_KEY_PREFIX):
+ * Key layout (docs/wire-format.md), with the optional prefix P
+ * (CACHE_KEY_PREFIX):
  *     by id:  P + ns + ":" + id                    "hero:42"
  *     all:    P + ns + ":all"                      "hero:all"
  *     query:  P + ns + ":" + segment + ":" + args joined by ":"
  *                                                  "child:exact:Ann:7:female"
- * Arguments go in byte for byte (spaces, colons, non-ASCII), as the Python
- * version wrote them. Two keys never meet: a by-id key has no ':' after the
- * namespace (ids are [A-Za-z0-9._-] and never "all", rc_id_validate) while a
- * query key always has one; segments are distinct within a strategy, have no
- * ':', are not "all" and do not start with '~' (rc_strategy_check); and each
- * built-in query has at most one free-text argument, placed first, followed
- * by constrained ones (an age, a gender).
+ * Arguments go in byte for byte (spaces, colons, non-ASCII): the layout of
+ * docs/wire-format.md, shared with the Python service. Two keys never meet:
+ * a by-id key has no ':' after the namespace (ids are [A-Za-z0-9._-] and
+ * never "all", rc_id_validate) while a query key always has one; segments
+ * are distinct within a strategy, have no ':', are not "all" and do not
+ * start with '~' (rc_strategy_check); and each built-in query has at most
+ * one free-text argument, placed first, followed by constrained ones (an
+ * age, a gender).
  * A user query with several free-text arguments sets escape_args, which
  * writes ':' as "\:" and '\' as "\\" inside each argument.
  *
  * Keys under P + ns + ":~" are the decorator's own (leases, negative
- * entries; see repocache/cached_repository.h); no Python key and no id can
- * take that form.
+ * entries; see repocache/cached_repository.h); no data key of
+ * docs/wire-format.md and no id can take that form.
  */
 #ifndef REPOCACHE_STRATEGY_H
 #define REPOCACHE_STRATEGY_H
@@ -51,7 +54,10 @@ typedef struct rc_query_def {
     const char *segment; /* key segment ("lang" gives "hero:lang:{language}") */
     size_t nargs;        /* number of string arguments (1..RC_STRATEGY_MAX_ARGS) */
     bool escape_args;    /* escape ':' and '\' inside arguments (off for
-                            the built-ins: their keys are the Python ones) */
+                            the built-ins: their keys are fixed by
+                            docs/wire-format.md) */
+    unsigned int_args;   /* bit i set: argument i is an integer, refused
+                            unless canonical (see RC_QUERY_ARG_MAX) */
 } rc_query_def;
 
 /* Receives one query key an entity belongs to: the query name and its
@@ -88,7 +94,9 @@ typedef struct rc_strategy {
  * Fill *out with the hero / child / story strategy. TTL from s:
  * CACHE_HERO_TTL / CACHE_CHILD_TTL / CACHE_STORY_TTL, or CACHE_DEFAULT_TTL
  * when that is not positive; negative TTL from CACHE_NEGATIVE_TTL. s == NULL
- * uses the defaults (3600 / 1800 / 600, negative 60). Both flags on. The
+ * uses the defaults of repocache/settings.h (RC_DEFAULT_HERO_TTL /
+ * RC_DEFAULT_CHILD_TTL / RC_DEFAULT_STORY_TTL, negative
+ * RC_DEFAULT_NEGATIVE_TTL), as rc_settings_defaults does. Both flags on. The
  * tables *out points at are static. RC_OK, or RC_EINVAL when out is NULL.
  */
 int rc_strategy_hero(const rc_settings *s, rc_strategy *out);
@@ -98,6 +106,11 @@ int rc_strategy_story(const rc_settings *s, rc_strategy *out);
  * RC_EINVAL for another name. */
 int rc_strategy_builtin(const char *name, const rc_settings *s,
                         rc_strategy *out);
+/* The name of built-in strategy i (0 "hero", 1 "child", 2 "story"), or NULL
+ * past the last one, so that
+ *     for (size_t i = 0; (name = rc_strategy_builtin_name(i)); i++)
+ * walks them all. */
+const char *rc_strategy_builtin_name(size_t i);
 
 /* ---- checks and lookups ---- */
 

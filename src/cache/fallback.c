@@ -29,6 +29,7 @@ struct rc_fallback {
     size_t count, max;
     entry *head, *tail;       /* most / least recently used */
     bool active;
+    uint64_t epoch;           /* the fence: bumped by every invalidation */
     rc_clock_fn clock;
     void *clock_ud;
 };
@@ -191,43 +192,95 @@ int rc_fallback_get(rc_fallback *fb, const char *key, char **val, size_t *len)
     return st;
 }
 
-int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
-                    size_t len, int ttl)
+/* A new entry holding copies of key and val (hash set, not linked); NULL
+ * when out of memory. */
+static entry *entry_new(const char *key, const char *val, size_t len)
 {
-    if (!key || (!val && len) || ttl <= 0)
-        return RC_EINVAL;
     entry *e = calloc(1, sizeof *e);
     if (!e)
-        return RC_ENOMEM;
+        return NULL;
     e->key = rc_strdup(key);
     e->val = malloc(len + 1);
     if (!e->key || !e->val) {
         entry_free(e);
-        return RC_ENOMEM;
+        return NULL;
     }
     if (len)
         memcpy(e->val, val, len);
     e->val[len] = '\0';
     e->len = len;
     e->hash = rc_hash_str(key);
+    return e;
+}
+
+/* Stores e (replacing key's entry, else evicting the least recently used
+ * when full) unless inactive or, with epoch, the epoch moved; frees e when
+ * it is not stored. */
+static int insert(rc_fallback *fb, entry *e, int ttl, const uint64_t *epoch)
+{
     pthread_mutex_lock(&fb->mu);
-    if (!fb->active) {
+    int st = !fb->active                        ? RC_EUNAVAILABLE
+             : epoch && *epoch != fb->epoch ? RC_ECONFLICT
+                                                : RC_OK;
+    if (st != RC_OK) {
         pthread_mutex_unlock(&fb->mu);
         entry_free(e);
-        return RC_EUNAVAILABLE;
+        return st;
     }
     e->expires = fb->clock(fb->clock_ud) + ttl;
-    entry **slot = find_slot(fb, key, e->hash);
+    entry **slot = find_slot(fb, e->key, e->hash);
     if (*slot)
         remove_locked(fb, *slot);
     else if (fb->count >= fb->max)
         remove_locked(fb, fb->tail);
-    slot = find_slot(fb, key, e->hash); /* the chain may have changed */
+    slot = find_slot(fb, e->key, e->hash); /* the chain may have changed */
     *slot = e;
     list_push_front(fb, e);
     fb->count++;
     pthread_mutex_unlock(&fb->mu);
     return RC_OK;
+}
+
+/* rc_fallback_set and rc_fallback_set_fenced (epoch NULL: not fenced). */
+static int set_entry(rc_fallback *fb, const char *key, const char *val,
+                     size_t len, int ttl, const uint64_t *epoch)
+{
+    if (!key || (!val && len) || ttl <= 0)
+        return RC_EINVAL;
+    entry *e = entry_new(key, val, len);
+    return e ? insert(fb, e, ttl, epoch) : RC_ENOMEM;
+}
+
+int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
+                    size_t len, int ttl)
+{
+    return set_entry(fb, key, val, len, ttl, NULL);
+}
+
+int rc_fallback_set_fenced(rc_fallback *fb, const char *key, const char *val,
+                           size_t len, int ttl, uint64_t epoch)
+{
+    return set_entry(fb, key, val, len, ttl, &epoch);
+}
+
+uint64_t rc_fallback_epoch(rc_fallback *fb)
+{
+    pthread_mutex_lock(&fb->mu);
+    uint64_t e = fb->epoch;
+    pthread_mutex_unlock(&fb->mu);
+    return e;
+}
+
+void rc_fallback_invalidate(rc_fallback *fb, const char *const *keys, size_t n)
+{
+    pthread_mutex_lock(&fb->mu);
+    fb->epoch++;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = *find_slot(fb, keys[i], rc_hash_str(keys[i]));
+        if (e)
+            remove_locked(fb, e);
+    }
+    pthread_mutex_unlock(&fb->mu);
 }
 
 int rc_fallback_ttl(rc_fallback *fb, const char *key, long long *ttl)

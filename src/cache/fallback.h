@@ -10,6 +10,11 @@
  * and rc_fallback_get do nothing while it is inactive, and deactivating it
  * drops every entry under the same lock, so nothing written while Redis was
  * down can be served after Redis-side invalidation has moved on.
+ *
+ * The fence: an epoch that every rc_fallback_invalidate bumps while it
+ * removes its keys, under the same lock. A fill that noted the epoch before
+ * reading its source is stored (rc_fallback_set_fenced) only if the epoch has
+ * not moved, so a write that invalidated meanwhile is never undone.
  */
 #ifndef RC_CACHE_FALLBACK_H
 #define RC_CACHE_FALLBACK_H
@@ -18,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct rc_fallback rc_fallback;
 
@@ -43,6 +49,15 @@ int rc_fallback_get(rc_fallback *fb, const char *key, char **val, size_t *len);
  * RC_EINVAL, RC_ENOMEM. Evicts the least recently used entry when full. */
 int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
                     size_t len, int ttl);
+/* The fence epoch now. */
+uint64_t rc_fallback_epoch(rc_fallback *fb);
+/* rc_fallback_set, unless the epoch is no longer epoch: RC_ECONFLICT then
+ * (nothing stored). */
+int rc_fallback_set_fenced(rc_fallback *fb, const char *key, const char *val,
+                           size_t len, int ttl, uint64_t epoch);
+/* Bumps the epoch and removes keys[0..n) (active or not), under one lock. */
+void rc_fallback_invalidate(rc_fallback *fb, const char *const *keys,
+                            size_t n);
 /* *ttl = remaining whole seconds (rounded up), or -2 when absent. RC_OK, or
  * RC_EUNAVAILABLE when inactive. */
 int rc_fallback_ttl(rc_fallback *fb, const char *key, long long *ttl);

@@ -58,7 +58,7 @@ void rc_pool_destroy(rc_pool *p);
  * is idle and fewer than max are open (else waits for one). RC_OK,
  * RC_EUNAVAILABLE (connect failed or timed out), RC_EAUTH (AUTH refused) or
  * RC_ENOMEM, with the detail in rc_errmsg() (never the password). The
- * caller guards SIGPIPE (connecting writes AUTH/SELECT; see cache.c). */
+ * caller guards SIGPIPE (connecting writes AUTH/SELECT; see call.c). */
 int rc_pool_borrow(rc_pool *p, rc_conn **out);
 /* *out = a new context of its own, connected, with the timeout set,
  * authenticated and the db selected exactly as the pool's are (counted in

@@ -1,7 +1,7 @@
 /* script.c - Lua scripts by EVALSHA with an EVAL fallback on NOSCRIPT
  * (rc_cache_eval). The SHA1 of each script text is computed once and kept in
  * a small process-wide table (scripts are few and static). */
-#include "cache/cache_internal.h"
+#include "cache/service.h"
 
 #include "core/str.h"
 

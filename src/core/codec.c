@@ -1,23 +1,25 @@
 /*
- * codec.c - JSON codecs for hero, child and story in the Python wire format,
- * the cache envelope and arrays of envelopes.
+ * codec.c - JSON codecs for hero, child and story in the wire format of
+ * docs/wire-format.md, the cache envelope and arrays of envelopes.
  *
  * Design: no per-entity encode/decode code. Each entity is described once by
  * a field descriptor table (name, kind, offset, limits; see
- * repository/entity_fields.h, shared with free/clone/validate), and one
+ * core/entity_fields.h, shared with free/clone/validate), and one
  * encode loop and one decode loop below walk that table. The three rc_codec
  * instances only bind a table to those loops. The nested audio_file object
  * is a field of kind RC_FK_OBJ whose sub-table the same loops recurse into.
  *
- * Wire choices: fields in the order of the Python models; optional values as
- * JSON null; lists always as arrays; JSON-text fields (full_response,
- * generation_info, audio_file.metadata) embedded as JSON values and read
- * back as compact JSON text; output is compact UTF-8 (Python's json module
- * reads it, and we read Python's ", "/": " and \\u escapes alike).
+ * Wire choices: fields in the order of docs/wire-format.md (that of the
+ * Python models); optional values as JSON null; lists always as arrays;
+ * JSON-text fields (full_response, generation_info, audio_file.metadata)
+ * embedded as JSON values and read back as compact JSON text; output is
+ * compact UTF-8 (Python's json module reads it, and we read Python's
+ * ", "/": " and \\u escapes alike).
  */
 #include "repocache/codec.h"
 
 #include "core/entity_fields.h"
+#include "core/json.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -58,18 +60,33 @@ static int dump_(const json_t *j, size_t flags, char **out, size_t *len)
     return RC_OK;
 }
 
-/* Parses text (of any JSON value when any) into *out. */
+int rc_json_dump(const json_t *j, size_t flags, char **out, size_t *len)
+{
+    return dump_(j, flags, out, len);
+}
+
+/* Parses text into *out: an entity, envelope or list text (an object or an
+ * array, each key at most once), or with any a JSON-text field of an entity
+ * being encoded (any value). */
 static int load_(const char *text, size_t len, bool any, json_t **out,
                  const char *what)
 {
     json_error_t err;
-    *out = json_loadb(text, len, any ? JSON_DECODE_ANY : 0, &err);
+    /* jansson leaves err partly unset when its lexer cannot even start (no
+     * memory): zeroed, that reads as an empty text and error code 0 */
+    memset(&err, 0, sizeof err);
+    *out = json_loadb(text, len, any ? JSON_DECODE_ANY : JSON_REJECT_DUPLICATES,
+                      &err);
     if (*out != NULL)
         return RC_OK;
-    /* jansson reports a failed allocation either as out_of_memory or, when
-     * its lexer cannot even start, with no error text at all */
-    if (json_error_code(&err) == json_error_out_of_memory || err.text[0] == '\0')
+    /* a failed allocation: out_of_memory, or no error text at all */
+    if (err.text[0] == '\0' || json_error_code(&err) == json_error_out_of_memory)
         return rc_seterr(RC_ENOMEM, "%s: out of memory", what);
+    if (json_error_code(&err) == json_error_duplicate_key)
+        return rc_seterr(RC_EDECODE,
+                         "%s: a key appears twice in one object (%s, position "
+                         "%d); each field may be given once",
+                         what, err.text, err.position);
     return rc_seterr(any ? RC_EINVAL : RC_EDECODE, "%s: %s (position %d)",
                      what, err.text, err.position);
 }
@@ -78,79 +95,68 @@ static int load_(const char *text, size_t len, bool any, json_t **out,
 
 static int encode_fields_(const rc_fields *t, const void *e, json_t **out);
 
-/* *out = the JSON value of field f of e (new reference). */
+/* *out = v, or RC_ENOMEM when the jansson constructor returned NULL. */
+static int made_(json_t *v, json_t **out)
+{
+    if (v == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    *out = v;
+    return RC_OK;
+}
+
+/* *out = the JSON array of the strings of list field f (new reference). */
+static int encode_list_(const rc_field *f, const rc_strlist *l, json_t **out)
+{
+    json_t *v = json_array();
+    if (v == NULL)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->len; i++) {
+        const char *s = l->items[i];
+        if (s == NULL || !rc_utf8_valid(s, strlen(s))) {
+            json_decref(v);
+            return rc_seterr(RC_EINVAL, "%s[%zu]: not a valid UTF-8 string",
+                             f->name, i);
+        }
+        if (json_array_append_new(v, json_string(s)) != 0) {
+            json_decref(v);
+            return rc_seterr(RC_ENOMEM, "out of memory");
+        }
+    }
+    *out = v;
+    return RC_OK;
+}
+
+/* *out = the JSON value of field f of e (new reference); JSON null for an
+ * absent value. */
 static int encode_field_(const rc_field *f, const void *e, json_t **out)
 {
     const void *m = RC_FIELD_CPTR(e, f);
-    json_t *v = NULL;
+    const char *s = NULL;
+    *out = json_null(); /* a static singleton: never fails */
     switch (f->kind) {
-    case RC_FK_STR: {
-        const char *s = *(const char *const *)m;
-        if (s == NULL)
-            break;
+    case RC_FK_STR:
+        if ((s = *(const char *const *)m) == NULL)
+            return RC_OK;
         if (!rc_utf8_valid(s, strlen(s)))
             return rc_seterr(RC_EINVAL, "%s: not valid UTF-8", f->name);
-        v = json_string(s);
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        break;
-    }
-    case RC_FK_JSON: {
-        const char *s = *(const char *const *)m;
-        if (s == NULL)
-            break;
-        int rc = load_(s, strlen(s), true, &v, f->name);
-        if (rc != RC_OK)
-            return rc;
-        break;
-    }
+        return made_(json_string(s), out);
+    case RC_FK_JSON:
+        if ((s = *(const char *const *)m) == NULL)
+            return RC_OK;
+        return load_(s, strlen(s), true, out, f->name);
     case RC_FK_INT:
-        v = json_integer(*(const int *)m);
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        break;
+        return made_(json_integer(*(const int *)m), out);
     case RC_FK_OPTINT: {
         const rc_opt_int *o = m;
-        if (!o->set)
-            break;
-        v = json_integer(o->value);
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        break;
+        return o->set ? made_(json_integer(o->value), out) : RC_OK;
     }
-    case RC_FK_STRLIST: {
-        const rc_strlist *l = m;
-        v = json_array();
-        if (v == NULL)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        for (size_t i = 0; i < l->len; i++) {
-            const char *s = l->items[i];
-            if (s == NULL || !rc_utf8_valid(s, strlen(s))) {
-                json_decref(v);
-                return rc_seterr(RC_EINVAL, "%s[%zu]: not a valid UTF-8 string",
-                                 f->name, i);
-            }
-            if (json_array_append_new(v, json_string(s)) != 0) {
-                json_decref(v);
-                return rc_seterr(RC_ENOMEM, "out of memory");
-            }
-        }
-        break;
-    }
+    case RC_FK_STRLIST:
+        return encode_list_(f, m, out);
     case RC_FK_OBJ: {
         const void *sub = *(const void *const *)m;
-        if (sub == NULL)
-            break;
-        int rc = encode_fields_(f->sub, sub, &v);
-        if (rc != RC_OK)
-            return rc;
-        break;
+        return sub != NULL ? encode_fields_(f->sub, sub, out) : RC_OK;
     }
     }
-    if (v == NULL) {
-        v = json_null(); /* a static singleton: never fails */
-    }
-    *out = v;
     return RC_OK;
 }
 

@@ -7,6 +7,7 @@
  * by RC_DEFINE_ENTITY_ below.
  */
 #include "core/entity_fields.h"
+#include "core/entity_queries.h"
 
 #include "repocache/status.h"
 
@@ -188,12 +189,15 @@ static const rc_field story_fields_[] = {
     F_TIME_(rc_story, updated_at),
 };
 
-#define TABLE_(ename, arr, T)                                                  \
+#define TABLE_(ename, arr, T, q)                                               \
     { .name = ename, .items = arr, .count = sizeof arr / sizeof arr[0],        \
-      .size = sizeof(T) }
-const rc_fields rc_hero_fields = TABLE_("hero", hero_fields_, rc_hero);
-const rc_fields rc_child_fields = TABLE_("child", child_fields_, rc_child);
-const rc_fields rc_story_fields = TABLE_("story", story_fields_, rc_story);
+      .size = sizeof(T), .queries = q }
+const rc_fields rc_hero_fields =
+    TABLE_("hero", hero_fields_, rc_hero, &rc_hero_queries);
+const rc_fields rc_child_fields =
+    TABLE_("child", child_fields_, rc_child, &rc_child_queries);
+const rc_fields rc_story_fields =
+    TABLE_("story", story_fields_, rc_story, &rc_story_queries);
 
 /* ---- generic free / clone ---- */
 
@@ -328,98 +332,141 @@ static int check_text_(int status, const char *pfx, const char *name,
     return RC_OK;
 }
 
-/* One loop for both modes: full (semantic == true: required fields, ranges,
- * enums, ids, JSON text; RC_EINVAL) and sizes only (the limits decoding must
+/* How check_fields_ runs: full (semantic: required fields, ranges, enums,
+ * ids, JSON text; RC_EINVAL) or sizes only (the limits decoding must
  * enforce so a huge cached value is refused; RC_EDECODE). pfx prefixes field
- * names in messages ("audio_file.url"). */
-static int check_fields_(const rc_fields *t, const void *e, bool semantic,
-                         bool require_id, const char *pfx)
+ * names in messages ("audio_file."). */
+typedef struct check_mode_ {
+    bool semantic;   /* full check, else sizes only */
+    bool require_id; /* a NULL id is refused (top level only) */
+    const char *pfx; /* "" or "<object>." */
+    int status;      /* RC_EINVAL (semantic) or RC_EDECODE */
+} check_mode_;
+
+/* The value rule of string field f (f->check, JSON text) for s. */
+static int check_str_rule_(const rc_field *f, const char *s,
+                           const check_mode_ *m)
 {
     static const char *const genders[] = {"male", "female", "other", NULL};
     static const char *const languages[] = {"en", "ru", NULL};
-    const int st = semantic ? RC_EINVAL : RC_EDECODE;
+    if (f->check == RC_FC_ID && rc_id_validate(s) != RC_OK)
+        /* rc_id_validate names "id"; name the actual field */
+        return rc_seterr(m->status, "%s%s: invalid id (1-%d bytes of "
+                         "[A-Za-z0-9._-], not \"all\")", m->pfx, f->name,
+                         RC_ID_MAX);
+    if (f->check == RC_FC_GENDER && !one_of_(s, genders))
+        return rc_seterr(m->status, "%s%s: must be male, female or other, "
+                         "got \"%.32s\"", m->pfx, f->name, s);
+    if (f->check == RC_FC_LANGUAGE && !one_of_(s, languages))
+        return rc_seterr(m->status, "%s%s: must be en or ru, got \"%.32s\"",
+                         m->pfx, f->name, s);
+    if (f->kind == RC_FK_JSON) {
+        json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+        if (j == NULL)
+            return rc_seterr(m->status, "%s%s: not valid JSON text", m->pfx,
+                             f->name);
+        json_decref(j);
+    }
+    return RC_OK;
+}
 
+/* A string or JSON-text field: presence, size, UTF-8, then its rule. */
+static int check_str_(const rc_field *f, const char *s, const check_mode_ *m)
+{
+    bool is_id = strcmp(f->name, "id") == 0 && m->pfx[0] == '\0';
+    if (s == NULL) {
+        if (m->semantic && (f->required || (m->require_id && is_id)))
+            return rc_seterr(m->status, "%s%s: required", m->pfx, f->name);
+        return RC_OK;
+    }
+    int rc = check_text_(m->status, m->pfx, f->name, "", s, f->min_len,
+                         f->max_len);
+    if (rc != RC_OK || !m->semantic)
+        return rc;
+    return check_str_rule_(f, s, m);
+}
+
+/* An integer or optional integer field member mem: its range. */
+static int check_int_(const rc_field *f, const void *mem, const check_mode_ *m)
+{
+    int v;
+    if (f->kind == RC_FK_INT) {
+        v = *(const int *)mem;
+    } else {
+        const rc_opt_int *o = mem;
+        if (!o->set)
+            return RC_OK;
+        v = o->value;
+    }
+    if (m->semantic && (v < f->min || v > f->max))
+        return rc_seterr(m->status, "%s%s: must be %d-%d, got %d", m->pfx,
+                         f->name, f->min, f->max, v);
+    return RC_OK;
+}
+
+/* A string list field: its length and each item's size and UTF-8. */
+static int check_list_(const rc_field *f, const rc_strlist *l,
+                       const check_mode_ *m)
+{
+    int rc = RC_OK;
+    if (l->len > RC_LIST_MAX)
+        return rc_seterr(m->status, "%s%s: at most %d items, got %zu", m->pfx,
+                         f->name, RC_LIST_MAX, l->len);
+    for (size_t k = 0; k < l->len && rc == RC_OK; k++) {
+        if (l->items[k] == NULL)
+            return rc_seterr(m->status, "%s%s[%zu]: must not be null", m->pfx,
+                             f->name, k);
+        char item[32];
+        snprintf(item, sizeof item, "[%zu]", k);
+        rc = check_text_(m->status, m->pfx, f->name, item, l->items[k], 0,
+                         f->max_len);
+    }
+    return rc;
+}
+
+static int check_fields_(const rc_fields *t, const void *e,
+                         const check_mode_ *m);
+
+/* A nested object field: presence, then its own fields under "<name>.". */
+static int check_obj_(const rc_field *f, const void *sub, const check_mode_ *m)
+{
+    if (sub == NULL) {
+        if (m->semantic && f->required)
+            return rc_seterr(m->status, "%s%s: required", m->pfx, f->name);
+        return RC_OK;
+    }
+    char subpfx[64];
+    snprintf(subpfx, sizeof subpfx, "%s%s.", m->pfx, f->name);
+    check_mode_ sm = *m;
+    sm.require_id = false;
+    sm.pfx = subpfx;
+    return check_fields_(f->sub, sub, &sm);
+}
+
+/* One loop for both modes (check_mode_): every field of t in e, the first
+ * failure returned. */
+static int check_fields_(const rc_fields *t, const void *e,
+                         const check_mode_ *m)
+{
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
-        const void *m = RC_FIELD_CPTR(e, f);
+        const void *mem = RC_FIELD_CPTR(e, f);
         int rc = RC_OK;
         switch (f->kind) {
         case RC_FK_STR:
-        case RC_FK_JSON: {
-            const char *s = *(const char *const *)m;
-            bool is_id = strcmp(f->name, "id") == 0 && pfx[0] == '\0';
-            if (s == NULL) {
-                if (semantic && (f->required || (require_id && is_id)))
-                    return rc_seterr(st, "%s%s: required", pfx, f->name);
-                break;
-            }
-            rc = check_text_(st, pfx, f->name, "", s, f->min_len, f->max_len);
-            if (rc != RC_OK || !semantic)
-                break;
-            if (f->check == RC_FC_ID && rc_id_validate(s) != RC_OK)
-                /* rc_id_validate names "id"; name the actual field */
-                return rc_seterr(st, "%s%s: invalid id (1-%d bytes of "
-                                 "[A-Za-z0-9._-], not \"all\")", pfx, f->name,
-                                 RC_ID_MAX);
-            if (f->check == RC_FC_GENDER && !one_of_(s, genders))
-                return rc_seterr(st, "%s%s: must be male, female or other, "
-                                 "got \"%.32s\"", pfx, f->name, s);
-            if (f->check == RC_FC_LANGUAGE && !one_of_(s, languages))
-                return rc_seterr(st, "%s%s: must be en or ru, got \"%.32s\"",
-                                 pfx, f->name, s);
-            if (f->kind == RC_FK_JSON) {
-                json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
-                if (j == NULL)
-                    return rc_seterr(st, "%s%s: not valid JSON text", pfx,
-                                     f->name);
-                json_decref(j);
-            }
+        case RC_FK_JSON:
+            rc = check_str_(f, *(const char *const *)mem, m);
             break;
-        }
         case RC_FK_INT:
-        case RC_FK_OPTINT: {
-            int v;
-            if (f->kind == RC_FK_INT) {
-                v = *(const int *)m;
-            } else {
-                const rc_opt_int *o = m;
-                if (!o->set)
-                    break;
-                v = o->value;
-            }
-            if (semantic && (v < f->min || v > f->max))
-                return rc_seterr(st, "%s%s: must be %d-%d, got %d", pfx,
-                                 f->name, f->min, f->max, v);
+        case RC_FK_OPTINT:
+            rc = check_int_(f, mem, m);
             break;
-        }
-        case RC_FK_STRLIST: {
-            const rc_strlist *l = m;
-            if (l->len > RC_LIST_MAX)
-                return rc_seterr(st, "%s%s: at most %d items, got %zu", pfx,
-                                 f->name, RC_LIST_MAX, l->len);
-            for (size_t k = 0; k < l->len && rc == RC_OK; k++) {
-                if (l->items[k] == NULL)
-                    return rc_seterr(st, "%s%s[%zu]: must not be null", pfx,
-                                     f->name, k);
-                char item[32];
-                snprintf(item, sizeof item, "[%zu]", k);
-                rc = check_text_(st, pfx, f->name, item, l->items[k], 0,
-                                 f->max_len);
-            }
+        case RC_FK_STRLIST:
+            rc = check_list_(f, mem, m);
             break;
-        }
-        case RC_FK_OBJ: {
-            const void *sub = *(const void *const *)m;
-            if (sub == NULL) {
-                if (semantic && f->required)
-                    return rc_seterr(st, "%s%s: required", pfx, f->name);
-                break;
-            }
-            char subpfx[64];
-            snprintf(subpfx, sizeof subpfx, "%s%s.", pfx, f->name);
-            rc = check_fields_(f->sub, sub, semantic, false, subpfx);
+        case RC_FK_OBJ:
+            rc = check_obj_(f, *(const void *const *)mem, m);
             break;
-        }
         }
         if (rc != RC_OK)
             return rc;
@@ -429,14 +476,16 @@ static int check_fields_(const rc_fields *t, const void *e, bool semantic,
 
 int rc_fields_validate(const rc_fields *t, const void *e, bool require_id)
 {
+    const check_mode_ m = {true, require_id, "", RC_EINVAL};
     if (e == NULL)
         return rc_seterr(RC_EINVAL, "%s: entity is NULL", t->name);
-    return check_fields_(t, e, true, require_id, "");
+    return check_fields_(t, e, &m);
 }
 
 int rc_fields_check_sizes(const rc_fields *t, const void *e)
 {
-    return check_fields_(t, e, false, false, "");
+    const check_mode_ m = {false, false, "", RC_EDECODE};
+    return check_fields_(t, e, &m);
 }
 
 /* ---- the three entities: typed wrappers and descriptors ---- */

@@ -3,10 +3,11 @@
  *
  * Each entity struct is described once, field by field (JSON name, kind,
  * offset, limits). Free, clone and validate (entity.c) and JSON encode and
- * decode (strategies/codec.c) are each a single loop over such a table, so
+ * decode (codec.c) are each a single loop over such a table, so
  * the three entities share one implementation of every operation and their
  * rules cannot drift apart. The tables are the one place the limits of
- * repocache/entity.h are written down as data.
+ * repocache/entity.h are written down as data. An entity's table also points
+ * at its named queries (entity_queries.h).
  */
 #ifndef RC_ENTITY_FIELDS_H
 #define RC_ENTITY_FIELDS_H
@@ -34,9 +35,10 @@ typedef enum rc_field_check {
 } rc_field_check;
 
 struct rc_fields;
+struct rc_queries;
 
 typedef struct rc_field {
-    const char *name;           /* JSON field name (as in the Python version) */
+    const char *name;           /* JSON field name (docs/wire-format.md) */
     rc_field_kind kind;         /* how the member is stored */
     size_t offset;              /* offsetof the member */
     bool required;              /* must be non-NULL / present and non-null */
@@ -52,6 +54,8 @@ typedef struct rc_fields {
     const rc_field *items; /* the fields, in wire order */
     size_t count;         /* number of fields */
     size_t size;          /* sizeof the struct */
+    const struct rc_queries *queries; /* its named queries (entity_queries.h);
+                                         NULL: none */
 } rc_fields;
 
 /* The member field f of struct base (char * arithmetic on the offset). */

@@ -3,8 +3,9 @@
  * Order: defaults, then every variable of the .env file, then every variable
  * of the process environment (which so wins). Within one source, REDIS_URL is
  * applied after REDIS_HOST, REDIS_PORT, REDIS_DB and REDIS_PASSWORD, so a URL
- * overrides them (a URL without a password keeps REDIS_PASSWORD). Messages name the variable and the value,
- * except passwords: a URL is quoted with its password replaced by "***".
+ * overrides them (a URL without a password keeps REDIS_PASSWORD). Messages
+ * name the variable and the value, never a password: a URL of any shape is
+ * quoted with "***" for whatever before its last '@' could be one.
  */
 #include "repocache/settings.h"
 
@@ -81,7 +82,8 @@ static int set_str(char **dst, const char *src, bool empty_is_null)
     return RC_OK;
 }
 
-/* Decodes %XX escapes of s[0..n) into a new string; NULL on a bad escape. */
+/* Decodes %XX escapes of s[0..n) into a new string; NULL on a bad escape or
+ * on %00 (a NUL would cut the value short). */
 static char *pct_decode(const char *s, size_t n, bool *bad)
 {
     char *out = malloc(n + 1), *o = out;
@@ -95,11 +97,12 @@ static char *pct_decode(const char *s, size_t n, bool *bad)
                 break;
             }
             char hex[3] = {s[i + 1], s[i + 2], 0};
-            if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1])) {
+            *o = (char)strtol(hex, NULL, 16);
+            if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]) ||
+                !*o++) {
                 *bad = true;
                 break;
             }
-            *o++ = (char)strtol(hex, NULL, 16);
             i += 2;
         } else {
             *o++ = s[i];
@@ -113,17 +116,44 @@ static char *pct_decode(const char *s, size_t n, bool *bad)
     return out;
 }
 
-/* A copy of url safe to print: the password part of the userinfo, if any,
- * becomes "***". Writes into buf. */
+/* Length of the scheme of url ("redis" of "redis://..."): a letter, then
+ * letters, digits, + - or ., ended by ':'; 0 when url has none. */
+static size_t scheme_len(const char *url)
+{
+    size_t n = 0;
+    if (!isalpha((unsigned char)url[0]))
+        return 0;
+    while (isalnum((unsigned char)url[n]) || url[n] == '+' || url[n] == '-' ||
+           url[n] == '.')
+        n++;
+    return url[n] == ':' ? n : 0;
+}
+
+/* A copy of url safe to print, in buf, whatever its shape: everything before
+ * the last '@' that could be a secret becomes "***". In a URL of the form
+ * scheme://user:password@... only the password goes (the parser reads the
+ * user up to the first ':'); in any other shape ("redis:/u:pw@h",
+ * "redis//:pw@h", "scheme://pw@h") all of it does, up to the last '@'. */
 static const char *url_redact(const char *url, char *buf, size_t size)
 {
-    const char *scheme_end = strstr(url, "://");
-    const char *at = scheme_end ? strrchr(scheme_end + 3, '@') : NULL;
-    const char *colon = at ? memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3)) : NULL;
-    if (!colon)
-        snprintf(buf, size, "%s", url);
-    else
-        snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
+    const char *at = strrchr(url, '@');
+    size_t keep = scheme_len(url);
+    if (!at)
+        return snprintf(buf, size, "%s", url), buf;
+    if (keep && strncmp(url + keep, "://", 3) == 0) {
+        const char *info = url + keep + 3;
+        const char *colon = memchr(info, ':', (size_t)(at - info));
+        if (colon)
+            return snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at), buf;
+        keep += 3;
+    } else if (keep) {
+        keep++; /* the ':' */
+        while (url[keep] == '/')
+            keep++;
+    }
+    if (url + keep > at) /* "redis://@h" or the like: nothing to hide */
+        keep = (size_t)(at - url);
+    snprintf(buf, size, "%.*s***%s", (int)keep, url, at);
     return buf;
 }
 
@@ -182,33 +212,72 @@ static int parse_db(const char *url, const char *s, int *db)
     return RC_OK;
 }
 
-static int parse_redis_url(const char *url, parsed_url *u)
+/* unix:///absolute/path.sock[?db=N] (url starts with "unix://"). */
+static int parse_unix_url(const char *url, parsed_url *u)
 {
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    if (strncasecmp(url, "rediss://", 9) == 0)
-        return rc_seterr(RC_ECONFIG,
-                         "REDIS_URL: rediss:// (TLS) is not supported by the hiredis "
-                         "in use (%d.%d.%d, built without TLS); use redis:// or unix://",
-                         HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
-    if (strncasecmp(url, "unix://", 7) == 0) {
-        const char *p = url + 7, *q = strchr(p, '?');
-        size_t plen = q ? (size_t)(q - p) : strlen(p);
-        if (plen < 2 || p[0] != '/')
-            return url_error(url, "expected unix:///absolute/path.sock[?db=N]");
-        u->unix_path = rc_strndup(p, plen);
-        if (!u->unix_path)
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        if (q) {
-            if (strncmp(q, "?db=", 4) != 0)
-                return url_error(url, "the only query parameter is db=N");
-            return parse_db(url, q + 4, &u->db);
-        }
+    const char *p = url + 7, *q = strchr(p, '?');
+    size_t plen = q ? (size_t)(q - p) : strlen(p);
+    if (plen < 2 || p[0] != '/')
+        return url_error(url, "expected unix:///absolute/path.sock[?db=N]");
+    u->unix_path = rc_strndup(p, plen);
+    if (!u->unix_path)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    if (!q)
         return RC_OK;
+    if (strncmp(q, "?db=", 4) != 0)
+        return url_error(url, "the only query parameter is db=N");
+    return parse_db(url, q + 4, &u->db);
+}
+
+/* The port of ":PORT" at colon, ending at end, into u->port. */
+static int parse_port(const char *url, const char *colon, const char *end,
+                      parsed_url *u)
+{
+    char port[16];
+    size_t n = (size_t)(end - colon - 1);
+    long v = 0;
+    char *stop = NULL;
+    if (n > 0 && n < sizeof port) {
+        memcpy(port, colon + 1, n);
+        port[n] = '\0';
+        errno = 0;
+        v = isdigit((unsigned char)port[0]) ? strtol(port, &stop, 10) : 0;
     }
-    if (strncasecmp(url, "redis://", 8) != 0)
-        return url_error(url, "expected redis://[user[:password]@]host[:port][/db] "
-                              "or unix:///path.sock[?db=N]");
+    if (!stop || *stop || errno || v < 1 || v > 65535)
+        return url_error(url, "the port must be an integer 1-65535");
+    u->port = (int)v;
+    return RC_OK;
+}
+
+/* host[:port] or [ipv6][:port], the n bytes at p, into u. */
+static int parse_host_port(const char *url, const char *p, size_t n,
+                           parsed_url *u)
+{
+    const char *end = p + n, *colon = NULL;
+    if (*p == '[') { /* [ipv6]:port */
+        const char *rb = memchr(p, ']', n);
+        if (!rb)
+            return url_error(url, "unterminated [IPv6 address]");
+        u->host = rc_strndup(p + 1, (size_t)(rb - p - 1));
+        if (rb + 1 < end) {
+            if (rb[1] != ':')
+                return url_error(url, "expected :port after the ]");
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(p, ':', n);
+        u->host = rc_strndup(p, colon ? (size_t)(colon - p) : n);
+    }
+    if (!u->host)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    if (!*u->host)
+        return url_error(url, "missing host");
+    return colon ? parse_port(url, colon, end, u) : RC_OK;
+}
+
+/* redis://[user[:password]@]host[:port][/db] (url starts with "redis://"). */
+static int parse_tcp_url(const char *url, parsed_url *u)
+{
     const char *p = url + 8;
     const char *at = strrchr(p, '@');
     if (at) {
@@ -218,44 +287,28 @@ static int parse_redis_url(const char *url, parsed_url *u)
         p = at + 1;
     }
     const char *slash = strchr(p, '/');
-    size_t hplen = slash ? (size_t)(slash - p) : strlen(p);
-    const char *hend = p + hplen, *colon = NULL;
-    if (*p == '[') { /* [ipv6]:port */
-        const char *rb = memchr(p, ']', hplen);
-        if (!rb)
-            return url_error(url, "unterminated [IPv6 address]");
-        u->host = rc_strndup(p + 1, (size_t)(rb - p - 1));
-        if (rb + 1 < hend) {
-            if (rb[1] != ':')
-                return url_error(url, "expected :port after the ]");
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(p, ':', hplen);
-        u->host = rc_strndup(p, colon ? (size_t)(colon - p) : hplen);
-    }
-    if (!u->host)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    if (!*u->host)
-        return url_error(url, "missing host");
-    if (colon) {
-        char port[16];
-        size_t n = (size_t)(hend - colon - 1);
-        long v = 0;
-        char *end = NULL;
-        if (n > 0 && n < sizeof port) {
-            memcpy(port, colon + 1, n);
-            port[n] = '\0';
-            errno = 0;
-            v = isdigit((unsigned char)port[0]) ? strtol(port, &end, 10) : 0;
-        }
-        if (!end || *end || errno || v < 1 || v > 65535)
-            return url_error(url, "the port must be an integer 1-65535");
-        u->port = (int)v;
-    }
-    if (slash && slash[1])
-        return parse_db(url, slash + 1, &u->db);
-    return RC_OK;
+    int st = parse_host_port(url, p, slash ? (size_t)(slash - p) : strlen(p), u);
+    if (st == RC_OK && slash && slash[1])
+        st = parse_db(url, slash + 1, &u->db);
+    return st;
+}
+
+/* Parses a REDIS_URL into u (port 6379 and db 0 unless given). */
+static int parse_redis_url(const char *url, parsed_url *u)
+{
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    if (strncasecmp(url, "rediss://", 9) == 0)
+        return rc_seterr(RC_ECONFIG,
+                         "REDIS_URL: rediss:// (TLS) is not supported by the hiredis "
+                         "in use (%d.%d.%d, built without TLS); use redis:// or unix://",
+                         HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    if (strncasecmp(url, "unix://", 7) == 0)
+        return parse_unix_url(url, u);
+    if (strncasecmp(url, "redis://", 8) == 0)
+        return parse_tcp_url(url, u);
+    return url_error(url, "expected redis://[user[:password]@]host[:port][/db] "
+                          "or unix:///path.sock[?db=N]");
 }
 
 /* ---- the table of settings ---- */
@@ -303,11 +356,11 @@ int rc_settings_defaults(rc_settings *s)
     s->redis_port = 6379;
     s->redis_max_connections = 8;
     s->redis_socket_timeout = 1.0;
-    s->cache_default_ttl = 3600;
-    s->cache_hero_ttl = 3600;
-    s->cache_child_ttl = 1800;
-    s->cache_story_ttl = 600;
-    s->cache_negative_ttl = 60;
+    s->cache_default_ttl = RC_DEFAULT_TTL;
+    s->cache_hero_ttl = RC_DEFAULT_HERO_TTL;
+    s->cache_child_ttl = RC_DEFAULT_CHILD_TTL;
+    s->cache_story_ttl = RC_DEFAULT_STORY_TTL;
+    s->cache_negative_ttl = RC_DEFAULT_NEGATIVE_TTL;
     s->cache_fallback_enabled = true;
     s->cache_fallback_max_entries = 1000;
     s->circuit_breaker_threshold = 5;
@@ -484,8 +537,13 @@ static int read_env_file(const char *path, env_values *ev)
     char *line = NULL;
     size_t cap = 0;
     int st = RC_OK;
-    for (long lineno = 1; getline(&line, &cap, f) >= 0; lineno++) {
+    ssize_t len;
+    for (long lineno = 1; (len = getline(&line, &cap, f)) >= 0; lineno++) {
         char *name, *value;
+        if (memchr(line, '\0', (size_t)len)) { /* a value would be cut short */
+            st = rc_seterr(RC_ECONFIG, "%s:%ld: NUL byte in the line", path, lineno);
+            break;
+        }
         int r = parse_env_line(line, &name, &value);
         if (r < 0) {
             st = rc_seterr(RC_ECONFIG, "%s:%ld: malformed line (expected NAME=VALUE)",

@@ -3,6 +3,7 @@
 
 #include "repocache/status.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,26 @@ char *rc_strndup(const char *s, size_t n)
         p[n] = '\0';
     }
     return p;
+}
+
+bool rc_int_canonical(const char *s, int *out)
+{
+    const char *d = s + (*s == '-');
+    size_t n = strlen(d);
+    if (n == 0 || n > 10 || (d[0] == '0' && (n > 1 || d != s)))
+        return false;
+    long long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] < '0' || d[i] > '9')
+            return false;
+        v = 10 * v + (d[i] - '0');
+    }
+    v = d != s ? -v : v;
+    if (v < INT_MIN || v > INT_MAX)
+        return false;
+    if (out)
+        *out = (int)v;
+    return true;
 }
 
 int rc_glob_escape(const char *s, char **out)

@@ -3,6 +3,7 @@
 #ifndef RC_CORE_STR_H
 #define RC_CORE_STR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A malloc'd copy of s; NULL when s is NULL or out of memory. */
@@ -13,5 +14,10 @@ char *rc_strndup(const char *s, size_t n);
 /* *out = s with Redis glob characters (* ? [ ] \) escaped by a backslash,
  * malloc'd. RC_OK, RC_EINVAL (NULL argument) or RC_ENOMEM. */
 int rc_glob_escape(const char *s, char **out);
+/* Whether s is an int written the one canonical way: decimal digits, no
+ * leading zero (but "0"), an optional '-' (but not "-0"), nothing else, in
+ * the range of int; the value in *out (NULL: not wanted). So "3" is
+ * canonical and "03", "+3", " 3" and "3 " are not. */
+bool rc_int_canonical(const char *s, int *out);
 
 #endif

@@ -1,11 +1,13 @@
 /*
  * strategy.c - the generic part of entity strategies: checking a strategy,
- * finding its queries, and building its cache keys (SPEC section 4; layout
- * in repocache/strategy.h). Nothing here knows hero, child or story.
+ * finding its queries, and building its cache keys (layout in
+ * repocache/strategy.h and docs/wire-format.md). Nothing here knows hero,
+ * child or story.
  */
 #include "repocache/strategy.h"
 
-#include "repocache/cache.h"
+#include "core/entity_queries.h"
+#include "core/str.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -181,10 +183,18 @@ int rc_strategy_key_query(const rc_strategy *st, const char *prefix,
     if (nargs != q->nargs || (nargs && !args))
         return rc_seterr(RC_EINVAL, "%s.%s: takes %zu argument(s), got %zu",
                          st->ns, q->name, q->nargs, nargs);
-    for (size_t i = 0; i < nargs; i++)
-        if (!args[i])
-            return rc_seterr(RC_EINVAL, "%s.%s: argument %zu is NULL", st->ns,
-                             q->name, i + 1);
+    for (size_t i = 0; i < nargs; i++) {
+        int rc = rc_query_arg_check(st->ns, q->name, i, args[i],
+                                    (q->int_args >> i) & 1);
+        if (rc != RC_OK)
+            return rc;
+        /* Unescaped, a ':' after the first argument would let two argument
+         * lists share a key ("A:1","2","g" and "A","1","2:g"). */
+        if (!q->escape_args && i > 0 && strchr(args[i], ':'))
+            return rc_seterr(RC_EINVAL,
+                             "%s.%s: argument %zu may not contain ':' (the key "
+                             "would be ambiguous)", st->ns, q->name, i + 1);
+    }
     sb_ns(&b, st, prefix);
     sb_puts(&b, q->segment);
     for (size_t i = 0; i < nargs; i++) {
@@ -207,9 +217,9 @@ int rc_strategy_key_pattern(const rc_strategy *st, const char *prefix,
     *out = NULL;
     if (!st || !st->ns)
         return rc_seterr(RC_EINVAL, "key: strategy is NULL");
-    int rc = rc_cache_glob_escape(prefix ? prefix : "", &ep);
+    int rc = rc_glob_escape(prefix ? prefix : "", &ep);
     if (rc == RC_OK)
-        rc = rc_cache_glob_escape(st->ns, &ens);
+        rc = rc_glob_escape(st->ns, &ens);
     if (rc == RC_OK) {
         sb_puts(&b, ep);
         sb_puts(&b, ens);

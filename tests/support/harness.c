@@ -41,22 +41,72 @@ static int free_port(void)
     return port;
 }
 
-static int wait_ready(const th_redis *r, double seconds)
+void th_await_tick(void) { usleep(1000); }
+
+/* The password r's server was started with (--requirepass in r->extra),
+ * copied into buf; NULL when it has none. */
+static const char *own_password(const th_redis *r, char *buf, size_t size)
+{
+    const char *p = strstr(r->extra, "--requirepass ");
+    size_t n;
+    if (!p)
+        return NULL;
+    p += strlen("--requirepass ");
+    n = strcspn(p, " ");
+    if (n == 0 || n >= size)
+        return NULL;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Whether the server of r serves commands now: it answers PING with PONG
+ * (after AUTH with its own password, when it has one). A server still
+ * loading its data (LOADING) is not ready. NOAUTH counts as ready only for
+ * a server whose password the harness does not know (the shared one). */
+static bool serves(const th_redis *r)
+{
+    struct timeval tv = {0, 200000};
+    char pwbuf[128];
+    const char *pw = own_password(r, pwbuf, sizeof pwbuf);
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
+    redisReply *rep = NULL;
+    bool up = false;
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return false;
+    }
+    redisSetTimeout(c, tv);
+    if (pw) {
+        rep = redisCommand(c, "AUTH %s", pw);
+        up = rep && rep->type == REDIS_REPLY_STATUS;
+        freeReplyObject(rep);
+        rep = NULL;
+    }
+    if (up || !pw) {
+        rep = redisCommand(c, "PING");
+        up = rep && ((rep->type == REDIS_REPLY_STATUS &&
+                      strcmp(rep->str, "PONG") == 0) ||
+                     (!pw && rep->type == REDIS_REPLY_ERROR &&
+                      strncmp(rep->str, "NOAUTH", 6) == 0));
+    }
+    freeReplyObject(rep);
+    redisFree(c);
+    return up;
+}
+
+/* Waits up to seconds for r to serve commands (see serves). Returns 0, or
+ * -1 on time-out or when our server process exited (r->pid then 0). */
+static int wait_ready(th_redis *r, double seconds)
 {
     double end = th_now() + seconds;
     while (th_now() < end) {
-        struct timeval tv = {0, 200000};
-        redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
-        if (c && !c->err) {
-            redisReply *rep = redisCommand(c, "PING");
-            /* A server with requirepass answers NOAUTH: it is up. */
-            bool up = rep != NULL;
-            freeReplyObject(rep);
-            redisFree(c);
-            if (up)
-                return 0;
-        } else if (c) {
-            redisFree(c);
+        if (serves(r))
+            return 0;
+        if (r->pid > 0 && waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+            r->pid = 0; /* it exited: the port was taken, or a bad argument */
+            return -1;
         }
         usleep(20000);
     }
@@ -99,7 +149,7 @@ static int spawn(th_redis *r)
         _exit(127);
     }
     r->pid = pid;
-    if (wait_ready(r, 10.0) != 0) {
+    if (wait_ready(r, 60.0) != 0) {
         fprintf(stderr, "harness: redis-server on port %d did not start\n",
                 r->port);
         th_redis_kill(r);
@@ -181,6 +231,47 @@ void th_redis_resume(th_redis *r)
 {
     if (r->pid > 0)
         kill(r->pid, SIGCONT);
+}
+
+int th_silent_open(th_silent *s)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 4; i++)
+        s->fds[i] = -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2 */
+    s->fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    if (s->fds[0] < 0 || bind(s->fds[0], (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(s->fds[0], 0) != 0 ||
+        getsockname(s->fds[0], (struct sockaddr *)&a, &len) != 0) {
+        th_silent_close(s);
+        return -1;
+    }
+    s->port = ntohs(a.sin_port);
+    /* Backlog 0 queues one connection; these never get accepted. */
+    for (int i = 1; i < 4; i++) {
+        s->fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (s->fds[i] >= 0 &&
+            connect(s->fds[i], (struct sockaddr *)&a, sizeof a) != 0 &&
+            errno != EINPROGRESS) {
+            th_silent_close(s);
+            return -1;
+        }
+    }
+    usleep(50000); /* the handshakes of the fillers complete */
+    return 0;
+}
+
+void th_silent_close(th_silent *s)
+{
+    for (int i = 0; i < 4; i++) {
+        if (s->fds[i] >= 0)
+            close(s->fds[i]);
+        s->fds[i] = -1;
+    }
 }
 
 redisContext *th_redis_connect(const th_redis *r, const char *password)

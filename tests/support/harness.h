@@ -36,10 +36,42 @@ int th_redis_restart(th_redis *r);
 /* SIGSTOP / SIGCONT. */
 void th_redis_pause(th_redis *r);
 void th_redis_resume(th_redis *r);
+/* A loopback port that never answers, like a host that is down: a listener
+ * on 127.0.0.2 whose accept queue is kept full, so the kernel drops the SYN
+ * of every further connect and each waits for its own timeout. */
+typedef struct th_silent {
+    int port;   /* on 127.0.0.2 */
+    int fds[4]; /* the listener and the connections filling its queue */
+} th_silent;
+/* Opens one. Returns 0 or -1. */
+int th_silent_open(th_silent *s);
+/* Closes it. */
+void th_silent_close(th_silent *s);
+
 /* A new connection to r (AUTH with password when non-NULL); NULL on failure. */
 redisContext *th_redis_connect(const th_redis *r, const char *password);
 /* FLUSHALL on r. Returns 0 or -1. */
 int th_redis_flushall(const th_redis *r, const char *password);
+
+/* Generous bound, in seconds, for a test waiting on a condition that a
+ * loaded machine (sanitizers, valgrind, busy loops) may take long to reach. */
+#define TH_WAIT_SECONDS 30.0
+
+/* Sleeps one polling interval of th_await (a millisecond). */
+void th_await_tick(void);
+/* Polls cond (an expression, re-evaluated) every millisecond until it holds;
+ * fails the test, naming cond, when it still does not after seconds. Tests
+ * wait for what they assert with this, never for a fixed time. */
+#define th_await(cond, seconds)                                                \
+    do {                                                                       \
+        double th_await_end_ = th_now() + (seconds);                           \
+        while (!(cond)) {                                                      \
+            ck_assert_msg(th_now() < th_await_end_,                            \
+                          "waited %.0f s in vain for: %s", (double)(seconds),  \
+                          #cond);                                              \
+            th_await_tick();                                                   \
+        }                                                                      \
+    } while (0)
 
 /* A path "<fresh temp dir>/<name>"; caller frees. Directory left for the OS. */
 char *th_tmpfile(const char *name);

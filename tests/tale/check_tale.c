@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@ static int g_db;             /* its database number */
 static char g_dir[256];      /* this test's working directory */
 static char g_dbpath[300];   /* this test's database */
 static char g_prefix[64];    /* this test's key prefix */
+/* Where the stdout of the next runs goes: NULL captures it; "closed" closes
+ * it; "broken-pipe" is a pipe nobody reads (SIGPIPE ignored); any other
+ * string is a file to write (/dev/full). */
+static const char *g_stdout;
 
 /* The output of one run. */
 typedef struct run {
@@ -77,8 +82,21 @@ static run run_argv(const char *bin, const char *in, const char *const *args)
         for (; *args && n < 63; args++)
             argv[n++] = *args;
         argv[n] = NULL;
-        if (!freopen(inpath, "rb", stdin) || !freopen(outpath, "wb", stdout) ||
-            !freopen(errpath, "wb", stderr))
+        int pfd[2];
+        if (g_stdout && !strcmp(g_stdout, "broken-pipe")) {
+            if (pipe(pfd) != 0 || dup2(pfd[1], 1) < 0)
+                _exit(126);
+            close(pfd[0]); /* nobody reads: writes fail with EPIPE */
+            close(pfd[1]);
+            signal(SIGPIPE, SIG_IGN);
+        }
+        if (g_stdout && !strcmp(g_stdout, "closed"))
+            close(1);
+        else if (g_stdout && strcmp(g_stdout, "broken-pipe") &&
+                 !freopen(g_stdout, "wb", stdout))
+            _exit(126);
+        if (!freopen(inpath, "rb", stdin) || !freopen(errpath, "wb", stderr) ||
+            (!g_stdout && !freopen(outpath, "wb", stdout)))
             _exit(126);
         execv(bin, (char *const *)argv);
         _exit(127);
@@ -550,6 +568,12 @@ START_TEST(bad_input_exits_2_and_changes_nothing)
         {"{\"name\": \"X\"", "JSON"},
         {"", "JSON"},
         {"[1, 2]", "object"},
+        /* a key twice: refused, not "the last one wins" (this would update
+         * hero-rt-1 when the second id won) */
+        {"{\"id\": \"other\", \"name\": \"X\", \"age\": 30, \"gender\": "
+         "\"male\", \"appearance\": \"\", \"language\": \"en\", "
+         "\"id\": \"hero-rt-1\"}",
+         "duplicate"},
         {"{\"id\": \"hero-rt-1\", \"name\": \"X\", \"age\": 300, \"gender\": "
          "\"male\", \"appearance\": \"\", \"language\": \"en\"}",
          "age"},
@@ -812,6 +836,58 @@ START_TEST(password_never_printed)
     ck_assert_ptr_null(strstr(r.out, "sekrit"));
     ck_assert_ptr_null(strstr(r.err, "sekrit"));
     run_free(&r);
+    /* Malformed URLs: refused as bad settings, still without the password. */
+    static const char *const bad[] = {"redis:/u:sekrit-pass-42@127.0.0.1:6379",
+                                      "redis//:sekrit-pass-42@127.0.0.1",
+                                      "redis://u:sekrit-pass-42@127.0.0.1:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("REDIS_URL", bad[i], 1);
+        r = tale("health");
+        ck_status(r, 2);
+        ck_assert_ptr_nonnull(strstr(r.err, "REDIS_URL"));
+        ck_assert_msg(strstr(r.out, "sekrit") == NULL, "%s: %s", bad[i], r.out);
+        ck_assert_msg(strstr(r.err, "sekrit") == NULL, "%s: %s", bad[i], r.err);
+        run_free(&r);
+    }
+}
+END_TEST
+
+/* A stdout that takes no output is reported as such, exit 1: never as
+ * "out of memory", never exit 0. A closed one is refused before anything
+ * is done. */
+START_TEST(write_errors_reported)
+{
+    static const char *const where[] = {"closed", "/dev/full", "broken-pipe"};
+    static const char *const want[] = {"standard output is closed",
+                                       "No space left on device", "Broken pipe"};
+    run r = tale_stdin(hero_json, "put", "hero");
+    ck_status(r, 0);
+    run_free(&r);
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+        g_stdout = where[i];
+        const char *const cmds[][3] = {{"get", "hero", "hero-rt-1"},
+                                       {"find", "hero", "all"},
+                                       {"stats", NULL, NULL},
+                                       {"--help", NULL, NULL}};
+        for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+            r = tale(cmds[c][0], cmds[c][1], cmds[c][2]);
+            ck_assert_msg(r.status == 1, "%s %s: exit %d: %s", where[i],
+                          cmds[c][0], r.status, r.err);
+            ck_assert_msg(strstr(r.err, want[i]) != NULL, "%s %s: %s", where[i],
+                          cmds[c][0], r.err);
+            ck_assert_ptr_null(strstr(r.err, "out of memory"));
+            run_free(&r);
+        }
+        if (i == 0) { /* refused before anything is done */
+            r = tale("delete", "hero", "hero-rt-1");
+            ck_status(r, 1);
+            run_free(&r);
+        }
+        g_stdout = NULL;
+        r = tale("get", "hero", "hero-rt-1");
+        ck_status(r, 0);
+        run_free(&r);
+    }
 }
 END_TEST
 
@@ -933,6 +1009,7 @@ static Suite *tale_suite(void)
         {"stats", stats_table_and_json},
         {"health", health_reports_redis_and_circuit},
         {"password", password_never_printed},
+        {"write_errors", write_errors_reported},
         {"no_redis", works_without_redis},
         {"demo_redis", demo_with_redis},
         {"demo_closed_port", demo_with_a_closed_port},

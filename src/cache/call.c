@@ -1,0 +1,345 @@
+/*
+ * call.c - the path every Redis call of the cache service takes: the circuit
+ * breaker, a pooled context, the SIGPIPE guard, the replay of remembered
+ * deletes first, then the commands; the outcome switches the service between
+ * Redis and the fallback (note_up / note_down) and is counted. Also raw
+ * pipelines, the classification of failures and error replies, and PING.
+ *
+ * SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket
+ * whose peer is gone (MSG_NOSIGNAL is not reachable through hiredis 0.14).
+ * Every Redis call therefore runs with SIGPIPE blocked in the calling thread
+ * only (pthread_sigmask); a SIGPIPE raised meanwhile by our own write is
+ * thread-directed, stays pending, and is consumed with sigtimedwait before the
+ * old mask is restored. The process-wide disposition is never touched. If
+ * SIGPIPE was already pending in the thread before the call, it is left alone.
+ * (A process-directed SIGPIPE sent by kill(2) during that window could be
+ * consumed too; nothing sends one in practice.)
+ */
+#include "cache/service.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- SIGPIPE guard (see the top of this file) ---- */
+
+typedef struct sigpipe_guard {
+    sigset_t old;        /* the thread's mask before */
+    bool pending_before; /* SIGPIPE was already pending */
+} sigpipe_guard;
+
+/* Blocks SIGPIPE in the calling thread, noting whether one was pending. */
+static void sigpipe_block(sigpipe_guard *g)
+{
+    sigset_t pipe_set, pend;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pend);
+    sigpending(&pend);
+    g->pending_before = sigismember(&pend, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+}
+
+/* SIGPIPEs raised by our writes and consumed by the guard (statistics). */
+static atomic_uint_fast64_t sigpipes_consumed;
+
+/* Consumes a SIGPIPE our writes raised, then restores the thread's mask. */
+static void sigpipe_unblock(sigpipe_guard *g)
+{
+    sigset_t pipe_set, pend;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pend);
+    if (!g->pending_before && sigpending(&pend) == 0 &&
+        sigismember(&pend, SIGPIPE) == 1) {
+        const struct timespec zero = {0, 0};
+        int sig;
+        while ((sig = sigtimedwait(&pipe_set, NULL, &zero)) < 0 &&
+               errno == EINTR)
+            ;
+        if (sig == SIGPIPE)
+            atomic_fetch_add(&sigpipes_consumed, 1);
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+uint64_t rc_cache_debug_sigpipes(void)
+{
+    return atomic_load(&sigpipes_consumed);
+}
+
+/* ---- raw pipelines on one context (I/O errors -> RC_EUNAVAILABLE) ---- */
+
+/* RC_EUNAVAILABLE with what went wrong on ctx. */
+static int io_error(rc_cache *c, redisContext *ctx)
+{
+    int timed_out =
+        ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+    if (timed_out)
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: timed out", c->where);
+    return rc_seterr(RC_EUNAVAILABLE, "redis at %s: %s", c->where,
+                     ctx->errstr[0] ? ctx->errstr : "connection lost");
+}
+
+/* Frees replies[0..n) and sets them to NULL. */
+static void free_replies(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+/* A server that wants AUTH (or is still loading its data) answers every
+ * command with an error: that is Redis being unavailable, not a reply.
+ * RC_EAUTH / RC_EUNAVAILABLE (replies freed) when one says so, else RC_OK. */
+static int unusable_server(rc_cache *c, redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r = replies[i];
+        bool err = r->type == REDIS_REPLY_ERROR;
+        bool noauth = err && strncmp(r->str, "NOAUTH", 6) == 0;
+        bool loading = err && strncmp(r->str, "LOADING", 7) == 0;
+        if (!noauth && !loading)
+            continue;
+        free_replies(replies, n);
+        if (noauth)
+            return rc_seterr(RC_EAUTH,
+                             "redis at %s: authentication required (NOAUTH): "
+                             "set REDIS_PASSWORD or a password in REDIS_URL",
+                             c->where);
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: still loading its data",
+                         c->where);
+    }
+    return RC_OK;
+}
+
+int rc_call_pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds,
+                     size_t n, redisReply **replies)
+{
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommandArgv(ctx, cmds[i].argc,
+                                   (const char **)cmds[i].argv,
+                                   cmds[i].argvlen) != REDIS_OK)
+            return ctx->err ? io_error(c, ctx)
+                            : rc_seterr(RC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(ctx, &r) != REDIS_OK) {
+            free_replies(replies, i);
+            return io_error(c, ctx);
+        }
+        replies[i] = r;
+    }
+    return unusable_server(c, replies, n);
+}
+
+int rc_batch_alloc(rc_batch *b, size_t n, size_t nargs, bool with_lens)
+{
+    b->n = n;
+    b->cmds = calloc(n, sizeof *b->cmds);
+    b->argv = malloc(nargs * sizeof *b->argv);
+    b->argvlen = with_lens ? malloc(nargs * sizeof *b->argvlen) : NULL;
+    b->replies = calloc(n, sizeof *b->replies);
+    if (!b->cmds || !b->argv || (with_lens && !b->argvlen) || !b->replies)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    return RC_OK;
+}
+
+void rc_batch_free(rc_batch *b)
+{
+    for (size_t i = 0; b->replies && i < b->n; i++)
+        freeReplyObject(b->replies[i]);
+    free(b->cmds);
+    free(b->argv);
+    free(b->argvlen);
+    free(b->replies);
+}
+
+/* ---- the path of every Redis call ---- */
+
+/* A call reached Redis: leave the fallback (dropping it) if we were in it. */
+static void note_up(rc_cache *c)
+{
+    int was = atomic_exchange(&c->avail, RC_AVAIL_UP);
+    if (was == RC_AVAIL_UP)
+        return;
+    size_t dropped = rc_fallback_deactivate(c->fb);
+    /* The first contact is routine (debug); a recovery is news (info). */
+    rc_log(c->log_level, was == RC_AVAIL_DOWN ? RC_LOG_INFO : RC_LOG_DEBUG,
+           "redis at %s: %s (%zu fallback entries dropped)", c->where,
+           was == RC_AVAIL_DOWN ? "back in use" : "in use", dropped);
+}
+
+/* A call failed: count it, serve from the fallback, say so once. */
+static void note_down(rc_cache *c, const char *why)
+{
+    atomic_fetch_add(&c->errors, 1);
+    if (c->fallback_enabled)
+        rc_fallback_activate(c->fb);
+    if (atomic_exchange(&c->avail, RC_AVAIL_DOWN) != RC_AVAIL_DOWN)
+        rc_log(c->log_level, RC_LOG_WARNING, "%s; degrading%s", why,
+               c->fallback_enabled ? " to the in-memory fallback" : "");
+}
+
+/* Borrows a context, replays, runs fn and gives the context back; *reached
+ * = whether Redis answered (else the context is discarded). */
+static int run_on_conn(rc_cache *c, rc_redis_fn fn, void *ud, bool *reached)
+{
+    rc_conn *conn = NULL;
+    int st = rc_pool_borrow(&c->pool, &conn);
+    *reached = false;
+    if (st != RC_OK)
+        return st;
+    rc_conn_enter(conn);
+    st = rc_replay_pending(c, conn->ctx);
+    if (st == RC_OK)
+        st = fn(c, conn->ctx, ud);
+    rc_conn_leave(conn);
+    *reached = st != RC_EUNAVAILABLE && st != RC_EAUTH;
+    rc_pool_return(&c->pool, conn, !*reached);
+    return st;
+}
+
+int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
+{
+    if (!c->enabled)
+        return rc_seterr(RC_EUNAVAILABLE,
+                         "redis is disabled (REDIS_ENABLED=false)");
+    rc_breaker_ticket t = rc_breaker_acquire(&c->breaker);
+    if (t == RC_BREAKER_DENY) {
+        atomic_fetch_add(&c->errors, 1);
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: circuit breaker open",
+                         c->where);
+    }
+    sigpipe_guard g;
+    bool ok;
+    sigpipe_block(&g);
+    int st = run_on_conn(c, fn, ud, &ok);
+    sigpipe_unblock(&g);
+    if (rc_breaker_report(&c->breaker, t, ok))
+        rc_log(c->log_level, RC_LOG_WARNING,
+               "redis at %s: circuit breaker open (%s)", c->where, rc_errmsg());
+    if (ok) {
+        note_up(c);
+    } else {
+        char why[600];
+        snprintf(why, sizeof why, "%s", rc_errmsg());
+        note_down(c, why);
+        rc_seterr(st, "%s", why);
+    }
+    return st;
+}
+
+/* ---- commands ---- */
+
+typedef struct exec_args {
+    const rc_cmd *cmds;   /* the commands */
+    size_t n;             /* how many */
+    redisReply **replies; /* their replies */
+} exec_args;
+
+/* rc_redis_fn of rc_cache_exec: the pipeline of exec_args ud. */
+static int exec_fn(rc_cache *c, redisContext *ctx, void *ud)
+{
+    exec_args *a = ud;
+    return rc_call_pipeline(c, ctx, a->cmds, a->n, a->replies);
+}
+
+int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
+                  redisReply **replies)
+{
+    for (size_t i = 0; replies && i < n; i++)
+        replies[i] = NULL;
+    if (!c || (n && (!cmds || !replies)))
+        return rc_seterr(RC_EINVAL, "rc_cache_exec: NULL argument");
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].argc < 1 || !cmds[i].argv)
+            return rc_seterr(RC_EINVAL, "rc_cache_exec: command %zu is empty",
+                             i);
+    if (!n)
+        return RC_OK;
+    exec_args a = {cmds, n, replies};
+    int st = rc_call_with(c, exec_fn, &a);
+    return st == RC_EAUTH ? RC_EUNAVAILABLE : st;
+}
+
+int rc_call_one(rc_cache *c, int argc, const char *const *argv,
+                const size_t *lens, redisReply **reply)
+{
+    rc_cmd cmd = {argc, argv, lens};
+    return rc_cache_exec(c, &cmd, 1, reply);
+}
+
+int rc_call_reply_error(rc_cache *c, const redisReply *r, const char *what)
+{
+    if (r->type != REDIS_REPLY_ERROR)
+        return RC_OK;
+    atomic_fetch_add(&c->errors, 1);
+    return rc_seterr(RC_EBACKEND, "redis at %s: %s: %.*s", c->where, what,
+                     (int)(r->len > 200 ? 200 : r->len), r->str);
+}
+
+int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
+                    long long *out)
+{
+    redisReply *r;
+    int st = rc_call_one(c, argc, argv, NULL, &r);
+    if (st)
+        return st;
+    st = rc_call_reply_error(c, r, argv[0]);
+    if (st == RC_OK && r->type != REDIS_REPLY_INTEGER)
+        st = rc_seterr(RC_EBACKEND, "redis at %s: %s: not an integer reply",
+                       c->where, argv[0]);
+    if (st == RC_OK)
+        *out = r->integer;
+    freeReplyObject(r);
+    return st;
+}
+
+/* rc_redis_fn of rc_cache_health_check: PING, an error reply counted. */
+static int ping_fn(rc_cache *c, redisContext *ctx, void *ud)
+{
+    (void)ud;
+    const char *argv[] = {"PING"};
+    rc_cmd cmd = {1, argv, NULL};
+    redisReply *r;
+    int st = rc_call_pipeline(c, ctx, &cmd, 1, &r);
+    if (st == RC_OK) {
+        st = rc_call_reply_error(c, r, "PING");
+        freeReplyObject(r);
+    }
+    return st;
+}
+
+int rc_cache_health_check(rc_cache *c)
+{
+    if (!c)
+        return rc_seterr(RC_EINVAL, "rc_cache_health_check: NULL argument");
+    int st = rc_call_with(c, ping_fn, NULL);
+    return st == RC_EBACKEND ? RC_EUNAVAILABLE : st;
+}
+
+/* ---- state, without touching Redis ---- */
+
+bool rc_cache_redis_usable(rc_cache *c)
+{
+    return c && c->enabled && rc_breaker_usable(&c->breaker);
+}
+
+rc_circuit_state rc_cache_circuit(rc_cache *c)
+{
+    return c ? rc_breaker_state(&c->breaker) : RC_CIRCUIT_CLOSED;
+}
+
+uint64_t rc_cache_debug_connects(rc_cache *c)
+{
+    return c ? atomic_load(&c->pool.connects) : 0;
+}

@@ -1,0 +1,227 @@
+/*
+ * lease.c - the fencing protocol (lease.h; design in docs/consistency.md):
+ * memcache-style leases in Redis, run as Lua scripts (loaded once, called by
+ * EVALSHA; script.c), the fenced delete pipeline and pattern drop of a
+ * write, and the in-process fence of the fallback.
+ */
+#include "cache/service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the Lua scripts ---- */
+
+/* KEYS: value, lease[, negative]. ARGV: token ("" = take no lease), lease ms.
+ * -> {1, value} hit; {2} negative hit; {3} not a string (foreign type);
+ *    {0, 1} miss, lease taken; {0, 0} miss, lease held by another reader. */
+static const char LOOKUP_LUA[] =
+    "local v = redis.pcall('GET', KEYS[1])\n"
+    "if type(v) == 'table' and v.err then return {3} end\n"
+    "if v then return {1, v} end\n"
+    "if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 1 then return {2} end\n"
+    "if ARGV[1] ~= '' and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', "
+    "ARGV[2]) then return {0, 1} end\n"
+    "return {0, 0}\n";
+
+/* KEYS: target, lease. ARGV: token, value, ttl seconds. -> 1 stored, 0
+ * rejected (the lease was deleted by a write, expired or was taken over). */
+static const char FILL_LUA[] = "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+                               "  redis.call('SET', KEYS[1], ARGV[2], 'EX', "
+                               "ARGV[3])\n"
+                               "  redis.call('DEL', KEYS[2])\n"
+                               "  return 1\n"
+                               "end\n"
+                               "return 0\n";
+
+/* KEYS: lease. ARGV: token. Gives back a lease no fill will use. */
+static const char RELEASE_LUA[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+/* ---- read: lookup, fill, release ---- */
+
+void rc_lease_hit_free(rc_lease_hit *h)
+{
+    if (!h)
+        return;
+    freeReplyObject(h->holder);
+    *h = (rc_lease_hit){0};
+}
+
+/* What a well-formed LOOKUP reply rep says (filling *hit, *leased). */
+static rc_lease_found lookup_reply(redisReply *rep, rc_lease_hit *hit,
+                                   bool *leased)
+{
+    long long kind = rep->element[0]->integer;
+    if (kind == 1 && rep->elements == 2 &&
+        rep->element[1]->type == REDIS_REPLY_STRING) {
+        /* handed over in place: no copy of the value */
+        *hit = (rc_lease_hit){rep->element[1]->str, rep->element[1]->len, rep};
+        return RC_LEASE_HIT;
+    }
+    rc_lease_found res = kind == 2   ? RC_LEASE_NEGATIVE
+                         : kind == 3 ? RC_LEASE_FOREIGN
+                                     : RC_LEASE_MISS;
+    if (res == RC_LEASE_MISS)
+        *leased = rep->elements == 2 &&
+                  rep->element[1]->type == REDIS_REPLY_INTEGER &&
+                  rep->element[1]->integer == 1;
+    freeReplyObject(rep);
+    return res;
+}
+
+rc_lease_found rc_lease_lookup(rc_cache *c, const char *key, const char *lease,
+                               const char *neg, const char *token, int lease_ms,
+                               rc_lease_hit *hit, bool *leased)
+{
+    *hit = (rc_lease_hit){0};
+    *leased = false;
+    if (!rc_cache_redis_usable(c))
+        return RC_LEASE_DOWN;
+    const char *keys[3] = {key, lease, neg};
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d", lease_ms);
+    const char *args[2] = {token, ms};
+    redisReply *rep = NULL;
+    if (rc_cache_eval(c, LOOKUP_LUA, neg ? 3 : 2, keys, 2, args, NULL, &rep) !=
+            RC_OK ||
+        !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(rep);
+        return RC_LEASE_FAILED;
+    }
+    return lookup_reply(rep, hit, leased);
+}
+
+rc_lease_fill_result rc_lease_fill(rc_cache *c, const char *key,
+                                   const char *lease, const char *token,
+                                   const char *val, size_t len, int ttl)
+{
+    const char *keys[2] = {key, lease};
+    char ttls[24];
+    snprintf(ttls, sizeof ttls, "%d", ttl);
+    const char *args[3] = {token, val, ttls};
+    const size_t lens[3] = {strlen(token), len, strlen(ttls)};
+    redisReply *rep = NULL;
+    rc_lease_fill_result res = RC_LEASE_NOT_SENT;
+    if (rc_cache_eval(c, FILL_LUA, 2, keys, 3, args, lens, &rep) == RC_OK &&
+        rep && rep->type == REDIS_REPLY_INTEGER)
+        res = rep->integer == 0 ? RC_LEASE_REJECTED : RC_LEASE_STORED;
+    freeReplyObject(rep);
+    return res;
+}
+
+bool rc_lease_release(rc_cache *c, const char *lease, const char *token)
+{
+    const char *keys[1] = {lease};
+    const char *args[1] = {token};
+    redisReply *rep = NULL;
+    bool ok =
+        rc_cache_eval(c, RELEASE_LUA, 1, keys, 1, args, NULL, &rep) == RC_OK &&
+        rep && rep->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(rep);
+    return ok;
+}
+
+/* ---- write: the fenced delete pipeline ---- */
+
+/* Remembers d's leases and keys for replay (d->drop_glob when they cannot
+ * be); argv holds them one after another. */
+static void remember(rc_cache *c, const rc_lease_deletes *d, const char **argv)
+{
+    if (rc_cache_remember_deletes(c, argv, d->nleases + d->nkeys,
+                                  d->drop_glob) != RC_OK)
+        (void)rc_cache_remember_deletes(c, NULL, 0, d->drop_glob);
+}
+
+/* Runs the pipeline of d; argv has room for both DELs: "DEL" leases...
+ * "DEL" keys... */
+static int delete_pipeline(rc_cache *c, const rc_lease_deletes *d,
+                           const char **argv, long long *removed)
+{
+    size_t nl = d->nleases, nk = d->nkeys, ncmd = 0, data_cmd;
+    argv[0] = "DEL";
+    if (nl)
+        memcpy(argv + 1, d->leases, nl * sizeof *argv);
+    argv[nl + 1] = "DEL";
+    memcpy(argv + nl + 2, d->keys, nk * sizeof *argv);
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d", d->lease_ms);
+    const char *set[5] = {"SET", d->writer_lease, d->writer_token, "PX", ms};
+    rc_cmd cmds[3];
+    if (nl)
+        cmds[ncmd++] = (rc_cmd){(int)nl + 1, argv, NULL};
+    data_cmd = ncmd;
+    cmds[ncmd++] = (rc_cmd){(int)nk + 1, argv + nl + 1, NULL};
+    if (d->writer_lease)
+        cmds[ncmd++] = (rc_cmd){5, set, NULL};
+    redisReply *rep[3] = {NULL, NULL, NULL};
+    bool ok = rc_cache_exec(c, cmds, ncmd, rep) == RC_OK;
+    for (size_t i = 0; i < ncmd && ok; i++)
+        ok = rep[i] && rep[i]->type != REDIS_REPLY_ERROR;
+    if (ok)
+        *removed = rep[data_cmd]->integer;
+    for (size_t i = 0; i < ncmd; i++)
+        freeReplyObject(rep[i]);
+    return ok ? RC_OK : RC_EUNAVAILABLE;
+}
+
+int rc_lease_delete(rc_cache *c, const rc_lease_deletes *d, long long *removed)
+{
+    *removed = 0;
+    if (!c || !d || !d->nkeys || (d->nleases && !d->leases) || !d->keys ||
+        (d->writer_lease && !d->writer_token))
+        return rc_seterr(RC_EINVAL, "rc_lease_delete: bad argument");
+    const char **argv = malloc((d->nkeys + d->nleases + 2) * sizeof *argv);
+    if (!argv)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    int rc = delete_pipeline(c, d, argv, removed);
+    if (rc != RC_OK) {
+        /* leases and keys one after another: argv minus the two "DEL"s */
+        memmove(argv + d->nleases + 1, argv + d->nleases + 2,
+                d->nkeys * sizeof *argv);
+        remember(c, d, argv + 1);
+    }
+    free(argv);
+    return rc;
+}
+
+int rc_lease_drop(rc_cache *c, const char *lease_glob, const char *data_glob,
+                  long long *removed)
+{
+    *removed = 0;
+    if (rc_cache_clear(c, lease_glob, NULL) != RC_OK ||
+        rc_cache_clear(c, data_glob, removed) != RC_OK) {
+        (void)rc_cache_remember_deletes(c, NULL, 0, lease_glob);
+        (void)rc_cache_remember_deletes(c, NULL, 0, data_glob);
+        return RC_EUNAVAILABLE;
+    }
+    return RC_OK;
+}
+
+/* ---- the fence of the fallback ---- */
+
+uint64_t rc_cache_fence_epoch(rc_cache *c)
+{
+    return rc_fallback_epoch(c->fb);
+}
+
+int rc_cache_fallback_fill_fenced(rc_cache *c, const char *key, const char *val,
+                                  size_t len, int ttl, uint64_t epoch)
+{
+    if (!c || !key || (!val && len) || ttl <= 0)
+        return rc_seterr(RC_EINVAL,
+                         "rc_cache_fallback_fill_fenced: bad argument");
+    if (!c->fallback_enabled)
+        return RC_EUNAVAILABLE;
+    return rc_fallback_set_fenced(c->fb, key, val, len, ttl, epoch);
+}
+
+void rc_cache_fallback_invalidate(rc_cache *c, const char *const *keys,
+                                  size_t n)
+{
+    rc_fallback_invalidate(c->fb, keys, n);
+}

@@ -1,0 +1,183 @@
+/*
+ * service.h - the insides of the cache service, private to src/cache (and
+ * its tests): the service object, what its files share, and the raw calls
+ * below the public API. The layers above see cache/lease.h only.
+ *
+ * The files of the service:
+ *   cache.c    lifecycle, clock, keys and prefix
+ *   call.c     the path of every Redis call (breaker, pool, SIGPIPE guard,
+ *              replay first, availability), raw pipelines, error replies
+ *   replay.c   remembered deletes and their replay (UNLINK batches, SCAN)
+ *   values.c   get/set/del/exists/ttl/clear/mget/mset/get_or_load, and the
+ *              fallback as a value store
+ *   queue.c    the FIFO queue
+ *   stats.c    statistics
+ *   lease.c    the fencing protocol (lease.h)
+ *   script.c   Lua scripts by EVALSHA
+ *   breaker.c, pool.c, pending.c, fallback.c: the parts they are built of
+ */
+#ifndef RC_CACHE_SERVICE_H
+#define RC_CACHE_SERVICE_H
+
+#include "cache/breaker.h"
+#include "cache/fallback.h"
+#include "cache/lease.h"
+#include "cache/pending.h"
+#include "cache/pool.h"
+#include "repocache/cache.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* Whether the last call reached Redis (rc_cache.avail). */
+enum { RC_AVAIL_UNKNOWN = 0, RC_AVAIL_UP = 1, RC_AVAIL_DOWN = 2 };
+
+struct rc_cache {
+    char *prefix;          /* CACHE_KEY_PREFIX, never NULL */
+    char *escaped_prefix;  /* prefix with glob characters escaped */
+    bool enabled;          /* REDIS_ENABLED */
+    bool fallback_enabled; /* CACHE_FALLBACK_ENABLED */
+    int log_level;         /* LOG_LEVEL */
+    char where[300];       /* "host:port" or socket path, for messages */
+    rc_pool pool;          /* the connections */
+    rc_breaker breaker;    /* the circuit breaker */
+    rc_fallback *fb;       /* the in-memory fallback and its fence */
+    /* remembered deletes (replay.c) */
+    pthread_mutex_t pend_mu;     /* guards pend and inflight */
+    rc_pending pend;             /* remembered deletes not yet taken */
+    size_t inflight;             /* taken by the replay in progress */
+    atomic_size_t pend_count;    /* count(pend) + inflight, read without lock */
+    pthread_mutex_t replay_mu;   /* one replay at a time; others wait */
+    atomic_uint replay_failures; /* failed replays so far */
+    /* statistics */
+    atomic_uint_fast64_t hits, misses, sets, deletes, errors, fallback_hits;
+    atomic_int avail; /* RC_AVAIL_* */
+};
+
+/* ---- raw commands (call.c, script.c) ---- */
+
+/* One command as an argument vector (binary-safe). */
+typedef struct rc_cmd {
+    int argc;                /* arguments, the command name included */
+    const char *const *argv; /* the arguments */
+    const size_t *argvlen;   /* NULL: every argv[i] is NUL-terminated */
+} rc_cmd;
+
+/*
+ * Runs n commands pipelined on one pooled context: one round trip.
+ * replies[i] (caller frees with freeReplyObject) may be an error reply.
+ * RC_OK when every reply arrived; RC_EUNAVAILABLE when Redis is disabled,
+ * unreachable, timed out or the breaker is open (replies all NULL; the failure
+ * is counted and fed to the breaker). Remembered deletes are replayed on the
+ * context before these commands.
+ */
+int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
+                  redisReply **replies);
+
+/*
+ * Runs a Lua script with EVALSHA (its SHA1 computed once), falling back to
+ * EVAL on NOSCRIPT. keys/args are NUL-terminated except args with lengths in
+ * arglens (NULL: all NUL-terminated). *reply as rc_cache_exec.
+ */
+int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
+                  const char *const *keys, int nargs, const char *const *args,
+                  const size_t *arglens, redisReply **reply);
+
+/* Work done on one pooled context by rc_call_with. */
+typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
+
+/*
+ * Runs fn on a pooled context, through the breaker and with SIGPIPE guarded,
+ * after replaying remembered deletes. fn returns RC_EUNAVAILABLE (I/O error,
+ * timeout, server loading) or RC_EAUTH (NOAUTH) only when Redis cannot be
+ * used; the context is then discarded and the failure fed to the breaker.
+ * Returns RC_OK, fn's status, RC_EUNAVAILABLE or RC_EAUTH (with rc_errmsg).
+ */
+int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud);
+/* Sends n commands on ctx, then reads n replies into replies[] (all NULL on
+ * failure). RC_EUNAVAILABLE on I/O errors, timeouts and a server still
+ * loading, RC_EAUTH on NOAUTH, RC_ENOMEM. */
+int rc_call_pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds,
+                     size_t n, redisReply **replies);
+/* rc_cache_exec of one command; *reply owned by the caller. */
+int rc_call_one(rc_cache *c, int argc, const char *const *argv,
+                const size_t *lens, redisReply **reply);
+/* One command whose reply is an integer, into *out. */
+int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
+                    long long *out);
+/* RC_OK when r is not an error reply; else RC_EBACKEND with its text
+ * (counted as an error). */
+int rc_call_reply_error(rc_cache *c, const redisReply *r, const char *what);
+
+/* The commands of one pipeline and room for their arguments and replies. */
+typedef struct rc_batch {
+    size_t n;             /* commands */
+    rc_cmd *cmds;         /* the commands */
+    const char **argv;    /* every command's arguments, one after another */
+    size_t *argvlen;      /* their lengths (NULL when not asked for) */
+    redisReply **replies; /* one per command (NULL until they arrive) */
+} rc_batch;
+
+/* Allocates b for n commands with nargs arguments in all (and their
+ * lengths when with_lens). RC_OK or RC_ENOMEM (b then holds what it got:
+ * rc_batch_free it either way). */
+int rc_batch_alloc(rc_batch *b, size_t n, size_t nargs, bool with_lens);
+/* Frees b's replies and room. */
+void rc_batch_free(rc_batch *b);
+
+/* Whether the service would try Redis now (enabled and breaker not open). */
+bool rc_cache_redis_usable(rc_cache *c);
+
+/* The breaker's state now, without touching Redis (rc_cache_get_stats asks
+ * the server for memory and key count, which is a Redis call). */
+rc_circuit_state rc_cache_circuit(rc_cache *c);
+
+/* For tests: how many connects the pool has attempted so far (every
+ * redisConnect*, successful or not). */
+uint64_t rc_cache_debug_connects(rc_cache *c);
+
+/* For tests: how many SIGPIPEs raised by this library's writes the guard
+ * has consumed in this process (see the SIGPIPE note in cache.h). */
+uint64_t rc_cache_debug_sigpipes(void);
+
+/* ---- remembered deletes (replay.c) ---- */
+
+/*
+ * Remembers keys whose delete could not reach Redis; they are deleted (in
+ * one pipeline) before any other command uses Redis again. When more than a
+ * bound are pending, the service instead forgets them and drops every key
+ * under the prefix matching drop_glob (escaped prefix + glob, e.g. "hero:*")
+ * on recovery. RC_OK or RC_ENOMEM (then everything under the prefix is
+ * dropped on recovery). With n == 0 and a drop_glob, remembers that pattern
+ * drop itself (as a failed rc_cache_clear does). A no-op with
+ * REDIS_ENABLED=false. The bound is 10000 keys.
+ */
+int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
+                              const char *drop_glob);
+/* Replays remembered deletes on ctx before anything else uses Redis; while
+ * a replay runs, every other caller that sees deletes pending waits for it.
+ * RC_OK, or the failure (the deletes are kept for the next call). */
+int rc_replay_pending(rc_cache *c, redisContext *ctx);
+/* SCAN MATCH pattern (a full pattern) + UNLINK of every batch found;
+ * *removed += count. */
+int rc_replay_scan_unlink(rc_cache *c, redisContext *ctx, const char *pattern,
+                          long long *removed);
+
+/* ---- values (values.c) ---- */
+
+/* *val = a malloc'd copy of s[0..n), NUL-terminated; *len = n (len may be
+ * NULL). RC_OK or RC_ENOMEM. */
+int rc_values_copy(const char *s, size_t n, char **val, size_t *len);
+/* The fallback's answer to a get (RC_ENOTFOUND when it is disabled);
+ * counts the hit or miss. */
+int rc_values_fallback_get(rc_cache *c, const char *key, char **val,
+                           size_t *len);
+
+/* Stores directly in the fallback (no fence); RC_EUNAVAILABLE while Redis is
+ * in use or with the fallback disabled. */
+int rc_cache_fallback_set(rc_cache *c, const char *key, const char *val,
+                          size_t len, int ttl);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * stats.c - the statistics of the cache service: counters kept by the other
+ * files, the breaker state, the fallback size, the remembered deletes, and
+ * from the server (when reachable) its memory use and key count.
+ */
+#include "cache/service.h"
+
+#include "core/json.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *rc_circuit_state_name(rc_circuit_state s)
+{
+    switch (s) {
+    case RC_CIRCUIT_CLOSED:
+        return "closed";
+    case RC_CIRCUIT_OPEN:
+        return "open";
+    case RC_CIRCUIT_HALF_OPEN:
+        return "half_open";
+    }
+    return "unknown";
+}
+
+/* Copies the value of field (e.g. "used_memory_human") from an INFO text. */
+static void info_field(const char *info, const char *field, char *out,
+                       size_t size)
+{
+    size_t fl = strlen(field);
+    out[0] = '\0';
+    for (const char *p = info; p && *p;
+         p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, field, fl) == 0 && p[fl] == ':') {
+            size_t n = strcspn(p + fl + 1, "\r\n");
+            snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1),
+                     p + fl + 1);
+            return;
+        }
+    }
+}
+
+/* Memory use and key count from the server, when it can be asked. */
+static void server_stats(rc_cache *c, rc_cache_stats *st)
+{
+    if (!rc_cache_redis_usable(c))
+        return;
+    const char *info[] = {"INFO", "memory"}, *dbsize[] = {"DBSIZE"};
+    rc_cmd cmds[2] = {{2, info, NULL}, {1, dbsize, NULL}};
+    redisReply *r[2];
+    if (rc_cache_exec(c, cmds, 2, r) != RC_OK)
+        return;
+    if (r[0]->type == REDIS_REPLY_STRING)
+        info_field(r[0]->str, "used_memory_human", st->used_memory_human,
+                   sizeof st->used_memory_human);
+    if (r[1]->type == REDIS_REPLY_INTEGER)
+        st->keys = r[1]->integer;
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
+}
+
+int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
+{
+    if (!c || !st)
+        return rc_seterr(RC_EINVAL, "rc_cache_get_stats: NULL argument");
+    memset(st, 0, sizeof *st);
+    st->keys = -1;
+    server_stats(c, st);
+    st->hits = atomic_load(&c->hits);
+    st->misses = atomic_load(&c->misses);
+    st->hit_rate = st->hits + st->misses
+                       ? (double)st->hits / (double)(st->hits + st->misses)
+                       : 0;
+    st->sets = atomic_load(&c->sets);
+    st->deletes = atomic_load(&c->deletes);
+    st->errors = atomic_load(&c->errors);
+    st->fallback_hits = atomic_load(&c->fallback_hits);
+    st->fallback_entries = rc_fallback_count(c->fb);
+    st->circuit = rc_breaker_state(&c->breaker);
+    st->redis_enabled = c->enabled;
+    st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
+    st->pending_deletes = atomic_load(&c->pend_count);
+    rc_clearerr();
+    return RC_OK;
+}
+
+/* The statistics as a JSON object (NULL when out of memory). */
+static json_t *stats_object(const rc_cache_stats *st)
+{
+    return json_pack(
+        "{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b, s:I, s:s, "
+        "s:I}",
+        "hits", (json_int_t)st->hits, "misses", (json_int_t)st->misses,
+        "hit_rate", st->hit_rate, "sets", (json_int_t)st->sets, "deletes",
+        (json_int_t)st->deletes, "errors", (json_int_t)st->errors,
+        "fallback_hits", (json_int_t)st->fallback_hits, "fallback_entries",
+        (json_int_t)st->fallback_entries, "circuit",
+        rc_circuit_state_name(st->circuit), "redis_enabled",
+        (int)st->redis_enabled, "redis_available", (int)st->redis_available,
+        "pending_deletes", (json_int_t)st->pending_deletes, "used_memory_human",
+        st->used_memory_human, "keys", (json_int_t)st->keys);
+}
+
+int rc_cache_stats_json(rc_cache *c, char **json)
+{
+    if (!c || !json)
+        return rc_seterr(RC_EINVAL, "rc_cache_stats_json: NULL argument");
+    *json = NULL;
+    rc_cache_stats st;
+    rc_cache_get_stats(c, &st);
+    json_t *o = stats_object(&st);
+    /* dumped into a malloc'd buffer: the caller frees it with free(),
+     * whatever allocator jansson was given */
+    int rc = o ? rc_json_dump(o, JSON_PRESERVE_ORDER, json, NULL) : RC_ENOMEM;
+    json_decref(o);
+    return rc ? rc_seterr(RC_ENOMEM, "out of memory") : RC_OK;
+}

@@ -1,0 +1,74 @@
+/*
+ * cached.h - the insides of the cached decorator, private to its files:
+ *   cached_repository.c  lifecycle, keys and the read path
+ *   cached_invalidate.c  the write slots and invalidation (after a write,
+ *                        and rc_cached_repo_invalidate)
+ *   cached_stats.c       statistics
+ * The fencing itself is the cache layer's (cache/lease.h).
+ */
+#ifndef RC_REPOSITORY_CACHED_H
+#define RC_REPOSITORY_CACHED_H
+
+#include "repocache/cached_repository.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cached_repo {
+    rc_repo base;            /* must be first */
+    rc_repo_methods methods; /* our table, with the inner's NULL slots */
+    rc_repo *inner;          /* the wrapped repository */
+    rc_cache *cache;         /* borrowed cache service */
+    rc_strategy st;          /* copy of the strategy */
+    bool own_inner;          /* destroy inner with us */
+    int lease_ms;            /* lease lifetime */
+    rc_fill_hook_fn hook;    /* test hook before a read fill */
+    void *hook_ud;           /* its argument */
+    const char *prefix;      /* CACHE_KEY_PREFIX (borrowed from cache) */
+    size_t head_len;         /* strlen(prefix) + strlen(ns) + 1 */
+    char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
+    char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
+    atomic_uint_fast64_t hits, misses, negative_hits, errors, decode_errors,
+        invalidations, stale_fills_rejected; /* the statistics */
+} cached_repo;
+
+/* The decorator behind base (which must be one). */
+static inline cached_repo *rc_cached_self(rc_repo *base)
+{
+    return (cached_repo *)base;
+}
+
+/* Adds one to a statistic. */
+static inline void rc_cached_count(atomic_uint_fast64_t *c)
+{
+    atomic_fetch_add(c, 1);
+}
+
+/* ---- keys and values (cached_repository.c) ---- */
+
+/* The lease of data key key (P + ns + ":~lease:" + rest); NULL when out of
+ * memory. */
+char *rc_cached_lease_key(const cached_repo *r, const char *key);
+/* The negative entry of by-id key key (P + ns + ":~none:" + id); NULL when
+ * out of memory. */
+char *rc_cached_negative_key(const cached_repo *r, const char *key);
+/* Whether key (one of r's) is a negative entry. */
+bool rc_cached_is_negative_key(const cached_repo *r, const char *key);
+/* *text, *len = the entity (is_list false) or rc_list (true) v encoded as
+ * its envelope. */
+int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
+                     char **text, size_t *len);
+/* Stores val under target through lease (rc_lease_fill), counting a
+ * rejection or a failure. */
+void rc_cached_fill(cached_repo *r, const char *target, const char *lease,
+                    const char *token, const char *val, size_t len, int ttl);
+
+/* ---- writes (cached_invalidate.c) ---- */
+
+int rc_cached_save(rc_repo *base, const void *entity, void **saved);
+int rc_cached_update(rc_repo *base, const void *entity, void **stored,
+                     void **previous);
+int rc_cached_remove(rc_repo *base, const char *id, void **previous);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * service.h - test support for suites that use the cache service: a service
+ * on a test redis-server with the settings a test names, and full keys.
+ */
+#ifndef RC_TEST_SERVICE_H
+#define RC_TEST_SERVICE_H
+
+#include "repocache/cache.h"
+
+/* A service on url (LOG_LEVEL error) with the settings kv: name, value
+ * pairs ending with NULL (kv may be NULL). Asserts (Check) that each setting
+ * and the service are accepted. */
+rc_cache *th_cache_new(const char *url, const char *const *kv);
+
+/* prefix + k in one of eight static buffers, used in turn. */
+const char *th_key(const char *prefix, const char *k);
+
+#endif
