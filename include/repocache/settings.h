@@ -43,6 +43,12 @@ typedef struct rc_settings {
     char *cache_key_prefix;      /* CACHE_KEY_PREFIX ("" by default, never NULL) */
     bool cache_fallback_enabled; /* CACHE_FALLBACK_ENABLED (true) */
     int cache_fallback_max_entries; /* CACHE_FALLBACK_MAX_ENTRIES (1000) */
+    /* Near cache (the in-process tier in front of Redis) */
+    bool cache_l1_enabled;       /* CACHE_L1_ENABLED (true) */
+    int cache_l1_max_entries;    /* CACHE_L1_MAX_ENTRIES (10000) */
+    int cache_l1_max_bytes;      /* CACHE_L1_MAX_BYTES (67108864) */
+    int cache_l1_max_ttl;        /* CACHE_L1_MAX_TTL seconds (300) */
+    bool cache_single_flight;    /* CACHE_SINGLE_FLIGHT (true) */
     /* Circuit breaker */
     int circuit_breaker_threshold; /* CIRCUIT_BREAKER_THRESHOLD (5) */
     double circuit_breaker_timeout; /* CIRCUIT_BREAKER_TIMEOUT seconds (30) */

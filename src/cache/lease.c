@@ -13,12 +13,13 @@
 /* ---- the Lua scripts ---- */
 
 /* KEYS: value, lease[, negative]. ARGV: token ("" = take no lease), lease ms.
- * -> {1, value} hit; {2} negative hit; {3} not a string (foreign type);
+ * -> {1, value, pttl} hit (pttl: PTTL of the value, ms); {2} negative hit;
+ *    {3} not a string (foreign type);
  *    {0, 1} miss, lease taken; {0, 0} miss, lease held by another reader. */
 static const char LOOKUP_LUA[] =
     "local v = redis.pcall('GET', KEYS[1])\n"
     "if type(v) == 'table' and v.err then return {3} end\n"
-    "if v then return {1, v} end\n"
+    "if v then return {1, v, redis.call('PTTL', KEYS[1])} end\n"
     "if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 1 then return {2} end\n"
     "if ARGV[1] ~= '' and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', "
     "ARGV[2]) then return {0, 1} end\n"
@@ -56,10 +57,12 @@ static rc_lease_found lookup_reply(redisReply *rep, rc_lease_hit *hit,
                                    bool *leased)
 {
     long long kind = rep->element[0]->integer;
-    if (kind == 1 && rep->elements == 2 &&
-        rep->element[1]->type == REDIS_REPLY_STRING) {
+    if (kind == 1 && rep->elements == 3 &&
+        rep->element[1]->type == REDIS_REPLY_STRING &&
+        rep->element[2]->type == REDIS_REPLY_INTEGER) {
         /* handed over in place: no copy of the value */
-        *hit = (rc_lease_hit){rep->element[1]->str, rep->element[1]->len, rep};
+        *hit = (rc_lease_hit){rep->element[1]->str, rep->element[1]->len,
+                              rep->element[2]->integer, rep};
         return RC_LEASE_HIT;
     }
     rc_lease_found res = kind == 2   ? RC_LEASE_NEGATIVE

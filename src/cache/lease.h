@@ -49,6 +49,7 @@ typedef enum rc_lease_found {
 typedef struct rc_lease_hit {
     const char *val; /* the value, NUL-terminated past len */
     size_t len;      /* its length in bytes */
+    long long pttl;  /* its remaining life in ms (-1: none) */
     void *holder;    /* what owns val (opaque; rc_lease_hit_free) */
 } rc_lease_hit;
 
