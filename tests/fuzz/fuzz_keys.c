@@ -14,6 +14,7 @@
  * contract and is skipped. The user strategy's arguments are unrestricted.
  */
 #include "fuzz.h"
+#include "core/str.h"
 
 #include "repocache/strategy.h"
 
@@ -74,11 +75,20 @@ static void read_request(fuzz_reader *r, const char *prefix, request *q)
         rc = rc_strategy_key_all(st, prefix, &q->key);
     else {
         const rc_query_def *d = &st->queries[q->kind];
-        for (size_t i = 1; !d->escape_args && i < q->nargs; i++)
-            if (strchr(q->args[i], ':'))
-                return; /* not a constrained argument: outside the contract */
+        /* the contract (strategy.h, RC_QUERY_ARG_MAX): such a request must be
+         * refused, with no key */
+        bool outside = false;
+        for (size_t i = 0; i < q->nargs; i++)
+            outside = outside || strlen(q->args[i]) > RC_QUERY_ARG_MAX ||
+                      (((d->int_args >> i) & 1) && !rc_int_canonical(q->args[i], NULL)) ||
+                      (!d->escape_args && i > 0 && strchr(q->args[i], ':'));
         rc = rc_strategy_key_query(st, prefix, d->name,
                                    (const char *const *)q->args, q->nargs, &q->key);
+        if (outside) {
+            FUZZ_CHECK(rc == RC_EINVAL && !q->key, "an argument outside the contract "
+                       "was given a key: %s", q->key ? q->key : "");
+            return;
+        }
     }
     FUZZ_CHECK(rc == RC_OK || (rc == RC_EINVAL && q->kind == -2),
                "%s for a valid request: %s", rc_status_name(rc), rc_errmsg());
