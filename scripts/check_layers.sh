@@ -35,8 +35,9 @@ public_layer() {
 }
 
 # Private headers a higher layer may include: the core is the shared floor,
-# and the cache layer offers the decorator its lease protocol.
-EXPORTED=" core/* cache/lease.h "
+# and the cache layer offers the decorator its lease protocol and the near
+# cache's value type.
+EXPORTED=" core/* cache/lease.h cache/near.h "
 
 exported() {
     local h=$1 pat

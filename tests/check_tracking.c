@@ -32,7 +32,7 @@ static void hook_flush(void *ud) { rc_near_reset(ud); }
 static void wait_coherent(world *w, bool want)
 {
     double t0 = th_now();
-    while (rc_tracking_ready(w->t) != want) {
+    while (rc_tracking_ready(w->t, false) != want) {
         ck_assert_msg(th_now() - t0 < 10, "tracking never became %s",
                       want ? "coherent" : "incoherent");
         usleep(2000);
@@ -62,7 +62,7 @@ static void start(world *w, const char *timeout)
     w->near = rc_near_new(1000, 1 << 20, 300);
     rc_tracking_hooks h = {hook_invalidate, hook_flush, w->near};
     ck_assert_int_eq(rc_tracking_new(&w->pool, "test", RC_LOG_ERROR, 0.1, h, &w->t), RC_OK);
-    ck_assert(!rc_tracking_ready(w->t)); /* nothing tracked yet */
+    ck_assert(!rc_tracking_ready(w->t, false)); /* nothing tracked yet */
     ck_assert_int_eq(rc_tracking_add_prefix(w->t, "hero:"), RC_OK);
     wait_coherent(w, true);
     w->raw = th_redis_connect(&w->r, NULL);
@@ -141,7 +141,7 @@ START_TEST(test_flushall_empties)
         ck_assert(th_now() - t0 < 5);
         rc_tracking_sync(w.t);
     }
-    ck_assert(rc_tracking_ready(w.t)); /* still coherent */
+    ck_assert(rc_tracking_ready(w.t, false)); /* still coherent */
     finish(&w);
 }
 END_TEST

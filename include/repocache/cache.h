@@ -183,6 +183,16 @@ typedef struct rc_cache_stats {
     uint64_t pending_deletes;    /* remembered deletes not yet replayed */
     char used_memory_human[32];  /* from INFO memory ("" when unavailable) */
     long long keys;              /* DBSIZE (-1 when unavailable) */
+    /* the near cache (all 0 without one) */
+    bool near_coherent;          /* serving now */
+    uint64_t near_hits;          /* reads answered by it */
+    uint64_t near_misses;        /* reads it could not answer while serving */
+    uint64_t near_entries;       /* values held now */
+    uint64_t near_bytes;         /* their accounted size (encoded + key + 64) */
+    uint64_t near_evictions;     /* values evicted for room */
+    uint64_t near_invalidations; /* invalidations received from Redis */
+    uint64_t near_coherence_losses; /* times it stopped serving and emptied */
+    uint64_t single_flight_waits;   /* reads that waited for another's load */
 } rc_cache_stats;
 
 /* Fills *st (asks the server for memory and key count when reachable). */

@@ -49,6 +49,7 @@ typedef struct rc_settings {
     int cache_l1_max_bytes;      /* CACHE_L1_MAX_BYTES (67108864) */
     int cache_l1_max_ttl;        /* CACHE_L1_MAX_TTL seconds (300) */
     bool cache_single_flight;    /* CACHE_SINGLE_FLIGHT (true) */
+    bool cache_l1_strict;        /* CACHE_L1_STRICT (true) */
     /* Circuit breaker */
     int circuit_breaker_threshold; /* CIRCUIT_BREAKER_THRESHOLD (5) */
     double circuit_breaker_timeout; /* CIRCUIT_BREAKER_TIMEOUT seconds (30) */

@@ -85,6 +85,10 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
     rc_pool_describe(&c->pool, c->where, sizeof c->where);
+    if (rc_tier_init(c, s) != RC_OK) {
+        rc_cache_free(c);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
     /* Without Redis the fallback is the cache. */
     if (!c->enabled && c->fallback_enabled)
         rc_fallback_activate(c->fb);
@@ -96,6 +100,7 @@ void rc_cache_free(rc_cache *c)
 {
     if (!c)
         return;
+    rc_tier_free(c); /* its thread uses the pool's settings */
     rc_pool_destroy(&c->pool);
     rc_breaker_destroy(&c->breaker);
     rc_fallback_free(c->fb);

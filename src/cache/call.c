@@ -224,9 +224,11 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
     sigpipe_block(&g);
     int st = run_on_conn(c, fn, ud, &ok);
     sigpipe_unblock(&g);
-    if (rc_breaker_report(&c->breaker, t, ok))
+    if (rc_breaker_report(&c->breaker, t, ok)) {
         rc_log(c->log_level, RC_LOG_WARNING,
                "redis at %s: circuit breaker open (%s)", c->where, rc_errmsg());
+        rc_tracking_lose(c->tracking, "circuit breaker open");
+    }
     if (ok) {
         note_up(c);
     } else {

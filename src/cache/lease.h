@@ -27,6 +27,7 @@
 #ifndef RC_CACHE_LEASE_H
 #define RC_CACHE_LEASE_H
 
+#include "cache/near.h"
 #include "repocache/cache.h"
 
 #include <stdbool.h>
@@ -148,5 +149,43 @@ int rc_cache_fallback_fill_fenced(rc_cache *c, const char *key, const char *val,
  * under the same lock (n may be 0: only the bump). */
 void rc_cache_fallback_invalidate(rc_cache *c, const char *const *keys,
                                   size_t n);
+
+/* ---- the near cache (tier.c; the store is near.h) ----
+ *
+ * Serves only while it is coherent: tracking armed on both connections, every
+ * invalidation that has reached the process applied, and the breaker not
+ * open (see tracking.h). A read begins on its data key before it asks
+ * Redis; a value enters only through that begin's placeholder, after the
+ * invalidations that reached the process meanwhile were applied, so one that
+ * overtook the reply fences the fill. Values enter only as Redis holds them
+ * (a hit, or a fill Redis stored), for at most their remaining Redis TTL. */
+
+/* A read's claim on a key of the near cache. */
+typedef struct rc_tier_fill {
+    uint64_t ticket; /* the placeholder (0: none: store nothing) */
+} rc_tier_fill;
+
+/* Tracks the keys of namespace ns (prefix + ns + ":") for the near cache;
+ * called once per cached repository. RC_OK (also without a near cache) or
+ * RC_ENOMEM. */
+int rc_cache_tier_track(rc_cache *c, const char *ns);
+/* Looks key up for a read. RC_NEAR_HIT: *out holds a copy. RC_NEAR_FILL:
+ * *f holds the placeholder (finish with rc_cache_tier_put or _abandon).
+ * 0 (*f empty): the near cache does not serve now, or another thread's fill
+ * outlived wait_s; go on without it. Waits for another thread filling key
+ * (single flight) up to wait_s seconds. */
+int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,
+                        rc_near_value *out, rc_tier_fill *f);
+/* Stores *v (taken) under key through f for ttl seconds (capped by
+ * CACHE_L1_MAX_TTL) after applying the invalidations that reached the
+ * process; size is v's encoded length. Returns whether it was stored. */
+bool rc_cache_tier_put(rc_cache *c, const char *key, rc_tier_fill *f,
+                       rc_near_value *v, size_t size, double ttl);
+/* Gives up f's placeholder. */
+void rc_cache_tier_abandon(rc_cache *c, const char *key, rc_tier_fill *f);
+/* A write in this process: removes keys[0..n) before it returns. */
+void rc_cache_tier_remove(rc_cache *c, const char *const *keys, size_t n);
+/* Removes every key matching glob (relative to the prefix, escaped). */
+void rc_cache_tier_remove_matching(rc_cache *c, const char *glob);
 
 #endif

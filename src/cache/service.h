@@ -13,6 +13,8 @@
  *   queue.c    the FIFO queue
  *   stats.c    statistics
  *   lease.c    the fencing protocol (lease.h)
+ *   tier.c     the near cache as the service offers it (lease.h), with
+ *              near.c (the store) and tracking.c (its coherence)
  *   script.c   Lua scripts by EVALSHA
  *   breaker.c, pool.c, pending.c, fallback.c: the parts they are built of
  */
@@ -22,8 +24,10 @@
 #include "cache/breaker.h"
 #include "cache/fallback.h"
 #include "cache/lease.h"
+#include "cache/near.h"
 #include "cache/pending.h"
 #include "cache/pool.h"
+#include "cache/tracking.h"
 #include "repocache/cache.h"
 
 #include <hiredis/hiredis.h>
@@ -44,6 +48,12 @@ struct rc_cache {
     rc_pool pool;          /* the connections */
     rc_breaker breaker;    /* the circuit breaker */
     rc_fallback *fb;       /* the in-memory fallback and its fence */
+    /* the near cache (tier.c); both NULL when CACHE_L1_ENABLED=false or
+     * REDIS_ENABLED=false */
+    rc_near *near;         /* decoded values in front of Redis */
+    rc_tracking *tracking; /* keeps near coherent across processes */
+    bool single_flight;    /* CACHE_SINGLE_FLIGHT */
+    bool near_strict;      /* CACHE_L1_STRICT */
     /* remembered deletes (replay.c) */
     pthread_mutex_t pend_mu;     /* guards pend and inflight */
     rc_pending pend;             /* remembered deletes not yet taken */
@@ -164,6 +174,14 @@ int rc_replay_pending(rc_cache *c, redisContext *ctx);
  * *removed += count. */
 int rc_replay_scan_unlink(rc_cache *c, redisContext *ctx, const char *pattern,
                           long long *removed);
+
+/* ---- the near cache (tier.c) ---- */
+
+/* Builds c->near and c->tracking from s when the near cache is on. RC_OK or
+ * RC_ENOMEM. */
+int rc_tier_init(rc_cache *c, const rc_settings *s);
+/* Stops tracking and frees the near cache; accepts a service without one. */
+void rc_tier_free(rc_cache *c);
 
 /* ---- values (values.c) ---- */
 

@@ -60,6 +60,26 @@ static void server_stats(rc_cache *c, rc_cache_stats *st)
     freeReplyObject(r[1]);
 }
 
+/* The near cache's figures. */
+static void near_stats(rc_cache *c, rc_cache_stats *st)
+{
+    if (!c->near)
+        return;
+    rc_near_stats n;
+    rc_tracking_stats t;
+    rc_near_get_stats(c->near, &n);
+    rc_tracking_get_stats(c->tracking, &t);
+    st->near_coherent = t.coherent;
+    st->near_hits = n.hits;
+    st->near_misses = n.misses;
+    st->near_entries = n.entries;
+    st->near_bytes = n.bytes;
+    st->near_evictions = n.evictions;
+    st->near_invalidations = t.invalidations;
+    st->near_coherence_losses = t.losses;
+    st->single_flight_waits = n.waits;
+}
+
 int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
 {
     if (!c || !st)
@@ -81,8 +101,22 @@ int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
     st->redis_enabled = c->enabled;
     st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
     st->pending_deletes = atomic_load(&c->pend_count);
+    near_stats(c, st);
     rc_clearerr();
     return RC_OK;
+}
+
+/* The near cache's statistics as a JSON object (NULL when out of memory). */
+static json_t *near_object(const rc_cache_stats *st)
+{
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "coherent",
+                     (int)st->near_coherent, "hits", (json_int_t)st->near_hits,
+                     "misses", (json_int_t)st->near_misses, "entries",
+                     (json_int_t)st->near_entries, "bytes", (json_int_t)st->near_bytes,
+                     "evictions", (json_int_t)st->near_evictions, "invalidations",
+                     (json_int_t)st->near_invalidations, "coherence_losses",
+                     (json_int_t)st->near_coherence_losses, "single_flight_waits",
+                     (json_int_t)st->single_flight_waits);
 }
 
 /* The statistics as a JSON object (NULL when out of memory). */
@@ -90,7 +124,7 @@ static json_t *stats_object(const rc_cache_stats *st)
 {
     return json_pack(
         "{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b, s:I, s:s, "
-        "s:I}",
+        "s:I, s:o}",
         "hits", (json_int_t)st->hits, "misses", (json_int_t)st->misses,
         "hit_rate", st->hit_rate, "sets", (json_int_t)st->sets, "deletes",
         (json_int_t)st->deletes, "errors", (json_int_t)st->errors,
@@ -99,7 +133,8 @@ static json_t *stats_object(const rc_cache_stats *st)
         rc_circuit_state_name(st->circuit), "redis_enabled",
         (int)st->redis_enabled, "redis_available", (int)st->redis_available,
         "pending_deletes", (json_int_t)st->pending_deletes, "used_memory_human",
-        st->used_memory_human, "keys", (json_int_t)st->keys);
+        st->used_memory_human, "keys", (json_int_t)st->keys, "near",
+        near_object(st));
 }
 
 int rc_cache_stats_json(rc_cache *c, char **json)

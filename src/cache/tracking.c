@@ -185,10 +185,10 @@ void rc_tracking_sync(rc_tracking *t)
     }
 }
 
-bool rc_tracking_ready(rc_tracking *t)
+bool rc_tracking_ready(rc_tracking *t, bool strict)
 {
     unsigned s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s == ST_COHERENT)
+    if (s == ST_COHERENT && !strict)
         return true;
     if (!(s & ST_COHERENT))
         return false;

@@ -71,8 +71,12 @@ void rc_tracking_free(rc_tracking *t);
 int rc_tracking_add_prefix(rc_tracking *t, const char *prefix);
 
 /* Whether the near cache may serve now: coherent, with every invalidation
- * the thread has seen arrive applied (applies them when some are pending). */
-bool rc_tracking_ready(rc_tracking *t);
+ * that has reached the process applied. strict: read the subscriber socket
+ * first (one non-blocking recv), so nothing already in its buffer is missed.
+ * Not strict: apply only what the thread has seen arrive (one atomic load
+ * when nothing is pending), which misses what arrived in the few
+ * microseconds before the thread woke up. */
+bool rc_tracking_ready(rc_tracking *t, bool strict);
 /* Applies every invalidation that has reached the subscriber socket (one
  * non-blocking read at least). */
 void rc_tracking_sync(rc_tracking *t);

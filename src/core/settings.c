@@ -117,6 +117,7 @@ static const setting_def defs[] = {
     {"CACHE_L1_MAX_BYTES", K_INT, F(cache_l1_max_bytes), 1, INT_MAX},
     {"CACHE_L1_MAX_TTL", K_INT, F(cache_l1_max_ttl), 1, 86400},
     {"CACHE_SINGLE_FLIGHT", K_BOOL, F(cache_single_flight), 0, 0},
+    {"CACHE_L1_STRICT", K_BOOL, F(cache_l1_strict), 0, 0},
     {"CIRCUIT_BREAKER_THRESHOLD", K_INT, F(circuit_breaker_threshold), 1, 1000000},
     {"CIRCUIT_BREAKER_TIMEOUT", K_DOUBLE, F(circuit_breaker_timeout), 0, 86400},
     {"DATABASE_PATH", K_STR, F(database_path), 0, 0},
@@ -140,7 +141,7 @@ int rc_settings_defaults(rc_settings *s)
     s->cache_negative_ttl = RC_DEFAULT_NEGATIVE_TTL;
     s->cache_fallback_enabled = true;
     s->cache_fallback_max_entries = 1000;
-    s->cache_l1_enabled = s->cache_single_flight = true;
+    s->cache_l1_enabled = s->cache_single_flight = s->cache_l1_strict = true;
     s->cache_l1_max_entries = 10000;
     s->cache_l1_max_bytes = 64 << 20;
     s->cache_l1_max_ttl = 300;

@@ -30,7 +30,7 @@ typedef struct cached_repo {
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
     char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
     atomic_uint_fast64_t hits, misses, negative_hits, errors, decode_errors,
-        invalidations, stale_fills_rejected; /* the statistics */
+        invalidations, stale_fills_rejected, near_hits; /* the statistics */
 } cached_repo;
 
 /* The decorator behind base (which must be one). */
@@ -60,8 +60,8 @@ bool rc_cached_is_negative_key(const cached_repo *r, const char *key);
 int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
                      char **text, size_t *len);
 /* Stores val under target through lease (rc_lease_fill), counting a
- * rejection or a failure. */
-void rc_cached_fill(cached_repo *r, const char *target, const char *lease,
+ * rejection or a failure; true when Redis stored it. */
+bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
                     const char *token, const char *val, size_t len, int ttl);
 
 /* ---- writes (cached_invalidate.c) ---- */

@@ -68,7 +68,11 @@ static long long drop_namespace(cached_repo *r)
 {
     long long removed = 0;
     rc_cache_fallback_invalidate(r->cache, NULL, 0);
-    if (rc_lease_drop(r->cache, r->lease_glob, r->ns_glob, &removed) != RC_OK) {
+    int rc = rc_lease_drop(r->cache, r->lease_glob, r->ns_glob, &removed);
+    /* after Redis: a near-cache fill that read Redis before the drop and
+     * stored since is gone too */
+    rc_cache_tier_remove_matching(r->cache, r->ns_glob);
+    if (rc != RC_OK) {
         rc_cached_count(&r->errors);
         return -1;
     }
@@ -105,6 +109,9 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
     int rc =
         leases.incomplete ? RC_ENOMEM : rc_lease_delete(r->cache, &d, removed);
     ks_free(&leases);
+    /* After Redis's delete (whose invalidations reached us before its reply):
+     * this process reads its own write from now on. */
+    rc_cache_tier_remove(r->cache, (const char *const *)data->s.items, data->s.n);
     if (rc == RC_ENOMEM) /* nothing sent: drop by pattern instead */
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     if (rc == RC_OK)

@@ -93,12 +93,12 @@ int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
     return rc_envelope_encode(r->st.codec, v, r->st.ttl, text, len);
 }
 
-void rc_cached_fill(cached_repo *r, const char *target, const char *lease,
+bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
                     const char *token, const char *val, size_t len, int ttl)
 {
     switch (rc_lease_fill(r->cache, target, lease, token, val, len, ttl)) {
     case RC_LEASE_STORED:
-        break;
+        return true;
     case RC_LEASE_REJECTED:
         rc_cached_count(&r->stale_fills_rejected);
         break;
@@ -106,6 +106,7 @@ void rc_cached_fill(cached_repo *r, const char *target, const char *lease,
         rc_cached_count(&r->errors);
         break;
     }
+    return false;
 }
 
 /* DEL of one key (a value that did not decode). */
@@ -160,6 +161,27 @@ static char *fill_value(cached_repo *r, bool is_list, int rc,
     if (text && r->hook)
         r->hook(r->hook_ud, key);
     return text;
+}
+
+/* Keeps a copy of v, the answer under key as Redis holds it now (for
+ * pttl_ms more: -1 none, -2 gone), in the near cache through f. */
+static void tier_keep(cached_repo *r, bool is_list, const char *key,
+                      rc_tier_fill *f, const void *v, size_t size,
+                      long long pttl_ms)
+{
+    if (!f->ticket || pttl_ms == -2 || pttl_ms == 0) {
+        rc_cache_tier_abandon(r->cache, key, f);
+        return;
+    }
+    rc_near_value nv = {.kind = is_list ? RC_NEAR_LIST : RC_NEAR_ENTITY,
+                        .ops = r->st.entity};
+    nv.ptr = is_list ? (void *)rc_list_clone(v) : r->st.entity->clone(v);
+    if (!nv.ptr) {
+        rc_cache_tier_abandon(r->cache, key, f);
+        return;
+    }
+    double ttl = pttl_ms < 0 ? (double)r->st.ttl : (double)pttl_ms / 1000.0;
+    rc_cache_tier_put(r->cache, key, f, &nv, size, ttl);
 }
 
 /* Decodes a cached value; a failure is counted, the key dropped, false. */
@@ -224,7 +246,8 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
  */
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
-                       const load_req *q, void **out, bool *leased)
+                       const load_req *q, void **out, bool *leased,
+                       rc_tier_fill *f)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
@@ -243,6 +266,8 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
             break;
         if (lk == RC_LEASE_HIT) {
             bool ok = take_hit(r, is_list, key, hit.val, hit.len, false, out);
+            if (ok)
+                tier_keep(r, is_list, key, f, *out, hit.len, hit.pttl);
             rc_lease_hit_free(&hit);
             if (ok)
                 return RC_OK;
@@ -254,12 +279,11 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
     return READ_GO_ON;
 }
 
-/*
- * The one read path: key is the full cache key; neg the negative entry
- * (find by id with negative caching on) or NULL; q says how to load.
- */
-static int cached_read(cached_repo *r, bool is_list, const char *key,
-                       const char *neg, const load_req *q, void **out)
+/* Redis, then the database: the read after a near-cache miss; f is the
+ * near cache's claim on key (empty when it does not serve). */
+static int read_through(cached_repo *r, bool is_list, const char *key,
+                        const char *neg, const load_req *q, void **out,
+                        rc_tier_fill *f)
 {
     char *lease = rc_cached_lease_key(r, key);
     char token[RC_TOKEN_LEN + 1] = ""; /* "": take no lease */
@@ -268,7 +292,7 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
         return load(r, is_list, q, out);
     if (r->st.cache_on_read)
         rc_token_hex(token);
-    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased);
+    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f);
     if (rc != READ_GO_ON) {
         free(lease);
         return rc;
@@ -281,6 +305,8 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
         int ttl = 0;
         char *text =
             fill_value(r, is_list, rc, *out, key, neg, &target, &len, &ttl);
+        /* Not kept in the near cache: our own SET invalidates the key, and
+         * the next read takes it from Redis (a hit) into the near cache. */
         if (text)
             rc_cached_fill(r, target, lease, token, text, len, ttl);
         else if (!rc_lease_release(r->cache, lease, token))
@@ -288,6 +314,32 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
         free(text);
     }
     free(lease);
+    return rc;
+}
+
+/*
+ * The one read path: key is the full cache key; neg the negative entry
+ * (find by id with negative caching on) or NULL; q says how to load. The
+ * near cache first (a hit there is a copy, no I/O), then Redis, then the
+ * database; concurrent misses of key in this process wait for one load.
+ */
+static int cached_read(cached_repo *r, bool is_list, const char *key,
+                       const char *neg, const load_req *q, void **out)
+{
+    rc_tier_fill f = {0};
+    rc_near_value nv;
+    double wait_s = (double)r->lease_ms / 1000.0;
+    if (rc_cache_tier_begin(r->cache, key, wait_s, &nv, &f) == RC_NEAR_HIT) {
+        if (nv.kind == (is_list ? RC_NEAR_LIST : RC_NEAR_ENTITY)) {
+            *out = nv.ptr;
+            rc_cached_count(&r->hits);
+            rc_cached_count(&r->near_hits);
+            return RC_OK;
+        }
+        rc_near_value_clear(&nv);
+    }
+    int rc = read_through(r, is_list, key, neg, q, out, &f);
+    rc_cache_tier_abandon(r->cache, key, &f);
     return rc;
 }
 
@@ -454,6 +506,8 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     if (out)
         *out = NULL;
     int rc = check_args(inner, cache, st, opt, out);
+    if (rc == RC_OK) /* the near cache follows writes to ns from now on */
+        rc = rc_cache_tier_track(cache, st->ns);
     if (rc == RC_OK && !(r = alloc_repo(st)))
         rc = rc_seterr(RC_ENOMEM, "cached repo: out of memory");
     if (rc != RC_OK) {

@@ -1,0 +1,127 @@
+/* tier.c - the near cache as the service offers it (lease.h): the store
+ * (near.c) gated by its coherence (tracking.c) and the breaker. */
+#include "cache/service.h"
+
+#include "core/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Period of the tracker's liveness check, seconds. */
+#define TRACKING_CHECK_S 0.25
+
+static void hook_invalidate(void *ud, const char *key)
+{
+    rc_near_remove(ud, key);
+}
+
+static void hook_flush(void *ud) { rc_near_reset(ud); }
+
+int rc_tier_init(rc_cache *c, const rc_settings *s)
+{
+    c->single_flight = s->cache_single_flight;
+    c->near_strict = s->cache_l1_strict;
+    if (!s->cache_l1_enabled || !s->redis_enabled)
+        return RC_OK;
+    if (s->cache_l1_max_entries < 1 || s->cache_l1_max_bytes < 1 || s->cache_l1_max_ttl < 1)
+        return rc_seterr(RC_ECONFIG, "rc_cache_new: near cache settings out of range");
+    c->near = rc_near_new((size_t)s->cache_l1_max_entries, (size_t)s->cache_l1_max_bytes,
+                          (double)s->cache_l1_max_ttl);
+    if (!c->near)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    rc_tracking_hooks h = {hook_invalidate, hook_flush, c->near};
+    if (rc_tracking_new(&c->pool, c->where, c->log_level, TRACKING_CHECK_S, h,
+                        &c->tracking) != RC_OK) {
+        rc_near_free(c->near);
+        c->near = NULL;
+        return RC_ENOMEM;
+    }
+    return RC_OK;
+}
+
+void rc_tier_free(rc_cache *c)
+{
+    rc_tracking_free(c->tracking);
+    rc_near_free(c->near);
+    c->tracking = NULL;
+    c->near = NULL;
+}
+
+int rc_cache_tier_track(rc_cache *c, const char *ns)
+{
+    if (!c->tracking)
+        return RC_OK;
+    size_t a = strlen(c->prefix), b = strlen(ns);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    memcpy(p, c->prefix, a);
+    memcpy(p + a, ns, b);
+    memcpy(p + a + b, ":", 2);
+    int st = rc_tracking_add_prefix(c->tracking, p);
+    free(p);
+    return st;
+}
+
+/* Whether the near cache may serve now (one atomic load when all is well,
+ * plus the breaker's state). */
+static bool serving(rc_cache *c)
+{
+    return c->near && rc_tracking_ready(c->tracking, c->near_strict) &&
+           rc_breaker_usable(&c->breaker);
+}
+
+int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,
+                        rc_near_value *out, rc_tier_fill *f)
+{
+    f->ticket = 0;
+    memset(out, 0, sizeof *out);
+    if (!serving(c))
+        return 0;
+    int res = rc_near_begin(c->near, key, c->single_flight ? wait_s : 0, out, &f->ticket);
+    return res == RC_NEAR_HIT || res == RC_NEAR_FILL ? res : 0;
+}
+
+bool rc_cache_tier_put(rc_cache *c, const char *key, rc_tier_fill *f,
+                       rc_near_value *v, size_t size, double ttl)
+{
+    if (!f->ticket || !c->near) {
+        rc_near_value_clear(v);
+        return false;
+    }
+    /* An invalidation of key that overtook the reply removes the
+     * placeholder here, before the put looks for it. */
+    rc_tracking_sync(c->tracking);
+    bool stored = rc_near_put(c->near, key, f->ticket, v, size, ttl);
+    f->ticket = 0;
+    return stored;
+}
+
+void rc_cache_tier_abandon(rc_cache *c, const char *key, rc_tier_fill *f)
+{
+    if (f->ticket && c->near)
+        rc_near_abandon(c->near, key, f->ticket);
+    f->ticket = 0;
+}
+
+void rc_cache_tier_remove(rc_cache *c, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; c->near && i < n; i++)
+        rc_near_remove(c->near, keys[i]);
+}
+
+void rc_cache_tier_remove_matching(rc_cache *c, const char *glob)
+{
+    if (!c->near)
+        return;
+    size_t a = strlen(c->escaped_prefix), b = strlen(glob);
+    char *p = malloc(a + b + 1);
+    if (!p) { /* cannot name the keys: drop them all */
+        rc_near_reset(c->near);
+        return;
+    }
+    memcpy(p, c->escaped_prefix, a);
+    memcpy(p + a, glob, b + 1);
+    rc_near_remove_matching(c->near, p);
+    free(p);
+}
