@@ -22,6 +22,7 @@
  * The bench writes only under the key prefix CACHE_KEY_PREFIX + "bench:" and
  * removes its keys at the end.
  */
+#include "eviction.h"
 #include "repocache/cache.h"
 #include "repocache/cached_repository.h"
 #include "repocache/repository.h"
@@ -58,6 +59,10 @@ typedef struct bench {
     rc_repo *sqlite;              /* SQLite hero repository */
     rc_repo *cached;              /* cached decorator (cache_on_write on) */
     rc_repo *cached_nw;           /* second decorator, cache_on_write off */
+    rc_cache *cache_l2;           /* a service without the near cache */
+    rc_repo *cached_l2;           /* a decorator on it */
+    rc_cache *cache_relaxed;      /* a service with CACHE_L1_STRICT=false */
+    rc_repo *cached_relaxed;      /* a decorator on it */
     rc_hero *heroes[NHEROES];     /* the English heroes (as stored) */
     char *keys[NHEROES];          /* their by-id cache keys */
     redisContext *raw[MAX_THREADS]; /* raw connections, one per thread */
@@ -104,13 +109,48 @@ static int op_sqlite_find(bench *b, int t, size_t i)
     return rc;
 }
 
-static int op_cached_find(bench *b, int t, size_t i)
+static int find_with(rc_repo *r, bench *b, int t, size_t i)
 {
     void *e = NULL;
-    int rc = rc_repo_find_by_id(b->cached, b->heroes[pick(t, i)]->id, &e);
+    int rc = rc_repo_find_by_id(r, b->heroes[pick(t, i)]->id, &e);
     rc_hero_free(e);
     return rc;
 }
+
+static int op_cached_find(bench *b, int t, size_t i)
+{
+    return find_with(b->cached, b, t, i);
+}
+
+static int op_l2_find(bench *b, int t, size_t i)
+{
+    return find_with(b->cached_l2, b, t, i);
+}
+
+static int op_relaxed_find(bench *b, int t, size_t i)
+{
+    return find_with(b->cached_relaxed, b, t, i);
+}
+
+/* Reads every hero twice through r (untimed): into Redis, then from Redis
+ * into r's near cache; and the query likewise. */
+static int warm(bench *b, rc_repo *r)
+{
+    int rc = RC_OK;
+    for (int pass = 0; rc == RC_OK && pass < 2; pass++) {
+        for (size_t i = 0; rc == RC_OK && i < NHEROES; i++)
+            rc = find_with(r, b, 0, i);
+        rc_list *l = NULL;
+        if (rc == RC_OK)
+            rc = rc_hero_find_by_language(r, "en", &l);
+        rc_list_free(l);
+    }
+    return rc;
+}
+
+static int prep_warm(bench *b) { return warm(b, b->cached); }
+static int prep_warm_l2(bench *b) { return warm(b, b->cached_l2); }
+static int prep_warm_relaxed(bench *b) { return warm(b, b->cached_relaxed); }
 
 static int op_raw_get(bench *b, int t, size_t i)
 {
@@ -176,6 +216,13 @@ static int op_cached_query(bench *b, int t, size_t i)
     (void)t;
     (void)i;
     return query_with(b->cached);
+}
+
+static int op_l2_query(bench *b, int t, size_t i)
+{
+    (void)t;
+    (void)i;
+    return query_with(b->cached_l2);
 }
 
 /* ---- running ---- */
@@ -358,6 +405,10 @@ static void bench_close(bench *b)
         rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
     rc_repo_destroy(b->cached);
     rc_repo_destroy(b->cached_nw);
+    rc_repo_destroy(b->cached_l2);
+    rc_repo_destroy(b->cached_relaxed);
+    rc_cache_free(b->cache_l2);
+    rc_cache_free(b->cache_relaxed);
     rc_repo_destroy(b->sqlite);
     rc_cache_free(b->cache);
     rc_sqlite_close(b->db);
@@ -368,6 +419,24 @@ static void bench_close(bench *b)
     for (int t = 0; t < MAX_THREADS; t++)
         redisFree(b->raw[t]);
     rc_settings_clear(&b->s);
+}
+
+/* A second service on the same Redis and prefix with the boolean setting
+ * flag false, and a hero decorator on it. */
+static int side_service(bench *b, const char *flag, rc_cache **c, rc_repo **r)
+{
+    rc_settings s;
+    int rc = rc_settings_load(&s, NULL);
+    if (rc == RC_OK)
+        rc = rc_settings_set(&s, "CACHE_KEY_PREFIX", b->s.cache_key_prefix);
+    if (rc == RC_OK)
+        rc = rc_settings_set(&s, flag, "false");
+    if (rc == RC_OK)
+        rc = rc_cache_new(&s, c);
+    if (rc == RC_OK)
+        rc = rc_cached_repo_new(b->sqlite, *c, &b->st, NULL, r);
+    rc_settings_clear(&s);
+    return rc;
 }
 
 static int bench_open(bench *b, const char *path)
@@ -409,6 +478,10 @@ static int bench_open(bench *b, const char *path)
     nw.cache_on_write = false;
     if (rc == RC_OK)
         rc = rc_cached_repo_new(b->sqlite, b->cache, &nw, NULL, &b->cached_nw);
+    if (rc == RC_OK)
+        rc = side_service(b, "CACHE_L1_ENABLED", &b->cache_l2, &b->cached_l2);
+    if (rc == RC_OK)
+        rc = side_service(b, "CACHE_L1_STRICT", &b->cache_relaxed, &b->cached_relaxed);
     if (rc == RC_OK)
         rc = rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
     if (rc == RC_OK)
@@ -522,8 +595,12 @@ int main(int argc, char **argv)
     static bench b;
     workload wl[] = {
         {"find by id, SQLite", "sqlite_find", NULL, op_sqlite_find, 5000},
-        {"find by id, cache hit (Redis)", "cache_hit", NULL, op_cached_find,
-         5000},
+        {"find by id, near-cache hit", "near_hit", prep_warm, op_cached_find,
+         100000},
+        {"find by id, near-cache hit (CACHE_L1_STRICT=false)", "near_hit_relaxed",
+         prep_warm_relaxed, op_relaxed_find, 100000},
+        {"find by id, Redis hit (near cache off)", "cache_hit", prep_warm_l2,
+         op_l2_find, 5000},
         {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL,
          op_raw_get, 5000},
         {"find by id, cache miss (fill included)", "cache_miss",
@@ -536,13 +613,16 @@ int main(int argc, char **argv)
          NULL, op_cached_update, MAX_DISTINCT},
         {"query by_language -> 1000 heroes, SQLite", "sqlite_query", NULL,
          op_sqlite_query, 20},
-        {"query by_language -> 1000 heroes, cache hit", "cache_query", NULL,
-         op_cached_query, 20},
+        {"query by_language -> 1000 heroes, near-cache hit", "near_query",
+         prep_warm, op_cached_query, 100},
+        {"query by_language -> 1000 heroes, Redis hit (near off)", "cache_query",
+         prep_warm_l2, op_l2_query, 20},
     };
     const size_t nwl = sizeof wl / sizeof wl[0];
     result res[2 * sizeof wl / sizeof wl[0]];
     size_t nres = 0;
-    target tg[4];
+    enum { NTARGETS = 9 };
+    target tg[NTARGETS];
     char machine[160];
     double rtt;
     int rc = RC_OK;
@@ -599,20 +679,40 @@ int main(int argc, char **argv)
         const result *miss = find_result(res, nres, "cache_miss", 1);
         const result *squp = find_result(res, nres, "sqlite_update", 1);
         const result *up = find_result(res, nres, "cached_update", 1);
+        const result *nh = find_result(res, nres, "near_hit", 1);
+        const result *nh2 = find_result(res, nres, "near_hit", 2);
+        const result *nr = find_result(res, nres, "near_hit_relaxed", 1);
+        const result *nr2 = find_result(res, nres, "near_hit_relaxed", 2);
+        const result *sqq = find_result(res, nres, "sqlite_query", 1);
+        const result *nq = find_result(res, nres, "near_query", 1);
         rtt = raw->us_per_op;
-        tg[0] = (target){"cached hit throughput / raw GET throughput",
+        tg[0] = (target){"Redis hit (near off) throughput / raw GET throughput",
                          hit->ops_per_sec / raw->ops_per_sec, 0.85, true, "x"};
         tg[1] = (target){"miss <= SQLite find + 2 round trips",
                          miss->us_per_op, sq->us_per_op + 2 * rtt, false, "us"};
         tg[2] = (target){"update (invalidation) <= SQLite update + 2 round trips",
                          up->us_per_op, squp->us_per_op + 2 * rtt, false, "us"};
-        tg[3] = (target){"hits: 2 threads / 1 thread throughput",
+        tg[3] = (target){"Redis hits: 2 threads / 1 thread throughput",
                          hit2->ops_per_sec / hit->ops_per_sec, 1.6, true, "x"};
+        tg[4] = (target){"near hit / SQLite find throughput",
+                         nh->ops_per_sec / sq->ops_per_sec, 20, true, "x"};
+        tg[5] = (target){"near hit, not strict / SQLite find throughput",
+                         nr->ops_per_sec / sq->ops_per_sec, 20, true, "x"};
+        tg[6] = (target){"near hits: 2 threads / 1 thread throughput",
+                         nh2->ops_per_sec / nh->ops_per_sec, 1.7, true, "x"};
+        tg[7] = (target){"near hits, not strict: 2 threads / 1 thread",
+                         nr2->ops_per_sec / nr->ops_per_sec, 1.7, true, "x"};
+        tg[8] = (target){"1000-hero query: near hit / SQLite throughput",
+                         nq->ops_per_sec / sqq->ops_per_sec, 5, true, "x"};
     }
     if (json)
-        rc = print_json(machine, res, nres, tg, 4, reps, rtt);
+        rc = print_json(machine, res, nres, tg, NTARGETS, reps, rtt);
     else
-        print_table(machine, res, nres, tg, 4, reps, rtt);
+        print_table(machine, res, nres, tg, NTARGETS, reps, rtt);
+    double sieve = 0, lru = 0;
+    if (rc == RC_OK && !json && bench_eviction(&sieve, &lru) == 0)
+        printf("\neviction, Zipf 0.99 over 1,000,000 keys, 10,000 entries, 2,000,000 "
+               "reads:\n  hit ratio near cache (SIEVE) %.4f, plain LRU %.4f\n", sieve, lru);
     bench_close(&b);
     return rc == RC_OK ? 0 : 1;
 }

@@ -64,11 +64,12 @@ int rc_cache_tier_track(rc_cache *c, const char *ns)
 }
 
 /* Whether the near cache may serve now (one atomic load when all is well,
- * plus the breaker's state). */
+ * plus the socket read in strict mode). The breaker is not asked on every
+ * hit (its mutex would serialise threads): when it opens, call.c makes the
+ * tracker lose coherence, which empties the store. */
 static bool serving(rc_cache *c)
 {
-    return c->near && rc_tracking_ready(c->tracking, c->near_strict) &&
-           rc_breaker_usable(&c->breaker);
+    return c->near && rc_tracking_ready(c->tracking, c->near_strict);
 }
 
 int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,

@@ -114,17 +114,23 @@ static void wake_thread(rc_tracking *t)
     (void)w; /* a full pipe already wakes it */
 }
 
-/* Stops serving and empties the near cache; logs the first loss. */
-static void lose(rc_tracking *t, const char *why)
+/* Stops serving and empties the near cache; counts and logs the loss (a
+ * warning, or debug when routine: a namespace added). */
+static void lose_as(rc_tracking *t, const char *why, int level)
 {
     unsigned was = atomic_exchange(&t->state, 0);
     t->hooks.flush(t->hooks.ud);
     if (was & ST_COHERENT) {
         atomic_fetch_add(&t->losses, 1);
-        rc_log(t->log_level, RC_LOG_WARNING,
+        rc_log(t->log_level, level,
                "redis at %s: near cache coherence lost (%s); emptied, not serving "
                "until tracking is re-armed", t->where, why);
     }
+}
+
+static void lose(rc_tracking *t, const char *why)
+{
+    lose_as(t, why, RC_LOG_WARNING);
 }
 
 void rc_tracking_lose(rc_tracking *t, const char *why)
@@ -201,6 +207,7 @@ bool rc_tracking_ready(rc_tracking *t, bool strict)
 /* Closes both connections (thread only). */
 static void disconnect(rc_tracking *t)
 {
+    atomic_store(&t->state, 0);
     pthread_mutex_lock(&t->sub_mu);
     redisFree(t->sub);
     t->sub = NULL;
@@ -361,7 +368,8 @@ static bool must_stop(rc_tracking *t, bool *rearm)
 }
 
 /* Watches both connections until coherence is lost or the thread must stop;
- * returns why (NULL when the subscriber's reader already handled it). */
+ * returns why (NULL when the subscriber's reader already handled it, or the
+ * thread must stop). */
 static const char *watch_until_lost(rc_tracking *t)
 {
     double next_ping = rc_clock_monotonic(NULL) + t->ping_s;
@@ -374,8 +382,12 @@ static const char *watch_until_lost(rc_tracking *t)
         bool rearm = false;
         if (n < 0 && errno != EINTR)
             return "poll failed";
-        if (fds[2].revents && (must_stop(t, &rearm) || rearm))
-            return "tracking must be re-armed";
+        if (fds[2].revents && must_stop(t, &rearm))
+            return NULL; /* closing: nothing to report */
+        if (rearm) {
+            lose_as(t, "a namespace was added: tracking is re-armed", RC_LOG_DEBUG);
+            return NULL;
+        }
         if (fds[0].revents) {
             atomic_fetch_or(&t->state, ST_PENDING);
             rc_tracking_sync(t);
