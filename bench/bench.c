@@ -403,15 +403,15 @@ static void bench_close(bench *b)
 {
     if (b->cached)
         rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
-    rc_repo_destroy(b->cached);
-    rc_repo_destroy(b->cached_nw);
-    rc_repo_destroy(b->cached_l2);
-    rc_repo_destroy(b->cached_relaxed);
+    rc_repo_free(b->cached);
+    rc_repo_free(b->cached_nw);
+    rc_repo_free(b->cached_l2);
+    rc_repo_free(b->cached_relaxed);
     rc_cache_free(b->cache_l2);
     rc_cache_free(b->cache_relaxed);
-    rc_repo_destroy(b->sqlite);
+    rc_repo_free(b->sqlite);
     rc_cache_free(b->cache);
-    rc_sqlite_close(b->db);
+    rc_sqlite_free(b->db);
     for (int i = 0; i < NHEROES; i++) {
         rc_hero_free(b->heroes[i]);
         free(b->keys[i]);

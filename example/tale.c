@@ -159,12 +159,12 @@ int tale_print_list(FILE *f, const rc_strategy *k, const rc_list *l)
 void tale_app_close(tale_app *a)
 {
     for (int i = 0; i < TALE_NKINDS; i++) {
-        rc_repo_destroy(a->cached[i]);
-        rc_repo_destroy(a->sqlite[i]);
+        rc_repo_free(a->cached[i]);
+        rc_repo_free(a->sqlite[i]);
         a->cached[i] = a->sqlite[i] = NULL;
     }
     rc_cache_free(a->cache);
-    rc_sqlite_close(a->db);
+    rc_sqlite_free(a->db);
     a->cache = NULL;
     a->db = NULL;
 }
@@ -179,7 +179,7 @@ int tale_wrap(tale_app *a, rc_cache *cache, rc_repo *out[TALE_NKINDS])
                                 &out[i]);
     if (rc != RC_OK) {
         for (int i = 0; i < TALE_NKINDS; i++) {
-            rc_repo_destroy(out[i]);
+            rc_repo_free(out[i]);
             out[i] = NULL;
         }
     }

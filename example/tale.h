@@ -59,7 +59,7 @@ typedef struct tale_app {
  * stderr; on failure *a is closed. */
 int tale_app_open(tale_app *a, const rc_settings *s);
 /* Wraps the app's SQLite repositories in cached repositories over cache
- * (borrowed): out[i] owned by the caller (rc_repo_destroy). For the demo's
+ * (borrowed): out[i] owned by the caller (rc_repo_free). For the demo's
  * second service. */
 int tale_wrap(tale_app *a, rc_cache *cache, rc_repo *out[TALE_NKINDS]);
 /* Releases everything; safe on a zeroed or partly opened app. */

@@ -651,7 +651,7 @@ int tale_demo(tale_app *a)
                (unsigned long long)cs.fallback_hits);
     }
     for (int k = 0; k < TALE_NKINDS; k++)
-        rc_repo_destroy(down[k]);
+        rc_repo_free(down[k]);
     rc_cache_free(closed);
     rc_settings_clear(&s2);
     if (rc != RC_OK)

@@ -132,7 +132,7 @@ int main(void)
 
     free(stats);
     rc_hero_free(h);
-    rc_repo_destroy(cached);
+    rc_repo_free(cached);
     rc_cache_free(cache);
     rc_settings_clear(&s);
     free(mine);

@@ -373,7 +373,7 @@ START_TEST(test_miss_once_then_hit)
     ck_assert_uint_eq(st.misses, 3);
     ck_assert_uint_eq(st.hits, 6);
     ck_assert_double_eq_tol(st.hit_rate, 6.0 / 9.0, 1e-9);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -410,7 +410,7 @@ START_TEST(test_cache_on_read_off)
     ck_assert_str_eq(((rc_hero *)e)->name, "Bea");
     rc_hero_free(e);
     ck_assert_int_eq(in->finds, 0);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -472,7 +472,7 @@ START_TEST(test_writes_remove_exact_keys)
     rc_cached_repo_stats st;
     stats(c, &st);
     ck_assert_uint_eq(st.invalidations, 6 + 4 + 4);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -498,7 +498,7 @@ START_TEST(test_cache_on_write_stores_entity)
     ck_assert_int_eq(rc_repo_save(c, h, NULL), RC_OK);
     rc_hero_free(h);
     ck_assert(rexists("hero:h5"));
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -530,7 +530,7 @@ START_TEST(test_failing_write_leaves_cache)
     h = mk_hero("h1", "Ann", "en");
     ck_assert_int_eq(rc_repo_save(c, h, NULL), RC_ECONFLICT);
     rc_hero_free(h);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -549,7 +549,7 @@ START_TEST(test_no_previous_drops_namespace)
     ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_OK);
     rc_hero_free(h);
     ASSERT_KEYS("child:c1\n");
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -576,7 +576,7 @@ START_TEST(test_negative_cache)
     ck_assert(!rexists("hero:~none:ghost"));
     ck_assert_int_eq(rc_repo_find_by_id(c, "ghost", &e), RC_OK);
     rc_hero_free(e);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 
     /* CACHE_NEGATIVE_TTL=0 turns it off */
     settings.cache_negative_ttl = 0;
@@ -586,7 +586,7 @@ START_TEST(test_negative_cache)
         ck_assert_int_eq(rc_repo_find_by_id(c, "ghost", &e), RC_ENOTFOUND);
     ck_assert_int_eq(in->finds, 3);
     ASSERT_KEYS("");
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -634,7 +634,7 @@ START_TEST(test_no_previous_while_redis_down)
     rc_list_free(l);
     ck_assert_int_eq(in->queries, 1);
     redisFree(pr);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
     rc_cache_free(pc);
     rc_settings_clear(&s);
     th_redis_stop(&p);
@@ -664,8 +664,8 @@ START_TEST(test_slots_and_ownership)
     rc_repo *c = NULL;
     ck_assert_int_eq(rc_strategy_hero(NULL, &st), RC_OK);
     ck_assert_int_eq(rc_cached_repo_new(&in->base, cache, &st, NULL, &c), RC_OK);
-    ck_assert(rc_is_cached_repo(c));
-    ck_assert(!rc_is_cached_repo(&in->base));
+    ck_assert(rc_cached_repo_is(c));
+    ck_assert(!rc_cached_repo_is(&in->base));
     ck_assert_ptr_eq(rc_cached_repo_inner(c), &in->base);
     ck_assert_str_eq(c->methods->name, "cached");
     ck_assert_ptr_null(c->methods->update);
@@ -674,7 +674,7 @@ START_TEST(test_slots_and_ownership)
     rc_hero *h = mk_hero("h1", "Ann", "en");
     ck_assert_int_eq(rc_repo_update(c, h, NULL, NULL), RC_EUNSUPPORTED);
     rc_hero_free(h);
-    rc_repo_destroy(c); /* not owned: inner survives */
+    rc_repo_free(c); /* not owned: inner survives */
     ck_assert(!destroyed);
 
     /* decorators stack: cached over cached over counting */
@@ -686,7 +686,7 @@ START_TEST(test_slots_and_ownership)
     h = mk_hero("h1", "Ann", "en");
     ck_assert_int_eq(rc_repo_update(c2, h, NULL, NULL), RC_EBACKEND);
     rc_hero_free(h);
-    rc_repo_destroy(c2);
+    rc_repo_free(c2);
     ck_assert(destroyed);
 
     /* a strategy for another entity is refused; an owned inner is freed */
@@ -843,8 +843,8 @@ static void make_world(world *w, rc_sqlite_db *db, const rc_entity_ops *ops,
 
 static void free_world(world *w)
 {
-    rc_repo_destroy(w->cached);
-    rc_repo_destroy(w->inner);
+    rc_repo_free(w->cached);
+    rc_repo_free(w->inner);
 }
 
 /* -- heroes -- */
@@ -882,7 +882,7 @@ START_TEST(test_sqlite_hero_queries)
     hero_set(w.cached, "h2", "Bob", "ru");
     run_world(&w, m, 4);
     free_world(&w);
-    rc_sqlite_close(db);
+    rc_sqlite_free(db);
 }
 END_TEST
 
@@ -934,7 +934,7 @@ START_TEST(test_sqlite_child_queries)
     child_set(w.cached, "c2", "Bob", 8, "male");
     run_world(&w, m, 5);
     free_world(&w);
-    rc_sqlite_close(db);
+    rc_sqlite_free(db);
 }
 END_TEST
 
@@ -985,7 +985,7 @@ START_TEST(test_sqlite_story_queries)
     story_set(w.cached, "s2", "ru", "c2", "Bob");
     run_world(&w, m, 6);
     free_world(&w);
-    rc_sqlite_close(db);
+    rc_sqlite_free(db);
 }
 END_TEST
 
@@ -1039,7 +1039,7 @@ START_TEST(test_interop_reads_python_values)
             ck_assert_int_eq(((rc_story *)e)->rating.value, 8);
         ops[i]->free(e);
         free(id);
-        rc_repo_destroy(c);
+        rc_repo_free(c);
     }
     /* a child written by hand as Python wrote it, and the child fixture (id
      * null, as Python cached unsaved children) inside a query list */
@@ -1076,7 +1076,7 @@ START_TEST(test_interop_reads_python_values)
         ck_assert_str_eq(((rc_child *)l->items[0])->age_category, "5-7");
         rc_list_free(l);
         ck_assert_int_eq(in->finds + in->queries, 0);
-        rc_repo_destroy(c);
+        rc_repo_free(c);
     }
     /* a list written by Python under hero:all and hero:lang:en */
     count_repo *in;
@@ -1093,7 +1093,7 @@ START_TEST(test_interop_reads_python_values)
     ck_assert_uint_eq(l->len, 3);
     rc_list_free(l);
     ck_assert_int_eq(in->lists + in->queries, 0);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1152,7 +1152,7 @@ START_TEST(test_interop_writes_python_layout)
     ck_assert_int_gt(r->integer, 3590);
     ck_assert_int_le(r->integer, 3600);
     freeReplyObject(r);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1297,7 +1297,7 @@ START_TEST(test_user_defined_strategy)
     ck_assert_int_eq(rc_repo_save(c, g, NULL), RC_OK);
     gadget_free(g);
     ASSERT_KEYS("hero:h1\n");
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1353,7 +1353,7 @@ START_TEST(test_corrupt_and_foreign_values)
     ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
     rc_list_free(l);
     ck_assert_int_eq(in->finds + in->lists, 0);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1415,7 +1415,7 @@ START_TEST(test_invalidate_scopes)
     rc_cached_repo_stats st;
     stats(c, &st);
     ck_assert_uint_eq(st.invalidations, 1 + 1 + 1 + 1 + 3);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1454,9 +1454,9 @@ START_TEST(test_invalidate_all_with_glob_prefix)
     ck_assert_int_eq(rc_cached_repo_invalidate(a, "all", NULL, 0, &removed), RC_OK);
     ck_assert_int_eq(removed, 2);
     ASSERT_KEYS("p1x:hero:all\np1x:hero:h1\n");
-    rc_repo_destroy(a);
-    rc_repo_destroy(b);
-    rc_repo_destroy(&in->base);
+    rc_repo_free(a);
+    rc_repo_free(b);
+    rc_repo_free(&in->base);
     rc_cache_free(c2);
     rc_settings_clear(&s2);
 }
@@ -1510,7 +1510,7 @@ START_TEST(test_stats)
     json_decref(j);
     free(js);
     ck_assert_int_eq(rc_cached_repo_get_stats(&in->base, &st), RC_EINVAL);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1557,7 +1557,7 @@ START_TEST(test_codec_out_of_memory)
     }
     ck_assert(done);
     ck_assert_int_gt(n, 20);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 
@@ -1602,7 +1602,7 @@ START_TEST(test_stats_json_out_of_memory)
     ck_assert_int_gt(th_chaos_each("rc_cached_repo_stats_json",
                                    call_stats_json, check_stats_json, c),
                      20);
-    rc_repo_destroy(c);
+    rc_repo_free(c);
 }
 END_TEST
 

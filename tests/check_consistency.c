@@ -255,10 +255,10 @@ static void run_races(bool writer_fills)
     ASSERT_VERSION(reader, "h2", "b1");
     ASSERT_VERSION(writer, "h2", "b1");
 
-    rc_repo_destroy(reader);
-    rc_repo_destroy(writer);
-    rc_repo_destroy(inner);
-    rc_sqlite_close(db);
+    rc_repo_free(reader);
+    rc_repo_free(writer);
+    rc_repo_free(inner);
+    rc_sqlite_free(db);
     rc_cache_free(ca);
     rc_cache_free(cb);
 }
@@ -309,9 +309,9 @@ START_TEST(test_fallback_race_and_invalidation)
     ck_assert_str_eq(seen, "v2");
     ASSERT_VERSION(repo, "h1", "v3");
 
-    rc_repo_destroy(repo);
-    rc_repo_destroy(inner);
-    rc_sqlite_close(db);
+    rc_repo_free(repo);
+    rc_repo_free(inner);
+    rc_sqlite_free(db);
     rc_cache_free(c);
 }
 END_TEST
@@ -490,9 +490,9 @@ START_TEST(test_stress_no_stale_reads)
     ck_assert_uint_gt(s.reads, 100);
     ck_assert_uint_eq(s.violations, 0);
     for (int i = 0; i < 2; i++)
-        rc_repo_destroy(s.repos[i]);
-    rc_repo_destroy(inner);
-    rc_sqlite_close(db);
+        rc_repo_free(s.repos[i]);
+    rc_repo_free(inner);
+    rc_sqlite_free(db);
     rc_cache_free(caches[0]);
     rc_cache_free(caches[1]);
     pthread_mutex_destroy(&stamp.mu);
@@ -557,9 +557,9 @@ static void redis_fails_during_write(failure how)
     ck_assert_uint_eq(st.cache.pending_deletes, 0);
     ck_assert(st.cache.redis_available);
 
-    rc_repo_destroy(repo);
-    rc_repo_destroy(inner);
-    rc_sqlite_close(db);
+    rc_repo_free(repo);
+    rc_repo_free(inner);
+    rc_sqlite_free(db);
     rc_cache_free(c);
     th_redis_stop(&p);
 }

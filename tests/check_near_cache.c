@@ -60,8 +60,8 @@ static void open_side(side *s, const char *const *kv)
 
 static void close_side(side *s)
 {
-    rc_repo_destroy(s->repo);
-    rc_sqlite_close(s->db);
+    rc_repo_free(s->repo);
+    rc_sqlite_free(s->db);
     rc_cache_free(s->cache);
 }
 
@@ -206,8 +206,8 @@ START_TEST(test_redis_ttl_bounds_the_near_cache)
     put_hero(plain, "h1", "Behind");
     usleep(400000);
     ck_assert_str_eq(name_of(a.repo, "h1"), "Behind");
-    rc_repo_destroy(plain);
-    rc_sqlite_close(db);
+    rc_repo_free(plain);
+    rc_sqlite_free(db);
     redisFree(raw);
     close_side(&a);
 }
@@ -243,7 +243,7 @@ START_TEST(test_single_flight_threads)
     side a;
     open_side(&a, NULL);
     put_hero(a.repo, "h1", "Aria");
-    rc_repo_destroy(a.repo); /* again, with a hook that counts the loads */
+    rc_repo_free(a.repo); /* again, with a hook that counts the loads */
     rc_strategy st;
     rc_repo *inner = NULL;
     rc_cached_repo_options o = {.own_inner = true, .fill_hook = count_load};

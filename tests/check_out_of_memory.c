@@ -799,7 +799,7 @@ static int s_update(rc_repo *b, const void *e, void **stored, void **prev)
 
 static void s_destroy(rc_repo *b)
 {
-    rc_repo_destroy(inner_of(b));
+    rc_repo_free(inner_of(b));
     free(b);
 }
 
@@ -866,8 +866,8 @@ static void world_open(world *w)
 
 static void world_close(world *w)
 {
-    rc_repo_destroy(w->repo);
-    rc_sqlite_close(w->db);
+    rc_repo_free(w->repo);
+    rc_sqlite_free(w->db);
 }
 
 static int call_repo_new(void *ud)
@@ -876,7 +876,7 @@ static int call_repo_new(void *ud)
     rc_cached_repo_options opt = {0};
     rc_repo *r = NULL;
     int rc = rc_cached_repo_new(w->inner, cache, &w->st, &opt, &r);
-    rc_repo_destroy(r);
+    rc_repo_free(r);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "core/entity_queries.h"
 #include "entity_samples.h"
 #include "harness.h"
+#include "repocache/cached_repository.h"
 #include "repocache/sqlite_repository.h"
 #include "repocache/strategy.h"
 
@@ -148,9 +149,9 @@ START_TEST(test_every_query_key_is_a_sqlite_query)
                          RC_EINVAL);
         ck_assert_ptr_null(l);
         st.entity->free(e);
-        rc_repo_destroy(repo);
+        rc_repo_free(repo);
     }
-    rc_sqlite_close(db);
+    rc_sqlite_free(db);
 }
 END_TEST
 
@@ -221,8 +222,27 @@ START_TEST(test_query_arguments_canonical)
     ck_assert_int_eq(rc_repo_find_by_query(children, RC_Q_BY_NAME, one, 1, &l), RC_OK);
     rc_list_free(l);
     free(long_name);
-    rc_repo_destroy(children);
+    rc_repo_free(children);
+    rc_sqlite_free(db);
+    free(path);
+}
+END_TEST
+
+/* The 0.1.0 names still compile, link and work (aliases of the _free and
+ * rc_cached_repo_is names). */
+START_TEST(test_former_names)
+{
+    char *path = th_tmpfile("names.db");
+    rc_sqlite_db *db = NULL;
+    rc_repo *r = NULL;
+    ck_assert_int_eq(rc_sqlite_open(path, &db), RC_OK);
+    ck_assert_int_eq(rc_sqlite_repo_new(db, &rc_hero_entity, &r), RC_OK);
+    ck_assert(!rc_is_cached_repo(r));
+    ck_assert(!rc_cached_repo_is(r));
+    rc_repo_destroy(r);
+    rc_repo_destroy(NULL);
     rc_sqlite_close(db);
+    rc_sqlite_close(NULL);
     free(path);
 }
 END_TEST
@@ -239,6 +259,7 @@ static Suite *queries_suite(void)
         {"every_query_key_is_a_sqlite_query",
          test_every_query_key_is_a_sqlite_query},
         {"query_arguments_canonical", test_query_arguments_canonical},
+        {"former_names", test_former_names},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
     return s;

@@ -226,7 +226,7 @@ START_TEST(test_custom_repository)
     ck_assert_int_eq(m->n_query, 0);
 
     mem_destroyed = 0;
-    rc_repo_destroy(r);
+    rc_repo_free(r);
     ck_assert_int_eq(mem_destroyed, 1);
     rc_hero_free(h);
     rc_hero_free(saved);
@@ -255,7 +255,7 @@ START_TEST(test_status_passthrough)
     ck_assert_int_eq(rc_repo_find_by_id(&m->base, "nope", &out),
                      RC_ENOTFOUND);
     ck_assert_ptr_null(out);
-    rc_repo_destroy(&m->base);
+    rc_repo_free(&m->base);
 }
 END_TEST
 
@@ -302,7 +302,7 @@ START_TEST(test_null_slots)
     rc_repo r = {.methods = &empty, .entity = &rc_hero_entity};
     assert_all_refused(&r, RC_EUNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(rc_errmsg(), "empty"));
-    rc_repo_destroy(&r); /* NULL destroy slot: nothing happens */
+    rc_repo_free(&r); /* NULL destroy slot: nothing happens */
 }
 END_TEST
 
@@ -310,9 +310,9 @@ START_TEST(test_null_methods_and_repo)
 {
     rc_repo r = {.methods = NULL, .entity = &rc_hero_entity};
     assert_all_refused(&r, RC_EUNSUPPORTED);
-    rc_repo_destroy(&r);
+    rc_repo_free(&r);
     assert_all_refused(NULL, RC_EINVAL);
-    rc_repo_destroy(NULL);
+    rc_repo_free(NULL);
 }
 END_TEST
 
@@ -386,7 +386,7 @@ START_TEST(test_typed_routing)
     ck_assert_ptr_null(l);
     ck_assert_int_eq(m->n_query, 11);
     ck_assert_int_eq(m->n_find + m->n_list + m->n_save, 0);
-    rc_repo_destroy(r);
+    rc_repo_free(r);
 }
 END_TEST
 

@@ -33,10 +33,10 @@ static void open_repos(void)
 
 static void close_repos(void)
 {
-    rc_repo_destroy(heroes);
-    rc_repo_destroy(children);
-    rc_repo_destroy(stories);
-    rc_sqlite_close(db);
+    rc_repo_free(heroes);
+    rc_repo_free(children);
+    rc_repo_free(stories);
+    rc_sqlite_free(db);
     heroes = children = stories = NULL;
     db = NULL;
 }
@@ -267,7 +267,7 @@ START_TEST(test_open_errors)
     ck_assert_int_eq(rc_sqlite_repo_new(db, &other, &r), RC_EINVAL);
     ck_assert_ptr_null(r);
     ck_assert_int_eq(rc_sqlite_repo_new(NULL, &rc_hero_entity, &r), RC_EINVAL);
-    rc_sqlite_close(NULL); /* accepts NULL */
+    rc_sqlite_free(NULL); /* accepts NULL */
 }
 END_TEST
 
@@ -304,8 +304,8 @@ START_TEST(test_memory_database)
     ck_assert_str_eq(h->name, "Ann");
     ck_assert_uint_eq(count_all(heroes), 0); /* not the file's database */
     rc_hero_free(h);
-    rc_repo_destroy(r);
-    rc_sqlite_close(mem);
+    rc_repo_free(r);
+    rc_sqlite_free(mem);
 }
 END_TEST
 
@@ -936,8 +936,8 @@ START_TEST(test_two_threads_two_connections)
     ck_assert_int_eq(rc_sqlite_repo_new(db2, &rc_hero_entity, &heroes2),
                      RC_OK);
     run_two_threads(heroes, heroes2, heroes2);
-    rc_repo_destroy(heroes2);
-    rc_sqlite_close(db2);
+    rc_repo_free(heroes2);
+    rc_sqlite_free(db2);
 }
 END_TEST
 
@@ -1022,8 +1022,8 @@ START_TEST(test_update_previous_atomic)
     for (i = 0; i < n; i++)
         ck_assert_str_eq(seen[i], written[i]);
     rc_hero_free(final);
-    rc_repo_destroy(heroes2);
-    rc_sqlite_close(db2);
+    rc_repo_free(heroes2);
+    rc_sqlite_free(db2);
 }
 END_TEST
 

@@ -70,13 +70,16 @@ typedef struct rc_cached_repo_options {
  * opt->own_inner, in which case inner is destroyed with *out (and also when
  * this call fails). st is copied; the tables it points at (queries, codec,
  * entity) are borrowed and must outlive *out. opt may be NULL (defaults).
- * *out is owned by the caller (rc_repo_destroy). RC_EINVAL when st does not
+ * *out is owned by the caller (rc_repo_free). RC_EINVAL when st does not
  * pass rc_strategy_check or its entity differs from inner->entity, RC_ENOMEM.
  */
 int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
                        const rc_cached_repo_options *opt, rc_repo **out);
 
 /* Whether r is a cached repository made by rc_cached_repo_new. */
+bool rc_cached_repo_is(const rc_repo *r);
+/* The former name of rc_cached_repo_is, kept so that code written for 0.1.0
+ * still compiles and links; new code uses rc_cached_repo_is. */
 bool rc_is_cached_repo(const rc_repo *r);
 
 /* The wrapped repository of a cached repository (borrowed), or NULL. */

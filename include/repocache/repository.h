@@ -88,7 +88,10 @@ int rc_repo_save(rc_repo *r, const void *entity, void **saved);
 int rc_repo_update(rc_repo *r, const void *entity, void **stored,
                    void **previous);
 int rc_repo_remove(rc_repo *r, const char *id, void **previous);
-/* Destroys r; accepts NULL and a NULL destroy slot. */
+/* Frees r (through its destroy slot); accepts NULL and a NULL slot. */
+void rc_repo_free(rc_repo *r);
+/* The former name of rc_repo_free, kept so that code written for 0.1.0
+ * still compiles and links; new code uses rc_repo_free. */
 void rc_repo_destroy(rc_repo *r);
 
 /* The query names (RC_Q_BY_LANGUAGE ...) are in repocache/entity.h. */

@@ -299,7 +299,7 @@ int rc_cached_repo_invalidate(rc_repo *base, const char *scope,
     int rc = RC_OK;
     if (removed)
         *removed = 0;
-    if (!rc_is_cached_repo(base) || !scope)
+    if (!rc_cached_repo_is(base) || !scope)
         return rc_seterr(RC_EINVAL,
                          "invalidate: not a cached repository or no scope");
     cached_repo *r = rc_cached_self(base);

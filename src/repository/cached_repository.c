@@ -423,20 +423,22 @@ static void cached_destroy(rc_repo *base)
     if (!r)
         return;
     if (r->own_inner)
-        rc_repo_destroy(r->inner);
+        rc_repo_free(r->inner);
     free(r->ns_glob);
     free(r->lease_glob);
     free(r);
 }
 
-bool rc_is_cached_repo(const rc_repo *r)
+bool rc_cached_repo_is(const rc_repo *r)
 {
     return r && r->methods && r->methods->destroy == cached_destroy;
 }
 
+bool rc_is_cached_repo(const rc_repo *r) { return rc_cached_repo_is(r); }
+
 rc_repo *rc_cached_repo_inner(rc_repo *r)
 {
-    return rc_is_cached_repo(r) ? rc_cached_self(r)->inner : NULL;
+    return rc_cached_repo_is(r) ? rc_cached_self(r)->inner : NULL;
 }
 
 /* Our table with a NULL slot wherever the wrapped repository has none. */
@@ -512,7 +514,7 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
         rc = rc_seterr(RC_ENOMEM, "cached repo: out of memory");
     if (rc != RC_OK) {
         if (own)
-            rc_repo_destroy(inner);
+            rc_repo_free(inner);
         return rc;
     }
     mirror_slots(&r->methods, inner);

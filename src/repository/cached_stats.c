@@ -13,7 +13,7 @@
 
 int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
 {
-    if (!rc_is_cached_repo(base) || !st)
+    if (!rc_cached_repo_is(base) || !st)
         return rc_seterr(RC_EINVAL, "stats: not a cached repository");
     cached_repo *r = rc_cached_self(base);
     char *all = NULL;

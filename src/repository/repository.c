@@ -87,11 +87,13 @@ int rc_repo_remove(rc_repo *r, const char *id, void **previous)
     RC_DISPATCH_(r, remove, 1, r, id, previous);
 }
 
-void rc_repo_destroy(rc_repo *r)
+void rc_repo_free(rc_repo *r)
 {
     if (r && RC_SLOT_(r, destroy, 1))
         r->methods->destroy(r);
 }
+
+void rc_repo_destroy(rc_repo *r) { rc_repo_free(r); }
 
 /* ---- typed convenience functions ---- */
 

@@ -373,7 +373,7 @@ int rc_sqlite_open(const char *path, rc_sqlite_db **out)
         rc = db->conn ? rc_seterr(RC_EBACKEND, "sqlite: open %s: %s", path,
                                   sqlite3_errmsg(db->conn))
                       : rc_seterr(RC_ENOMEM, "sqlite: out of memory");
-        rc_sqlite_close(db);
+        rc_sqlite_free(db);
         return rc;
     }
     sqlite3_busy_timeout(db->conn, BUSY_TIMEOUT_MS);
@@ -387,14 +387,14 @@ int rc_sqlite_open(const char *path, rc_sqlite_db **out)
     if (rc == RC_OK)
         rc = sq_prepare_all(db);
     if (rc != RC_OK) {
-        rc_sqlite_close(db);
+        rc_sqlite_free(db);
         return rc;
     }
     *out = db;
     return RC_OK;
 }
 
-void rc_sqlite_close(rc_sqlite_db *db)
+void rc_sqlite_free(rc_sqlite_db *db)
 {
     if (!db)
         return;
@@ -403,3 +403,5 @@ void rc_sqlite_close(rc_sqlite_db *db)
     pthread_mutex_destroy(&db->lock);
     free(db);
 }
+
+void rc_sqlite_close(rc_sqlite_db *db) { rc_sqlite_free(db); }
