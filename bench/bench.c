@@ -86,12 +86,7 @@ typedef struct result {
     double us_per_op;   /* latency seen by one thread */
 } result;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now(void) { return rc_clock_monotonic(NULL); }
 
 /* Spreads the threads over different heroes. */
 static size_t pick(int t, size_t i)

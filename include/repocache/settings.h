@@ -2,6 +2,10 @@
  * repocache/settings.h - every setting of the cache service, the strategies
  * and the tale program, loaded from the environment and an optional .env file
  * (the environment wins). See .env.example for defaults and meanings.
+ *
+ * Settings belong to the core layer (src/core/settings.c): the cache service
+ * (Redis connection, breaker, near cache) and the strategies (TTLs) both read
+ * them, and loading them needs nothing but core.
  */
 #ifndef REPOCACHE_SETTINGS_H
 #define REPOCACHE_SETTINGS_H
