@@ -606,11 +606,102 @@ START_TEST(test_sigpipe_guarded)
 }
 END_TEST
 
+/* Redis out of memory (maxmemory 1, noeviction): a lookup that would take
+ * a lease is refused with -OOM; the service counts and logs it once, and
+ * takes no lease (so tries no fill) for the next RC_FILL_PAUSE seconds, so
+ * reads go on without an error each. */
+typedef struct oom_case {
+    th_redis *r;
+    uint64_t errors_after_first, errors_after_more;
+    rc_lease_found first, later;
+} oom_case;
+
+static void oom_reads(void *arg)
+{
+    oom_case *k = arg;
+    rc_cache *c = service(k->r->url, 5, "warning");
+    rc_lease_hit hit;
+    bool leased;
+    k->first = rc_lease_lookup(c, "k", "~lease:k", NULL, "token1", 5000, &hit, &leased);
+    rc_lease_hit_free(&hit);
+    rc_cache_stats st;
+    rc_cache_get_stats(c, &st);
+    k->errors_after_first = st.errors;
+    for (int i = 0; i < 50; i++) {
+        k->later = rc_lease_lookup(c, "k", "~lease:k", NULL, "token2", 5000, &hit, &leased);
+        rc_lease_hit_free(&hit);
+        ck_assert(!leased);
+    }
+    rc_cache_get_stats(c, &st);
+    k->errors_after_more = st.errors;
+    rc_cache_free(c);
+}
+
+START_TEST(test_out_of_memory_seen_and_fills_paused)
+{
+    th_redis r;
+    ck_assert_int_eq(th_redis_start(&r, "--maxmemory 1 --maxmemory-policy noeviction"), 0);
+    oom_case k = {.r = &r};
+    char *logs = capture_stderr(oom_reads, &k);
+    ck_assert_int_eq(k.first, RC_LEASE_FAILED);    /* the script's SET got -OOM */
+    ck_assert_uint_ge(k.errors_after_first, 1);    /* counted by the service */
+    ck_assert_int_eq(k.later, RC_LEASE_MISS);      /* then: no lease, no error */
+    ck_assert_uint_eq(k.errors_after_more, k.errors_after_first);
+    ck_assert_ptr_nonnull(strstr(logs, "OOM"));
+    ck_assert_ptr_nonnull(strstr(logs, "fills paused"));
+    int lines = 0;
+    for (const char *p = logs; (p = strchr(p, '\n')); p++)
+        lines++;
+    ck_assert_int_eq(lines, 1); /* logged once, not once per read */
+    free(logs);
+    th_redis_stop(&r);
+}
+END_TEST
+
+/* Pooled connections killed by the server (CLIENT KILL) are replaced at the
+ * next call: routine, so nothing is logged above debug, and no line claims a
+ * degradation. */
+typedef struct kill_case {
+    th_redis *r;
+    int ok;
+} kill_case;
+
+static void kill_pooled(void *arg)
+{
+    kill_case *k = arg;
+    rc_cache *c = service(k->r->url, 5, "info");
+    redisContext *raw = th_redis_connect(k->r, NULL);
+    for (int i = 0; i < 30; i++) {
+        k->ok += rc_cache_health_check(c) == RC_OK;
+        redisReply *rep = redisCommand(raw, "CLIENT KILL TYPE normal SKIPME yes");
+        freeReplyObject(rep);
+    }
+    k->ok += rc_cache_health_check(c) == RC_OK;
+    redisFree(raw);
+    rc_cache_free(c);
+}
+
+START_TEST(test_killed_connections_not_degradation)
+{
+    th_redis r;
+    ck_assert_int_eq(th_redis_start(&r, NULL), 0);
+    kill_case k = {.r = &r};
+    char *logs = capture_stderr(kill_pooled, &k);
+    ck_assert_int_ge(k.ok, 16); /* every other call at least */
+    ck_assert_ptr_null(strstr(logs, "degrading"));
+    ck_assert_str_eq(logs, "");
+    free(logs);
+    th_redis_stop(&r);
+}
+END_TEST
+
 static Suite *faults_suite(void)
 {
     Suite *s = suite_create("cache_faults");
     const th_case cases[] = {
         {"killed", test_killed_mid_run},
+        {"out_of_memory", test_out_of_memory_seen_and_fills_paused},
+        {"killed_connections", test_killed_connections_not_degradation},
         {"paused", test_paused_calls_bounded},
         {"paused_breaker", test_paused_breaker_opens},
         {"restart_requirepass", test_restart_requirepass},

@@ -172,8 +172,11 @@ static void note_up(rc_cache *c)
     if (was == RC_AVAIL_UP)
         return;
     size_t dropped = rc_fallback_deactivate(c->fb);
-    /* The first contact is routine (debug); a recovery is news (info). */
-    rc_log(c->log_level, was == RC_AVAIL_DOWN ? RC_LOG_INFO : RC_LOG_DEBUG,
+    /* The first contact and a lone failed call (a connection lost and
+     * replaced) are routine (debug); a recovery after the breaker opened is
+     * news (info). */
+    bool news = atomic_exchange(&c->degraded, false);
+    rc_log(c->log_level, news ? RC_LOG_INFO : RC_LOG_DEBUG,
            "redis at %s: %s (%zu fallback entries dropped)", c->where,
            was == RC_AVAIL_DOWN ? "back in use" : "in use", dropped);
 }
@@ -185,8 +188,8 @@ static void note_down(rc_cache *c, const char *why)
     if (c->fallback_enabled)
         rc_fallback_activate(c->fb);
     if (atomic_exchange(&c->avail, RC_AVAIL_DOWN) != RC_AVAIL_DOWN)
-        rc_log(c->log_level, RC_LOG_WARNING, "%s; degrading%s", why,
-               c->fallback_enabled ? " to the in-memory fallback" : "");
+        rc_log(c->log_level, RC_LOG_DEBUG, "%s; this call is answered without Redis",
+               why);
 }
 
 /* Borrows a context, replays, runs fn and gives the context back; *reached
@@ -225,8 +228,10 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
     int st = run_on_conn(c, fn, ud, &ok);
     sigpipe_unblock(&g);
     if (rc_breaker_report(&c->breaker, t, ok)) {
+        atomic_store(&c->degraded, true);
         rc_log(c->log_level, RC_LOG_WARNING,
-               "redis at %s: circuit breaker open (%s)", c->where, rc_errmsg());
+               "redis at %s: circuit breaker open (%s); degrading%s", c->where,
+               rc_errmsg(), c->fallback_enabled ? " to the in-memory fallback" : "");
         rc_tracking_lose(c->tracking, "circuit breaker open");
     }
     if (ok) {
@@ -285,8 +290,24 @@ int rc_call_reply_error(rc_cache *c, const redisReply *r, const char *what)
     if (r->type != REDIS_REPLY_ERROR)
         return RC_OK;
     atomic_fetch_add(&c->errors, 1);
+    double now = rc_breaker_now(&c->breaker);
+    bool oom = strncmp(r->str, "OOM", 3) == 0 || strstr(r->str, "-OOM") != NULL;
+    if (oom)
+        atomic_store(&c->fills_paused_until, now + RC_FILL_PAUSE);
+    double last = atomic_load(&c->refused_logged);
+    if ((last == 0 || now - last >= RC_REFUSAL_LOG_PERIOD) &&
+        atomic_compare_exchange_strong(&c->refused_logged, &last, now))
+        rc_log(c->log_level, RC_LOG_WARNING, "redis at %s: %s refused: %.*s%s",
+               c->where, what, (int)(r->len > 200 ? 200 : r->len), r->str,
+               oom ? " (fills paused for 10 s)" : "");
     return rc_seterr(RC_EBACKEND, "redis at %s: %s: %.*s", c->where, what,
                      (int)(r->len > 200 ? 200 : r->len), r->str);
+}
+
+bool rc_call_fills_paused(rc_cache *c)
+{
+    double until = atomic_load(&c->fills_paused_until);
+    return until != 0 && rc_breaker_now(&c->breaker) < until;
 }
 
 int rc_call_integer(rc_cache *c, int argc, const char *const *argv,

@@ -84,6 +84,8 @@ rc_lease_found rc_lease_lookup(rc_cache *c, const char *key, const char *lease,
     *leased = false;
     if (!rc_cache_redis_usable(c))
         return RC_LEASE_DOWN;
+    if (rc_call_fills_paused(c))
+        token = ""; /* Redis refused a fill for memory: take no lease */
     const char *keys[3] = {key, lease, neg};
     char ms[24];
     snprintf(ms, sizeof ms, "%d", lease_ms);
@@ -103,6 +105,10 @@ rc_lease_fill_result rc_lease_fill(rc_cache *c, const char *key,
                                    const char *lease, const char *token,
                                    const char *val, size_t len, int ttl)
 {
+    if (len > RC_LEASE_VALUE_MAX) { /* Redis would refuse it: never sent */
+        rc_lease_release(c, lease, token);
+        return RC_LEASE_NOT_SENT;
+    }
     const char *keys[2] = {key, lease};
     char ttls[24];
     snprintf(ttls, sizeof ttls, "%d", ttl);

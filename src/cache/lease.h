@@ -77,8 +77,15 @@ typedef enum rc_lease_fill_result {
     RC_LEASE_NOT_SENT  /* Redis could not be used, or answered oddly */
 } rc_lease_fill_result;
 
+/* The largest value a fill sends: Redis's default proto-max-bulk-len (512
+ * MiB) less room for the command. A larger one is never sent (the lease is
+ * given back, RC_LEASE_NOT_SENT), rather than sent in full to be refused. */
+#define RC_LEASE_VALUE_MAX ((size_t)512 * 1024 * 1024 - 4096)
+
 /* Stores val[0..len) under key for ttl seconds only if lease still holds
- * token, then deletes the lease (one round trip). */
+ * token, then deletes the lease (one round trip). While Redis has refused a
+ * write for memory in the last RC_FILL_PAUSE seconds, rc_lease_lookup takes
+ * no lease, so no fill is tried. */
 rc_lease_fill_result rc_lease_fill(rc_cache *c, const char *key,
                                    const char *lease, const char *token,
                                    const char *val, size_t len, int ttl);

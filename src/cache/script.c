@@ -141,6 +141,8 @@ int rc_cache_eval(rc_cache *c, const char *script, int nkeys, const char *const 
         lens[1] = strlen(script);
         st = rc_cache_exec(c, &cmd, 1, reply);
     }
+    if (st == RC_OK)
+        (void)rc_call_reply_error(c, *reply, "script"); /* counted, logged */
     free(argv);
     free(lens);
     return st;

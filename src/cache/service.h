@@ -64,6 +64,9 @@ struct rc_cache {
     /* statistics */
     atomic_uint_fast64_t hits, misses, sets, deletes, errors, fallback_hits;
     atomic_int avail; /* RC_AVAIL_* */
+    atomic_bool degraded;        /* the breaker opened since Redis was last up */
+    _Atomic double refused_logged; /* clock time of the last refusal logged */
+    _Atomic double fills_paused_until; /* no fills before (Redis said OOM) */
 };
 
 /* ---- raw commands (call.c, script.c) ---- */
@@ -118,8 +121,14 @@ int rc_call_one(rc_cache *c, int argc, const char *const *argv,
 int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
                     long long *out);
 /* RC_OK when r is not an error reply; else RC_EBACKEND with its text
- * (counted as an error). */
+ * (counted as an error, and logged as a warning at most once per
+ * RC_REFUSAL_LOG_PERIOD seconds). An -OOM reply also pauses fills for
+ * RC_FILL_PAUSE seconds (rc_call_fills_paused). */
 int rc_call_reply_error(rc_cache *c, const redisReply *r, const char *what);
+/* Whether fills are paused now because Redis refused one for memory. */
+bool rc_call_fills_paused(rc_cache *c);
+#define RC_REFUSAL_LOG_PERIOD 10.0
+#define RC_FILL_PAUSE 10.0
 
 /* The commands of one pipeline and room for their arguments and replies. */
 typedef struct rc_batch {
