@@ -131,14 +131,8 @@ int rc_cache_key(const rc_cache *c, const char *key, char **out)
 {
     if (!c || !key || !out)
         return rc_seterr(RC_EINVAL, "rc_cache_key: NULL argument");
-    size_t a = strlen(c->prefix), b = strlen(key);
-    char *k = malloc(a + b + 1);
-    if (!k)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    memcpy(k, c->prefix, a);
-    memcpy(k + a, key, b + 1);
-    *out = k;
-    return RC_OK;
+    *out = rc_str_concat(c->prefix, key);
+    return *out ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
 }
 
 int rc_cache_glob_escape(const char *s, char **out)

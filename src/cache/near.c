@@ -291,6 +291,14 @@ static entry *find_value(shard *s, const char *key, uint64_t hash, double now)
     return *p;
 }
 
+/* A hit on e (mutex held): marks it visited, counts it, copies it out. */
+static int take_hit(shard *s, entry *e, rc_near_value *out)
+{
+    e->visited = true;
+    s->hits++;
+    return copy_value(&e->v, out);
+}
+
 int rc_near_get(rc_near *n, const char *key, rc_near_value *out)
 {
     memset(out, 0, sizeof *out);
@@ -299,14 +307,9 @@ int rc_near_get(rc_near *n, const char *key, rc_near_value *out)
     double now = n->clock(n->clock_ud);
     pthread_mutex_lock(&s->mu);
     entry *e = find_value(s, key, h, now);
-    int st = RC_ENOTFOUND;
-    if (e) {
-        e->visited = true;
-        st = copy_value(&e->v, out);
-        s->hits++;
-    } else {
+    int st = e ? take_hit(s, e, out) : RC_ENOTFOUND;
+    if (!e)
         s->misses++;
-    }
     pthread_mutex_unlock(&s->mu);
     return st;
 }
@@ -349,15 +352,12 @@ int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out
     int res;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        entry **p = slot_of(s, key, h);
         entry *e = find_value(s, key, h, n->clock(n->clock_ud));
         if (e) {
-            e->visited = true;
-            s->hits++;
-            res = copy_value(&e->v, out) == RC_OK ? RC_NEAR_HIT : RC_ENOMEM;
+            res = take_hit(s, e, out) == RC_OK ? RC_NEAR_HIT : RC_ENOMEM;
             break;
         }
-        p = slot_of(s, key, h); /* find_value may have dropped an expired one */
+        entry **p = slot_of(s, key, h); /* absent, or a fill in progress */
         if (!*p) {
             s->misses++;
             *ticket = add_placeholder(n, s, key, h);
@@ -369,7 +369,8 @@ int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out
             s->waits++;
         waited = true;
         if (rc_clock_monotonic(NULL) >= deadline || !wait_until(s, deadline)) {
-            if (*slot_of(s, key, h) && (*slot_of(s, key, h))->ticket) {
+            entry *still = *slot_of(s, key, h);
+            if (still && still->ticket) {
                 s->misses++;
                 res = RC_NEAR_BUSY;
                 break;

@@ -10,6 +10,7 @@
 #include "cache/service.h"
 
 #include "core/log.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +34,9 @@ static void recount_locked(rc_cache *c)
 /* Adds "escaped prefix + glob" to the patterns to drop; pend_mu held. */
 static int add_glob_locked(rc_cache *c, const char *glob)
 {
-    size_t n = strlen(c->escaped_prefix) + strlen(glob) + 1;
-    char *pat = malloc(n);
+    char *pat = rc_str_concat(c->escaped_prefix, glob);
     if (!pat)
         return RC_ENOMEM;
-    snprintf(pat, n, "%s%s", c->escaped_prefix, glob);
     int st = rc_pending_add_glob(&c->pend, pat);
     free(pat);
     return st;

@@ -51,16 +51,13 @@ int rc_cache_tier_track(rc_cache *c, const char *ns)
 {
     if (!c->tracking)
         return RC_OK;
-    size_t a = strlen(c->prefix), b = strlen(ns);
-    char *p = malloc(a + b + 2);
-    if (!p)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    memcpy(p, c->prefix, a);
-    memcpy(p + a, ns, b);
-    memcpy(p + a + b, ":", 2);
-    int st = rc_tracking_add_prefix(c->tracking, p);
+    char *ns_colon = rc_str_concat(ns, ":"), *p = NULL;
+    int st = ns_colon ? rc_cache_key(c, ns_colon, &p) : RC_ENOMEM;
+    if (st == RC_OK)
+        st = rc_tracking_add_prefix(c->tracking, p);
+    free(ns_colon);
     free(p);
-    return st;
+    return st ? rc_seterr(st, "out of memory") : RC_OK;
 }
 
 /* Whether the near cache may serve now (one atomic load when all is well,
@@ -115,14 +112,11 @@ void rc_cache_tier_remove_matching(rc_cache *c, const char *glob)
 {
     if (!c->near)
         return;
-    size_t a = strlen(c->escaped_prefix), b = strlen(glob);
-    char *p = malloc(a + b + 1);
+    char *p = rc_str_concat(c->escaped_prefix, glob);
     if (!p) { /* cannot name the keys: drop them all */
         rc_near_reset(c->near);
         return;
     }
-    memcpy(p, c->escaped_prefix, a);
-    memcpy(p + a, glob, b + 1);
     rc_near_remove_matching(c->near, p);
     free(p);
 }

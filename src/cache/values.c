@@ -6,6 +6,8 @@
  */
 #include "cache/service.h"
 
+#include "core/str.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,11 +211,9 @@ int rc_cache_clear(rc_cache *c, const char *glob, long long *removed)
         *removed = 0;
     if (!c || !glob)
         return rc_seterr(RC_EINVAL, "rc_cache_clear: NULL argument");
-    size_t n = strlen(c->escaped_prefix) + strlen(glob) + 1;
-    char *pattern = malloc(n);
+    char *pattern = rc_str_concat(c->escaped_prefix, glob);
     if (!pattern)
         return rc_seterr(RC_ENOMEM, "out of memory");
-    snprintf(pattern, n, "%s%s", c->escaped_prefix, glob);
     long long fb_removed = (long long)rc_fallback_del_matching(c->fb, pattern);
     clear_args a = {pattern, 0};
     int st = c->enabled ? rc_call_with(c, clear_fn, &a) : RC_OK;

@@ -43,6 +43,17 @@ bool rc_int_canonical(const char *s, int *out)
     return true;
 }
 
+char *rc_str_concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = malloc(na + nb + 1);
+    if (p) {
+        memcpy(p, a, na);
+        memcpy(p + na, b, nb + 1);
+    }
+    return p;
+}
+
 int rc_glob_escape(const char *s, char **out)
 {
     if (!s || !out)

@@ -8,6 +8,8 @@
 
 /* A malloc'd copy of s; NULL when s is NULL or out of memory. */
 char *rc_strdup(const char *s);
+/* A malloc'd a followed by b; NULL when out of memory. */
+char *rc_str_concat(const char *a, const char *b);
 /* A malloc'd copy of the first n bytes of s (which need not be
  * NUL-terminated), NUL-terminated; NULL when out of memory. */
 char *rc_strndup(const char *s, size_t n);
