@@ -28,6 +28,7 @@
 #include "cache/pending.h"
 #include "cache/pool.h"
 #include "cache/tracking.h"
+#include "cache/wire.h"
 #include "repocache/cache.h"
 
 #include <hiredis/hiredis.h>
@@ -71,12 +72,7 @@ struct rc_cache {
 
 /* ---- raw commands (call.c, script.c) ---- */
 
-/* One command as an argument vector (binary-safe). */
-typedef struct rc_cmd {
-    int argc;                /* arguments, the command name included */
-    const char *const *argv; /* the arguments */
-    const size_t *argvlen;   /* NULL: every argv[i] is NUL-terminated */
-} rc_cmd;
+/* Commands are rc_cmd (wire.h). */
 
 /*
  * Runs n commands pipelined on one pooled context: one round trip.
@@ -102,7 +98,7 @@ int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
 typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
 
 /*
- * Runs fn on a pooled context, through the breaker and with SIGPIPE guarded,
+ * Runs fn on a pooled context, through the breaker,
  * after replaying remembered deletes. fn returns RC_EUNAVAILABLE (I/O error,
  * timeout, server loading) or RC_EAUTH (NOAUTH) only when Redis cannot be
  * used; the context is then discarded and the failure fed to the breaker.
@@ -157,9 +153,6 @@ rc_circuit_state rc_cache_circuit(rc_cache *c);
  * redisConnect*, successful or not). */
 uint64_t rc_cache_debug_connects(rc_cache *c);
 
-/* For tests: how many SIGPIPEs raised by this library's writes the guard
- * has consumed in this process (see the SIGPIPE note in cache.h). */
-uint64_t rc_cache_debug_sigpipes(void);
 
 /* ---- remembered deletes (replay.c) ---- */
 
