@@ -76,7 +76,7 @@ static long long drop_namespace(cached_repo *r)
         rc_cached_count(&r->errors);
         return -1;
     }
-    atomic_fetch_add(&r->invalidations, (uint_fast64_t)removed);
+    rc_counter_add_n(&r->invalidations, (uint64_t)removed);
     return removed;
 }
 
@@ -115,7 +115,7 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
     if (rc == RC_ENOMEM) /* nothing sent: drop by pattern instead */
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     if (rc == RC_OK)
-        atomic_fetch_add(&r->invalidations, (uint_fast64_t)*removed);
+        rc_counter_add_n(&r->invalidations, (uint64_t)*removed);
     else
         rc_cached_count(&r->errors);
     return rc == RC_OK ? RC_OK : RC_EUNAVAILABLE;

@@ -31,17 +31,17 @@ int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
     free(all);
     st->all_cached = ttl != -2;
     st->all_ttl_remaining = ttl;
-    st->hits = atomic_load(&r->hits);
-    st->misses = atomic_load(&r->misses);
+    st->hits = rc_counter_get(&r->hits);
+    st->misses = rc_counter_get(&r->misses);
     st->hit_rate = st->hits + st->misses
                        ? (double)st->hits / (double)(st->hits + st->misses)
                        : 0.0;
-    st->negative_hits = atomic_load(&r->negative_hits);
-    st->errors = atomic_load(&r->errors);
-    st->decode_errors = atomic_load(&r->decode_errors);
-    st->invalidations = atomic_load(&r->invalidations);
-    st->stale_fills_rejected = atomic_load(&r->stale_fills_rejected);
-    st->near_hits = atomic_load(&r->near_hits);
+    st->negative_hits = rc_counter_get(&r->negative_hits);
+    st->errors = rc_counter_get(&r->errors);
+    st->decode_errors = rc_counter_get(&r->decode_errors);
+    st->invalidations = rc_counter_get(&r->invalidations);
+    st->stale_fills_rejected = rc_counter_get(&r->stale_fills_rejected);
+    st->near_hits = rc_counter_get(&r->near_hits);
     return rc_cache_get_stats(r->cache, &st->cache);
 }
 
