@@ -93,6 +93,13 @@ int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
 int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
                   const char *const *keys, int nargs, const char *const *args,
                   const size_t *arglens, redisReply **reply);
+/* rc_cache_eval after the read command pre, in the same round trip;
+ * *pre_reply its reply (NULL on failure; the caller frees it). On NOSCRIPT
+ * both are sent again (pre must be safe to repeat). */
+int rc_cache_eval_after(rc_cache *c, const rc_cmd *pre, redisReply **pre_reply,
+                        const char *script, int nkeys, const char *const *keys,
+                        int nargs, const char *const *args, const size_t *arglens,
+                        redisReply **reply);
 
 /* Work done on one pooled context by rc_call_with. */
 typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
