@@ -31,7 +31,7 @@ typedef struct cached_repo {
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
     char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
     rc_counter hits, misses, negative_hits, errors, decode_errors,
-        invalidations, stale_fills_rejected, near_hits; /* the statistics */
+        invalidations, stale_fills_rejected, near_hits, lease_waits; /* the statistics */
 } cached_repo;
 
 /* The decorator behind base (which must be one). */

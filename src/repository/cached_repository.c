@@ -33,8 +33,10 @@
 #include "core/token.h"
 #include "repocache/codec.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_LEASE_MS 5000
 #define NEGATIVE_VALUE "1"
@@ -242,12 +244,13 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
  * Looks key up, at most twice: a value that does not decode is dropped and
  * looked up once more (taking the lease then); garbage twice: read through,
  * no fill. Returns the read's status when the lookup answered it (a hit, a
- * negative hit, or the fallback's read), else READ_GO_ON with *leased.
+ * negative hit, or the fallback's read), else READ_GO_ON with *leased, and
+ * *filling when another reader holds the lease (it is loading the value).
  */
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
                        const load_req *q, void **out, bool *leased,
-                       rc_tier_fill *f)
+                       bool *filling, rc_tier_fill *f)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
@@ -262,8 +265,10 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
             rc_cached_count(&r->negative_hits);
             return RC_ENOTFOUND;
         }
-        if (lk == RC_LEASE_MISS)
+        if (lk == RC_LEASE_MISS || lk == RC_LEASE_FILLING) {
+            *filling = lk == RC_LEASE_FILLING;
             break;
+        }
         if (lk == RC_LEASE_HIT) {
             bool ok = take_hit(r, is_list, key, hit.val, hit.len, false, out);
             if (ok)
@@ -277,6 +282,45 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
         }
     }
     return READ_GO_ON;
+}
+
+/* Longest pause between two looks while another reader fills, seconds. */
+#define AWAIT_PAUSE_MAX 0.05
+
+static void nap(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * The lease of key is another reader's (in any process): look again with
+ * growing pauses (1 ms, doubling, at most AWAIT_PAUSE_MAX) until its value
+ * (or not found) is there, or the lease is free and we take it (*leased), or
+ * lease_ms passed (READ_GO_ON without the lease: the database, no fill, as
+ * when nobody waits). Returns as read_lookup.
+ */
+static int await_filler(cached_repo *r, bool is_list, const char *key,
+                        const char *lease, const char *neg, const char *token,
+                        const load_req *q, void **out, bool *leased,
+                        rc_tier_fill *f)
+{
+    double deadline = rc_clock_monotonic(NULL) + (double)r->lease_ms / 1000.0;
+    double pause = 0.001;
+    rc_cached_count(&r->lease_waits);
+    for (;;) {
+        double left = deadline - rc_clock_monotonic(NULL);
+        if (left <= 0)
+            return READ_GO_ON;
+        nap(pause < left ? pause : left);
+        bool filling = false;
+        int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, leased,
+                             &filling, f);
+        if (rc != READ_GO_ON || !filling)
+            return rc; /* answered, or the lease is ours or free: go on */
+        pause = pause * 2 < AWAIT_PAUSE_MAX ? pause * 2 : AWAIT_PAUSE_MAX;
+    }
 }
 
 /* Redis, then the database: the read after a near-cache miss; f is the
@@ -297,7 +341,11 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
     }
     if (r->st.cache_on_read)
         rc_token_hex(token);
-    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f);
+    bool filling = false;
+    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased,
+                         &filling, f);
+    if (rc == READ_GO_ON && filling)
+        rc = await_filler(r, is_list, key, lease, neg, token, q, out, &leased, f);
     if (rc != READ_GO_ON) {
         free(lease);
         free(neg);
