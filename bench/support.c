@@ -6,7 +6,9 @@
 #include "repocache/cached_repository.h"
 #include "repocache/status.h"
 
+#include <hiredis/hiredis.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,52 @@ int bench_wait(pid_t pid, const char *what)
         return 0;
     fprintf(stderr, "bench: the %s process failed (status %d)\n", what, status);
     return -1;
+}
+
+redisContext *bench_redis_connect(const rc_settings *s)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = s->redis_unix_path
+                          ? redisConnectUnixWithTimeout(s->redis_unix_path, tv)
+                          : redisConnectWithTimeout(s->redis_host,
+                                                    s->redis_port, tv);
+    redisReply *rep = NULL;
+    if (!c || c->err) {
+        fprintf(stderr, "bench: cannot connect to Redis: %s\n",
+                c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    if (s->redis_password) {
+        rep = s->redis_user
+                  ? redisCommand(c, "AUTH %s %s", s->redis_user, s->redis_password)
+                  : redisCommand(c, "AUTH %s", s->redis_password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "bench: Redis AUTH failed\n");
+            freeReplyObject(rep);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(rep);
+    }
+    rep = redisCommand(c, "SELECT %d", s->redis_db);
+    freeReplyObject(rep);
+    return c;
+}
+
+void bench_describe_machine(redisContext *c, char *out, size_t n)
+{
+    redisReply *rep = redisCommand(c, "INFO server");
+    const char *v = rep && rep->type == REDIS_REPLY_STRING
+                        ? strstr(rep->str, "redis_version:")
+                        : NULL;
+    char ver[32] = "?";
+    if (v)
+        sscanf(v + strlen("redis_version:"), "%31[0-9.]", ver);
+    freeReplyObject(rep);
+    snprintf(out, n, "%ld CPUs online, redis-server %s, SQLite %s, hiredis %d.%d.%d",
+             sysconf(_SC_NPROCESSORS_ONLN), ver, sqlite3_libversion(),
+             HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
 int bench_cmp_double(const void *a, const void *b)

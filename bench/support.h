@@ -13,6 +13,7 @@
 #include "repocache/sqlite_repository.h"
 #include "repocache/strategy.h"
 
+#include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -61,6 +62,14 @@ void bench_shared_free(void *p, size_t n);
 /* Waits for child pid; 0 when it exited with status 0, else -1 (and says
  * so on stderr, naming what). */
 int bench_wait(pid_t pid, const char *what);
+
+/* A raw hiredis connection to the Redis of s (AUTH and SELECT done), for
+ * what the bench measures outside the library; NULL (said on stderr) when
+ * it fails. Free with redisFree. */
+redisContext *bench_redis_connect(const rc_settings *s);
+/* out = "2 CPUs online, redis-server 7.0.15, SQLite 3.40.1, hiredis 0.14.1"
+ * (the server asked on c). */
+void bench_describe_machine(redisContext *c, char *out, size_t n);
 
 /* qsort comparator of doubles, ascending. */
 int bench_cmp_double(const void *a, const void *b);
