@@ -175,7 +175,11 @@ int main(int argc, char **argv)
         bench_side_wrap(&x, NULL) != RC_OK)
         return 1;
     rc = measure(&x, n, &r);
-    if (rc == RC_OK && r.entries > 0)
+    if (rc == RC_OK && r.entries > 0 && r.heap <= 0)
+        printf("near-cache memory: mallinfo2 sees no heap growth (a sanitizer's "
+               "allocator?); resident set %.0f bytes per hero\n",
+               r.rss / (double)r.entries);
+    else if (rc == RC_OK && r.entries > 0)
         printf("near-cache memory: %ld heroes read into it, %llu entries added, "
                "%ld reads failed, %llu evicted\n  %.0f bytes of heap per hero (mallinfo2 "
                "uordblks), %.0f bytes of resident set per hero;\n  its own "

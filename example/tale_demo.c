@@ -2,9 +2,11 @@
  * tale_demo.c - `tale demo`: the four scenes of the Python example, with
  * timings measured on this machine (never invented):
  *   1. reads straight from SQLite (no cache);
- *   2. the same reads through the cache: a cold pass (misses, fills) and warm
- *      passes (hits), with hit and miss counts, and a plain statement for
- *      every case where the cache is slower than SQLite;
+ *   2. the same reads through the cache: a cold pass (misses, fills), then
+ *      warm passes answered by Redis (a second service without the near
+ *      cache) and by the near cache (or by the fallback while Redis is
+ *      unreachable), with hit and miss counts, and for each workload and
+ *      each tier a plain statement of how it compares with SQLite;
  *   3. an update, the keys it invalidated, and the read that follows;
  *   4. Redis unavailable (a closed port): the same answers, and the time per
  *      call showing no timeout is paid.
@@ -283,7 +285,7 @@ static void key_set_of(key_set *ks, const rc_hero *h)
         ks->st->query_keys(h, add_query_key, ks);
 }
 
-static void key_set_exists(key_set *ks, rc_cache *c, bool out[MAX_KEYS])
+static void key_set_exists(const key_set *ks, rc_cache *c, bool out[MAX_KEYS])
 {
     for (size_t i = 0; i < ks->n; i++) {
         out[i] = false;
@@ -336,22 +338,116 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static int scene_update(tale_app *a, const demo_data *d)
+/* Reads through heroes every key an update of orig will have to remove. */
+static int fill_update_keys(rc_repo *heroes, const rc_hero *orig)
+{
+    rc_hero *h = NULL;
+    rc_list *l[4] = {NULL, NULL, NULL, NULL};
+    int rc = rc_repo_find_by_id(heroes, orig->id, (void **)&h);
+    if (rc == RC_OK)
+        rc = rc_hero_find_by_language(heroes, "en", &l[0]);
+    if (rc == RC_OK)
+        rc = rc_hero_find_by_language(heroes, "ru", &l[1]);
+    if (rc == RC_OK)
+        rc = rc_hero_find_by_name(heroes, orig->name, &l[2]);
+    if (rc == RC_OK)
+        rc = rc_repo_list_all(heroes, &l[3]);
+    rc_hero_free(h);
+    for (int i = 0; i < 4; i++)
+        rc_list_free(l[i]);
+    return rc;
+}
+
+/* A copy of orig named "<name> the Bold", in Russian; NULL on ENOMEM. */
+static rc_hero *bold_copy(const rc_hero *orig)
+{
+    rc_hero *changed = rc_hero_clone(orig);
+    size_t n = strlen(orig->name) + sizeof " the Bold";
+    char *name = malloc(n), *lang = dup_str("ru");
+    if (!changed || !name || !lang) {
+        free(name);
+        free(lang);
+        rc_hero_free(changed);
+        return NULL;
+    }
+    snprintf(name, n, "%s the Bold", orig->name);
+    free(changed->name);
+    free(changed->language);
+    changed->name = name;
+    changed->language = lang;
+    return changed;
+}
+
+/* What the update (dt seconds, `counted` keys invalidated by the
+ * decorator's count) did to each key of ks, cached or not before it. */
+static void print_key_states(tale_app *a, const key_set *ks,
+                             const bool before[], const rc_hero *changed,
+                             double dt, uint64_t counted)
+{
+    bool now[MAX_KEYS];
+    int state[MAX_KEYS];
+    size_t gone = 0, cached = 0, plen = strlen(ks->prefix);
+    char t[32];
+    key_set_exists(ks, a->cache, now);
+    for (size_t i = 0; i < ks->n; i++) {
+        state[i] = key_state(a->cache, ks->keys[i], before[i], now[i], changed);
+        cached += before[i];
+        gone += state[i] == K_REMOVED || state[i] == K_REWRITTEN;
+    }
+    printf("  the update took %s; %zu of the %zu cached keys it affects "
+           "lost their old answer\n  (the decorator counted %llu key(s) "
+           "invalidated):\n",
+           fmt_time(dt, t), gone, cached, (unsigned long long)counted);
+    for (size_t i = 0; i < ks->n; i++)
+        printf("    %-40s %s\n", ks->keys[i] + plen, key_state_names[state[i]]);
+    if (a->settings->cache_key_prefix[0])
+        printf("    (keys shown without the prefix \"%s\")\n", ks->prefix);
+}
+
+/* Reads the updated hero back (a hit when the hits grew past hits0) and
+ * the query it moved into. */
+static int read_back(tale_app *a, const rc_hero *changed, uint64_t hits0)
 {
     rc_repo *heroes = a->cached[TALE_HERO];
-    const rc_hero *orig = NULL;
-    rc_hero *changed = NULL, *after = NULL;
-    const char *lang_en = "en", *lang_ru = "ru";
-    key_set ks = {.st = &a->strategy[TALE_HERO],
-                  .prefix = rc_cache_prefix(a->cache)};
-    bool before[MAX_KEYS], now[MAX_KEYS];
-    size_t plen = strlen(ks.prefix);
+    rc_hero *after = NULL;
     rc_list *l = NULL;
-    uint64_t h0, m0, i0, h1, m1, i1;
+    uint64_t h, m, i;
     char t[32];
+    double t0 = tale_now();
+    int rc = rc_repo_find_by_id(heroes, changed->id, (void **)&after);
+    double dt = tale_now() - t0;
+    repo_counts(a->cached, &h, &m, &i);
+    if (rc == RC_OK) {
+        printf("  read back through the cache (%s, a %s): name \"%s\", "
+               "language %s\n", fmt_time(dt, t), h > hits0 ? "hit" : "miss",
+               after->name, after->language);
+        printf("  %s\n", strcmp(after->name, changed->name) == 0 &&
+                                 strcmp(after->language, "ru") == 0
+                             ? "the new value is served, never the old one"
+                             : "WRONG: the old value was served");
+        rc = rc_hero_find_by_language(heroes, "ru", &l);
+    }
+    if (rc == RC_OK) {
+        bool listed = false;
+        for (size_t k = 0; k < l->len; k++)
+            listed |= strcmp(((rc_hero *)l->items[k])->id, changed->id) == 0;
+        printf("  heroes by language ru now %s it\n",
+               listed ? "include" : "DO NOT include");
+    }
+    rc_list_free(l);
+    rc_hero_free(after);
+    return rc;
+}
+
+static int scene_update(tale_app *a, const demo_data *d)
+{
+    const rc_hero *orig = NULL;
+    rc_hero *changed;
+    key_set ks = {.st = &a->strategy[TALE_HERO], .prefix = rc_cache_prefix(a->cache)};
+    bool before[MAX_KEYS];
+    uint64_t h0, m0, i0, h1, m1, i1;
     double t0, dt;
     int rc;
-
     for (size_t i = 0; i < d->heroes->len && !orig; i++) {
         const rc_hero *h = d->heroes->items[i];
         if (strcmp(h->language, "en") == 0)
@@ -361,111 +457,25 @@ static int scene_update(tale_app *a, const demo_data *d)
         printf("  (no English hero to update)\n");
         return RC_OK;
     }
-    /* Fill the keys the update will have to remove. */
-    rc = rc_repo_find_by_id(heroes, orig->id, (void **)&after);
-    rc_hero_free(after);
-    after = NULL;
-    if (rc == RC_OK)
-        rc = rc_hero_find_by_language(heroes, lang_en, &l);
-    rc_list_free(l);
-    l = NULL;
-    if (rc == RC_OK)
-        rc = rc_hero_find_by_language(heroes, lang_ru, &l);
-    rc_list_free(l);
-    l = NULL;
-    if (rc == RC_OK)
-        rc = rc_hero_find_by_name(heroes, orig->name, &l);
-    rc_list_free(l);
-    l = NULL;
-    if (rc == RC_OK)
-        rc = rc_repo_list_all(heroes, &l);
-    rc_list_free(l);
-    l = NULL;
+    rc = fill_update_keys(a->cached[TALE_HERO], orig);
     if (rc != RC_OK)
         return rc;
-
-    changed = rc_hero_clone(orig);
-    if (!changed)
+    if (!(changed = bold_copy(orig)))
         return RC_ENOMEM;
-    {
-        size_t n = strlen(orig->name) + sizeof " the Bold";
-        char *name = malloc(n);
-        char *lang = dup_str("ru");
-        if (!name || !lang) {
-            free(name);
-            free(lang);
-            rc_hero_free(changed);
-            return RC_ENOMEM;
-        }
-        snprintf(name, n, "%s the Bold", orig->name);
-        free(changed->name);
-        free(changed->language);
-        changed->name = name;
-        changed->language = lang;
-    }
     key_set_of(&ks, orig);
     key_set_of(&ks, changed);
     key_set_exists(&ks, a->cache, before);
-
     printf("  hero %s: name \"%s\" -> \"%s\", language en -> ru\n", orig->id,
            orig->name, changed->name);
     repo_counts(a->cached, &h0, &m0, &i0);
     t0 = tale_now();
-    rc = rc_repo_update(heroes, changed, NULL, NULL);
+    rc = rc_repo_update(a->cached[TALE_HERO], changed, NULL, NULL);
     dt = tale_now() - t0;
     repo_counts(a->cached, &h1, &m1, &i1);
-    if (rc != RC_OK) {
-        rc_hero_free(changed);
-        key_set_clear(&ks);
-        return rc;
-    }
-    key_set_exists(&ks, a->cache, now);
-    {
-        int state[MAX_KEYS];
-        size_t gone = 0, cached = 0;
-        for (size_t i = 0; i < ks.n; i++) {
-            state[i] = key_state(a->cache, ks.keys[i], before[i], now[i],
-                                 changed);
-            cached += before[i];
-            gone += state[i] == K_REMOVED || state[i] == K_REWRITTEN;
-        }
-        printf("  the update took %s; %zu of the %zu cached keys it affects "
-               "lost their old answer\n  (the decorator counted %llu key(s) "
-               "invalidated):\n",
-               fmt_time(dt, t), gone, cached, (unsigned long long)(i1 - i0));
-        for (size_t i = 0; i < ks.n; i++)
-            printf("    %-40s %s\n", ks.keys[i] + plen,
-                   key_state_names[state[i]]);
-    }
-    if (a->settings->cache_key_prefix[0])
-        printf("    (keys shown without the prefix \"%s\")\n", ks.prefix);
-
-    t0 = tale_now();
-    rc = rc_repo_find_by_id(heroes, orig->id, (void **)&after);
-    dt = tale_now() - t0;
-    repo_counts(a->cached, &h0, &m0, &i0);
     if (rc == RC_OK) {
-        printf("  read back through the cache (%s, a %s): name \"%s\", "
-               "language %s\n",
-               fmt_time(dt, t), h0 > h1 ? "hit" : "miss", after->name,
-               after->language);
-        printf("  %s\n", strcmp(after->name, changed->name) == 0 &&
-                                 strcmp(after->language, "ru") == 0
-                             ? "the new value is served, never the old one"
-                             : "WRONG: the old value was served");
+        print_key_states(a, &ks, before, changed, dt, i1 - i0);
+        rc = read_back(a, changed, h1);
     }
-    if (rc == RC_OK) {
-        rc = rc_hero_find_by_language(heroes, lang_ru, &l);
-        if (rc == RC_OK) {
-            bool listed = false;
-            for (size_t i = 0; i < l->len; i++)
-                listed |= strcmp(((rc_hero *)l->items[i])->id, orig->id) == 0;
-            printf("  heroes by language ru now %s it\n",
-                   listed ? "include" : "DO NOT include");
-        }
-        rc_list_free(l);
-    }
-    rc_hero_free(after);
     rc_hero_free(changed);
     key_set_clear(&ks);
     return rc;
