@@ -10,6 +10,8 @@
 #ifndef REPOCACHE_SETTINGS_H
 #define REPOCACHE_SETTINGS_H
 
+#include "repocache/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -63,7 +65,7 @@ typedef struct rc_settings {
 } rc_settings;
 
 /* Fills s with the defaults. RC_OK or RC_ENOMEM. Free with rc_settings_clear. */
-int rc_settings_defaults(rc_settings *s);
+RC_API int rc_settings_defaults(rc_settings *s);
 
 /*
  * Fills s from the defaults, then the .env file at env_path (NULL = none; a
@@ -80,15 +82,15 @@ int rc_settings_defaults(rc_settings *s);
  * Booleans: true/false, 1/0, yes/no, on/off. rediss:// is refused (hiredis
  * 0.14 has no TLS).
  */
-int rc_settings_load(rc_settings *s, const char *env_path);
+RC_API int rc_settings_load(rc_settings *s, const char *env_path);
 
 /* Applies one setting by its variable name ("REDIS_URL", "CACHE_HERO_TTL",
  * ...) with the same parsing and messages as rc_settings_load. RC_ECONFIG for
  * an unknown name or a bad value (s unchanged then), RC_ENOMEM. */
-int rc_settings_set(rc_settings *s, const char *name, const char *value);
+RC_API int rc_settings_set(rc_settings *s, const char *name, const char *value);
 
 /* Frees the strings of s; safe on a zeroed or cleared struct. */
-void rc_settings_clear(rc_settings *s);
+RC_API void rc_settings_clear(rc_settings *s);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,7 @@
 #ifndef REPOCACHE_SQLITE_REPOSITORY_H
 #define REPOCACHE_SQLITE_REPOSITORY_H
 
+#include "repocache/export.h"
 #include "repocache/repository.h"
 
 #ifdef __cplusplus
@@ -33,18 +34,18 @@ typedef struct rc_sqlite_db rc_sqlite_db;
  * a private in-memory database). *out is owned by
  * the caller, released with rc_sqlite_free after every repository made from
  * it is destroyed. RC_EBACKEND with rc_errmsg() on failure. */
-int rc_sqlite_open(const char *path, rc_sqlite_db **out);
+RC_API int rc_sqlite_open(const char *path, rc_sqlite_db **out);
 /* Closes the database and frees db; accepts NULL. */
-void rc_sqlite_free(rc_sqlite_db *db);
+RC_API void rc_sqlite_free(rc_sqlite_db *db);
 /* The former name of rc_sqlite_free, kept so that code written for 0.1.0
  * still compiles and links; new code uses rc_sqlite_free. */
-void rc_sqlite_close(rc_sqlite_db *db);
+RC_API void rc_sqlite_close(rc_sqlite_db *db);
 
 /* A repository for entity type ops (rc_hero_entity, rc_child_entity or
  * rc_story_entity) over db. *out is owned by the caller (rc_repo_free);
  * it borrows db, which must outlive it. RC_EINVAL for another entity type. */
-int rc_sqlite_repo_new(rc_sqlite_db *db, const rc_entity_ops *ops,
-                       rc_repo **out);
+RC_API int rc_sqlite_repo_new(rc_sqlite_db *db, const rc_entity_ops *ops,
+                              rc_repo **out);
 
 #ifdef __cplusplus
 }
