@@ -194,6 +194,11 @@ typedef struct rc_cache_stats {
     uint64_t near_invalidations; /* invalidations received from Redis */
     uint64_t near_coherence_losses; /* times it stopped serving and emptied */
     uint64_t single_flight_waits;   /* reads that waited for another's load */
+    uint64_t oversized_skipped;  /* values not cached: their encoding was
+                                    over CACHE_MAX_VALUE_BYTES */
+    /* Room for figures added later (see "Growing structs" in
+     * repocache/export.h); zero. */
+    uint64_t reserved_[16];
 } rc_cache_stats;
 
 /* Fills *st (asks the server for memory and key count when reachable). */

@@ -63,6 +63,10 @@ typedef struct rc_cached_repo_options {
                                   rejected. */
     rc_fill_hook_fn fill_hook; /* test hook, see above; NULL = none */
     void *fill_hook_ud;        /* passed to fill_hook */
+    /* Room for options added later, each off when zero (see "Growing
+     * structs" in repocache/export.h): initialise the whole struct, e.g.
+     * with designated initializers. */
+    void *reserved_[4];
 } rc_cached_repo_options;
 
 /*
@@ -124,6 +128,9 @@ typedef struct rc_cached_repo_stats {
     uint64_t near_hits;           /* of hits, those the near cache answered */
     /* The cache service */
     rc_cache_stats cache;         /* rc_cache_get_stats */
+    /* Room for figures added later (see "Growing structs" in
+     * repocache/export.h); zero. */
+    uint64_t reserved_[8];
 } rc_cached_repo_stats;
 
 /* Fills *st for cached repository r. RC_EINVAL when r is not one. Works (with

@@ -49,6 +49,9 @@ typedef struct rc_settings {
     char *cache_key_prefix;      /* CACHE_KEY_PREFIX ("" by default, never NULL) */
     bool cache_fallback_enabled; /* CACHE_FALLBACK_ENABLED (true) */
     int cache_fallback_max_entries; /* CACHE_FALLBACK_MAX_ENTRIES (1000) */
+    int cache_max_value_bytes;   /* CACHE_MAX_VALUE_BYTES (1048576): a cached
+                                    repository stores no encoded value or
+                                    list larger than this */
     /* Near cache (the in-process tier in front of Redis) */
     bool cache_l1_enabled;       /* CACHE_L1_ENABLED (true) */
     int cache_l1_max_entries;    /* CACHE_L1_MAX_ENTRIES (10000) */
@@ -62,6 +65,9 @@ typedef struct rc_settings {
     /* Application */
     char *database_path;         /* DATABASE_PATH ("tale.db") */
     char *log_level;             /* LOG_LEVEL ("info": debug|info|warning|error) */
+    /* Room for settings added later (see "Growing structs" in
+     * repocache/export.h); filled by rc_settings_defaults. */
+    void *reserved_[8];
 } rc_settings;
 
 /* Fills s with the defaults. RC_OK or RC_ENOMEM. Free with rc_settings_clear. */

@@ -87,6 +87,10 @@ typedef struct rc_strategy {
      * non-OK status of emit. NULL: the entity belongs to no query key (a
      * write then invalidates every query key of the namespace). */
     int (*query_keys)(const void *e, rc_query_key_fn emit, void *ud);
+    /* Room for members added later, each meaning "as before" when zero
+     * (see "Growing structs" in repocache/export.h): initialise the whole
+     * struct, e.g. with designated initializers. */
+    void *reserved_[4];
 } rc_strategy;
 
 /* ---- the built-in strategies ---- */
