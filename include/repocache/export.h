@@ -20,7 +20,14 @@
  *   (designated initializers or = {0}), and a member added later means "as
  *   before" when zero;
  * - a vtable (rc_repo_methods) grows at its end instead and carries a
- *   version (RC_REPO_VERSION), never reserved space.
+ *   version (RC_REPO_VERSION), never reserved space;
+ * - the entities (rc_hero, rc_child, rc_story) and rc_list grow at their
+ *   end: they are made by the library only (rc_*_new, the repositories),
+ *   never allocated, copied or embedded by value by callers;
+ * - rc_audio_file (which callers allocate) and the descriptors
+ *   rc_entity_ops, rc_codec and rc_query_def (often written with
+ *   positional initializers, rc_query_def in arrays) do not grow: a change
+ *   to one is a new ABI.
  * When a reserve runs out, the next struct version starts a new ABI (the
  * soname changes).
  */
