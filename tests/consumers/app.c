@@ -5,9 +5,10 @@
  * SQLite repository on the in-memory cache (REDIS_ENABLED=false: no server
  * needed) and checks the header and library versions agree.
  *
- * It also carries a warning on purpose (an unused parameter): the consumer
- * builds without -Werror, so were repocache's strict flags to leak into its
- * consumers, this file would not compile.
+ * It also carries warnings on purpose (an unused variable, which -Wall
+ * reports, and an unused parameter, which -Wextra does): the consumers build
+ * without warning flags, so were repocache's -Wall -Wextra -Werror to leak
+ * into them, this file would not compile.
  */
 #include <repocache/cached_repository.h>
 #include <repocache/sqlite_repository.h>
@@ -34,6 +35,7 @@ int main(void)
     rc_hero *h = NULL, *saved = NULL, *got = NULL;
     int rc;
 
+    int unused_variable;
     unused_parameter(0);
     if (strcmp(rc_version(), REPOCACHE_VERSION) != 0) {
         fprintf(stderr, "consumer: headers %s, library %s\n", REPOCACHE_VERSION, rc_version());
