@@ -1,8 +1,8 @@
 # Installation: the libraries, the headers (with the generated version.h),
 # the CMake package (find_package(repocache) gives repocache::repocache and
 # repocache::repocache_static), the pkg-config file, the license and the
-# manual pages. Included by the top-level CMakeLists.txt when
-# REPOCACHE_INSTALL is on.
+# library's manual page (tale's is installed with tale). Included by the
+# top-level CMakeLists.txt when REPOCACHE_INSTALL is on.
 include(CMakePackageConfigHelpers)
 
 set(RC_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/repocache)
@@ -38,5 +38,3 @@ install(FILES ${PROJECT_SOURCE_DIR}/LICENSE ${PROJECT_SOURCE_DIR}/CHANGELOG.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/docs/man/repocache.3
   DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
-install(FILES ${PROJECT_SOURCE_DIR}/docs/man/tale.1
-  DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
