@@ -126,6 +126,9 @@ typedef struct rc_cached_repo_stats {
     uint64_t stale_fills_rejected;/* fills refused because a write took
                                      the lease meanwhile */
     uint64_t near_hits;           /* of hits, those the near cache answered */
+    uint64_t lease_waits;         /* misses that found another reader
+                                     filling (any process) and waited for
+                                     its value instead of the database */
     /* The cache service */
     rc_cache_stats cache;         /* rc_cache_get_stats */
     /* Room for figures added later (see "Growing structs" in
@@ -138,7 +141,8 @@ typedef struct rc_cached_repo_stats {
 RC_API int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
 /* *json = the stats as a JSON object text (Python field names, then
  * "hits", "misses", "hit_rate", "negative_hits", "errors", "decode_errors",
- * "invalidations", "stale_fills_rejected", "near_hits", and "cache": the service's stats
+ * "invalidations", "stale_fills_rejected", "near_hits", "lease_waits", and "cache": the
+ * service's stats
  * object). Caller frees with free(). */
 RC_API int rc_cached_repo_stats_json(rc_repo *r, char **json);
 

@@ -9,6 +9,7 @@
 #ifndef RC_REPOSITORY_CACHED_H
 #define RC_REPOSITORY_CACHED_H
 
+#include "core/counter.h"
 #include "repocache/cached_repository.h"
 
 #include <stdatomic.h>
@@ -29,8 +30,8 @@ typedef struct cached_repo {
     size_t head_len;         /* strlen(prefix) + strlen(ns) + 1 */
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
     char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
-    atomic_uint_fast64_t hits, misses, negative_hits, errors, decode_errors,
-        invalidations, stale_fills_rejected, near_hits; /* the statistics */
+    rc_counter hits, misses, negative_hits, errors, decode_errors,
+        invalidations, stale_fills_rejected, near_hits, lease_waits; /* the statistics */
 } cached_repo;
 
 /* The decorator behind base (which must be one). */
@@ -40,9 +41,9 @@ static inline cached_repo *rc_cached_self(rc_repo *base)
 }
 
 /* Adds one to a statistic. */
-static inline void rc_cached_count(atomic_uint_fast64_t *c)
+static inline void rc_cached_count(rc_counter *c)
 {
-    atomic_fetch_add(c, 1);
+    rc_counter_add(c);
 }
 
 /* ---- keys and values (cached_repository.c) ---- */

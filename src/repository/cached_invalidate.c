@@ -76,7 +76,7 @@ static long long drop_namespace(cached_repo *r)
         rc_cached_count(&r->errors);
         return -1;
     }
-    atomic_fetch_add(&r->invalidations, (uint_fast64_t)removed);
+    rc_counter_add_n(&r->invalidations, (uint64_t)removed);
     return removed;
 }
 
@@ -115,7 +115,7 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
     if (rc == RC_ENOMEM) /* nothing sent: drop by pattern instead */
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     if (rc == RC_OK)
-        atomic_fetch_add(&r->invalidations, (uint_fast64_t)*removed);
+        rc_counter_add_n(&r->invalidations, (uint64_t)*removed);
     else
         rc_cached_count(&r->errors);
     return rc == RC_OK ? RC_OK : RC_EUNAVAILABLE;
@@ -141,14 +141,14 @@ static void write_fill(cached_repo *r, const char *id, const char *key,
                        const char *token)
 {
     void *e = NULL;
-    char *lease = rc_cached_lease_key(r, key);
-    if (lease && rc_repo_find_by_id(r->inner, id, &e) == RC_OK) {
-        size_t len = 0;
-        char *text = NULL;
-        if (rc_cached_encode(r, false, e, &text, &len) == RC_OK)
-            rc_cached_fill(r, key, lease, token, text, len, r->st.ttl);
-        free(text);
-    }
+    char *lease = rc_cached_lease_key(r, key), *text = NULL;
+    size_t len = 0;
+    if (lease && rc_repo_find_by_id(r->inner, id, &e) == RC_OK &&
+        rc_cached_encode(r, false, e, &text, &len) == RC_OK)
+        rc_cached_fill(r, key, lease, token, text, len, r->st.ttl);
+    else if (lease) /* nothing to fill: readers must not wait for us */
+        (void)rc_lease_release(r->cache, lease, token);
+    free(text);
     if (e)
         r->st.entity->free(e);
     free(lease);

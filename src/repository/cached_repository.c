@@ -33,8 +33,10 @@
 #include "core/token.h"
 #include "repocache/codec.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_LEASE_MS 5000
 #define NEGATIVE_VALUE "1"
@@ -248,12 +250,13 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
  * Looks key up, at most twice: a value that does not decode is dropped and
  * looked up once more (taking the lease then); garbage twice: read through,
  * no fill. Returns the read's status when the lookup answered it (a hit, a
- * negative hit, or the fallback's read), else READ_GO_ON with *leased.
+ * negative hit, or the fallback's read), else READ_GO_ON with *leased, and
+ * *filling when another reader holds the lease (it is loading the value).
  */
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
                        const load_req *q, void **out, bool *leased,
-                       rc_tier_fill *f)
+                       bool *filling, rc_tier_fill *f)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
@@ -268,8 +271,10 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
             rc_cached_count(&r->negative_hits);
             return RC_ENOTFOUND;
         }
-        if (lk == RC_LEASE_MISS)
+        if (lk == RC_LEASE_MISS || lk == RC_LEASE_FILLING) {
+            *filling = lk == RC_LEASE_FILLING;
             break;
+        }
         if (lk == RC_LEASE_HIT) {
             bool ok = take_hit(r, is_list, key, hit.val, hit.len, false, out);
             if (ok)
@@ -285,22 +290,71 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
     return READ_GO_ON;
 }
 
+/* Longest pause between two looks while another reader fills, seconds. */
+#define AWAIT_PAUSE_MAX 0.05
+
+static void nap(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * The lease of key is another reader's (in any process): look again with
+ * growing pauses (1 ms, doubling, at most AWAIT_PAUSE_MAX) until its value
+ * (or not found) is there, or the lease is free and we take it (*leased), or
+ * lease_ms passed (READ_GO_ON without the lease: the database, no fill, as
+ * when nobody waits). Returns as read_lookup.
+ */
+static int await_filler(cached_repo *r, bool is_list, const char *key,
+                        const char *lease, const char *neg, const char *token,
+                        const load_req *q, void **out, bool *leased,
+                        rc_tier_fill *f)
+{
+    double deadline = rc_clock_monotonic(NULL) + (double)r->lease_ms / 1000.0;
+    double pause = 0.001;
+    rc_cached_count(&r->lease_waits);
+    for (;;) {
+        double left = deadline - rc_clock_monotonic(NULL);
+        if (left <= 0)
+            return READ_GO_ON;
+        nap(pause < left ? pause : left);
+        bool filling = false;
+        int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, leased,
+                             &filling, f);
+        if (rc != READ_GO_ON || !filling)
+            return rc; /* answered, or the lease is ours or free: go on */
+        pause = pause * 2 < AWAIT_PAUSE_MAX ? pause * 2 : AWAIT_PAUSE_MAX;
+    }
+}
+
 /* Redis, then the database: the read after a near-cache miss; f is the
- * near cache's claim on key (empty when it does not serve). */
+ * near cache's claim on key (empty when it does not serve); with_neg: key
+ * has a negative entry. */
 static int read_through(cached_repo *r, bool is_list, const char *key,
-                        const char *neg, const load_req *q, void **out,
+                        bool with_neg, const load_req *q, void **out,
                         rc_tier_fill *f)
 {
     char *lease = rc_cached_lease_key(r, key);
+    char *neg = with_neg ? rc_cached_negative_key(r, key) : NULL;
     char token[RC_TOKEN_LEN + 1] = ""; /* "": take no lease */
     bool leased = false;
-    if (!lease) /* out of memory: no caching this time */
+    if (!lease || (with_neg && !neg)) { /* out of memory: no caching this time */
+        free(lease);
+        free(neg);
         return load(r, is_list, q, out);
+    }
     if (r->st.cache_on_read)
         rc_token_hex(token);
-    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f);
+    bool filling = false;
+    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased,
+                         &filling, f);
+    if (rc == READ_GO_ON && filling)
+        rc = await_filler(r, is_list, key, lease, neg, token, q, out, &leased, f);
     if (rc != READ_GO_ON) {
         free(lease);
+        free(neg);
         return rc;
     }
     rc_cached_count(&r->misses);
@@ -320,17 +374,18 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
         free(text);
     }
     free(lease);
+    free(neg);
     return rc;
 }
 
 /*
- * The one read path: key is the full cache key; neg the negative entry
- * (find by id with negative caching on) or NULL; q says how to load. The
+ * The one read path: key is the full cache key; with_neg: it has a negative
+ * entry (find by id with negative caching on); q says how to load. The
  * near cache first (a hit there is a copy, no I/O), then Redis, then the
  * database; concurrent misses of key in this process wait for one load.
  */
 static int cached_read(cached_repo *r, bool is_list, const char *key,
-                       const char *neg, const load_req *q, void **out)
+                       bool with_neg, const load_req *q, void **out)
 {
     rc_tier_fill f = {0};
     rc_near_value nv;
@@ -344,7 +399,7 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
         }
         rc_near_value_clear(&nv);
     }
-    int rc = read_through(r, is_list, key, neg, q, out, &f);
+    int rc = read_through(r, is_list, key, with_neg, q, out, &f);
     rc_cache_tier_abandon(r->cache, key, &f);
     return rc;
 }
@@ -356,20 +411,15 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
 static int cached_find_by_id(rc_repo *base, const char *id, void **out)
 {
     cached_repo *r = rc_cached_self(base);
-    char *key = NULL, *neg = NULL;
+    char *key = NULL;
     load_req q = {.id = id};
     *out = NULL;
     if (rc_strategy_key_id(&r->st, r->prefix, id, &key) != RC_OK) {
         rc_clearerr();
         return rc_repo_find_by_id(r->inner, id, out); /* its status */
     }
-    if (r->st.negative_ttl > 0 && !(neg = rc_cached_negative_key(r, key))) {
-        free(key);
-        return rc_repo_find_by_id(r->inner, id, out);
-    }
-    int rc = cached_read(r, false, key, neg, &q, out);
+    int rc = cached_read(r, false, key, r->st.negative_ttl > 0, &q, out);
     free(key);
-    free(neg);
     return rc;
 }
 
@@ -382,7 +432,7 @@ static int cached_list_all(rc_repo *base, rc_list **out)
     *out = NULL;
     if (rc_strategy_key_all(&r->st, r->prefix, &key) != RC_OK)
         return rc_repo_list_all(r->inner, out);
-    int rc = cached_read(r, true, key, NULL, &q, (void **)out);
+    int rc = cached_read(r, true, key, false, &q, (void **)out);
     free(key);
     return rc;
 }
@@ -403,7 +453,7 @@ static int cached_find_by_query(rc_repo *base, const char *query,
         rc_clearerr();
         return rc_repo_find_by_query(r->inner, query, args, nargs, out);
     }
-    int rc = cached_read(r, true, key, NULL, &q, (void **)out);
+    int rc = cached_read(r, true, key, false, &q, (void **)out);
     free(key);
     return rc;
 }
@@ -489,7 +539,7 @@ static int check_args(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
  * memory. */
 static cached_repo *alloc_repo(const rc_strategy *st)
 {
-    cached_repo *r = calloc(1, sizeof *r);
+    cached_repo *r = rc_counter_struct_alloc(sizeof *r);
     char *ens = NULL;
     if (!r || rc_cache_glob_escape(st->ns, &ens) != RC_OK ||
         !(r->ns_glob = malloc(strlen(ens) + 3)) ||

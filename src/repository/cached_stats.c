@@ -31,17 +31,18 @@ int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
     free(all);
     st->all_cached = ttl != -2;
     st->all_ttl_remaining = ttl;
-    st->hits = atomic_load(&r->hits);
-    st->misses = atomic_load(&r->misses);
+    st->hits = rc_counter_get(&r->hits);
+    st->misses = rc_counter_get(&r->misses);
     st->hit_rate = st->hits + st->misses
                        ? (double)st->hits / (double)(st->hits + st->misses)
                        : 0.0;
-    st->negative_hits = atomic_load(&r->negative_hits);
-    st->errors = atomic_load(&r->errors);
-    st->decode_errors = atomic_load(&r->decode_errors);
-    st->invalidations = atomic_load(&r->invalidations);
-    st->stale_fills_rejected = atomic_load(&r->stale_fills_rejected);
-    st->near_hits = atomic_load(&r->near_hits);
+    st->negative_hits = rc_counter_get(&r->negative_hits);
+    st->errors = rc_counter_get(&r->errors);
+    st->decode_errors = rc_counter_get(&r->decode_errors);
+    st->invalidations = rc_counter_get(&r->invalidations);
+    st->stale_fills_rejected = rc_counter_get(&r->stale_fills_rejected);
+    st->near_hits = rc_counter_get(&r->near_hits);
+    st->lease_waits = rc_counter_get(&r->lease_waits);
     return rc_cache_get_stats(r->cache, &st->cache);
 }
 
@@ -51,7 +52,7 @@ static json_t *stats_object(const rc_cached_repo_stats *st)
 {
     return json_pack(
         "{s:s, s:i, s:b, s:I, s:b, s:b, s:I, s:I, s:f, s:I, s:I, s:I, s:I, "
-        "s:I, s:I}",
+        "s:I, s:I, s:I}",
         "entity_type", st->entity_type, "default_ttl", st->default_ttl,
         "all_cached", st->all_cached, "all_ttl_remaining",
         (json_int_t)st->all_ttl_remaining, "cache_on_read", st->cache_on_read,
@@ -61,7 +62,7 @@ static json_t *stats_object(const rc_cached_repo_stats *st)
         (json_int_t)st->errors, "decode_errors", (json_int_t)st->decode_errors,
         "invalidations", (json_int_t)st->invalidations, "stale_fills_rejected",
         (json_int_t)st->stale_fills_rejected, "near_hits",
-        (json_int_t)st->near_hits);
+        (json_int_t)st->near_hits, "lease_waits", (json_int_t)st->lease_waits);
 }
 
 int rc_cached_repo_stats_json(rc_repo *base, char **json)
