@@ -90,9 +90,15 @@ static int decode_value(const cached_repo *r, bool is_list, const char *text,
 int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
                      char **text, size_t *len)
 {
-    if (is_list)
-        return rc_envelope_list_encode(r->st.codec, v, r->st.ttl, text, len);
-    return rc_envelope_encode(r->st.codec, v, r->st.ttl, text, len);
+    int rc = is_list
+                 ? rc_envelope_list_encode(r->st.codec, v, r->st.ttl, text, len)
+                 : rc_envelope_encode(r->st.codec, v, r->st.ttl, text, len);
+    if (rc == RC_OK && rc_cache_value_oversized(r->cache, *len)) {
+        free(*text); /* never cached (CACHE_MAX_VALUE_BYTES) */
+        *text = NULL;
+        return RC_EINVAL;
+    }
+    return rc;
 }
 
 bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
