@@ -23,6 +23,7 @@
 #define REPOCACHE_REPOSITORY_H
 
 #include "repocache/entity.h"
+#include "repocache/outbox.h"
 #include "repocache/status.h"
 
 #include <stddef.h>
@@ -31,7 +32,7 @@
 extern "C" {
 #endif
 
-#define RC_REPO_VERSION 1
+#define RC_REPO_VERSION 2
 
 typedef struct rc_repo rc_repo;
 
@@ -65,6 +66,22 @@ typedef struct rc_repo_methods {
     int (*remove)(rc_repo *r, const char *id, void **previous);
     /* Releases the repository (and whatever it owns). */
     void (*destroy)(rc_repo *r);
+
+    /* Version 2: the invalidation outbox (repocache/outbox.h). Optional: a
+     * table of version 1, or NULL slots, has none (docs/consistency.md says
+     * what the cache then cannot promise). The three go together. */
+
+    /* Attaches hook (copied; NULL detaches): from now on every successful
+     * save, update and remove of r stores hook->row's row in its own
+     * transaction and reports it to hook->logged. RC_OK or RC_EBACKEND. */
+    int (*outbox_attach)(rc_repo *r, const rc_outbox_hook *hook);
+    /* *rows = the rows numbered above after, oldest first, at most max (*n
+     * of them; rc_outbox_rows_free). Rows of every writer of the store,
+     * other processes' included. */
+    int (*outbox_read)(rc_repo *r, long long after, size_t max,
+                       rc_outbox_row **rows, size_t *n);
+    /* Removes the rows numbered seqs[0..n) (absent ones are no error). */
+    int (*outbox_remove)(rc_repo *r, const long long *seqs, size_t n);
 } rc_repo_methods;
 
 /* The base struct; every implementation embeds it as its first member. */
@@ -88,6 +105,11 @@ int rc_repo_save(rc_repo *r, const void *entity, void **saved);
 int rc_repo_update(rc_repo *r, const void *entity, void **stored,
                    void **previous);
 int rc_repo_remove(rc_repo *r, const char *id, void **previous);
+/* The outbox slots (version 2); *rows NULL and *n 0 first. */
+int rc_repo_outbox_attach(rc_repo *r, const rc_outbox_hook *hook);
+int rc_repo_outbox_read(rc_repo *r, long long after, size_t max,
+                        rc_outbox_row **rows, size_t *n);
+int rc_repo_outbox_remove(rc_repo *r, const long long *seqs, size_t n);
 /* Frees r (through its destroy slot); accepts NULL and a NULL slot. */
 void rc_repo_free(rc_repo *r);
 /* The former name of rc_repo_free, kept so that code written for 0.1.0

@@ -47,6 +47,11 @@ typedef struct rc_settings {
     char *cache_key_prefix;      /* CACHE_KEY_PREFIX ("" by default, never NULL) */
     bool cache_fallback_enabled; /* CACHE_FALLBACK_ENABLED (true) */
     int cache_fallback_max_entries; /* CACHE_FALLBACK_MAX_ENTRIES (1000) */
+    int cache_fallback_max_staleness_ms; /* CACHE_FALLBACK_MAX_STALENESS_MS:
+                                    longest life of a fallback entry while
+                                    Redis is away (1000) */
+    int cache_outbox_poll_ms;    /* CACHE_OUTBOX_POLL_MS: how often the
+                                    invalidation outbox is read (100) */
     /* Near cache (the in-process tier in front of Redis) */
     bool cache_l1_enabled;       /* CACHE_L1_ENABLED (true) */
     int cache_l1_max_entries;    /* CACHE_L1_MAX_ENTRIES (10000) */

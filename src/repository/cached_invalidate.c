@@ -175,6 +175,48 @@ static const char *collect_keys(cached_repo *r, keyset *data, const char *id,
     return data->incomplete ? NULL : idkey;
 }
 
+/* Appends key and its NUL to the blob *b (of *len bytes); false when out of
+ * memory. */
+static bool blob_add(char **b, size_t *len, const char *key)
+{
+    size_t n = strlen(key) + 1;
+    char *nb = realloc(*b, *len + n);
+    if (!nb)
+        return false;
+    memcpy(nb + *len, key, n);
+    *b = nb;
+    *len += n;
+    return true;
+}
+
+char *rc_cached_outbox_keys(cached_repo *r, const void *old, const void *now,
+                            size_t *len)
+{
+    keyset data = {0};
+    const void *e = now ? now : old;
+    const char *id = e ? r->st.entity->get_id(e) : NULL;
+    char *b = NULL;
+    bool ok = id && r->st.query_keys && collect_keys(r, &data, id, old, now);
+    *len = 0;
+    for (size_t i = 0; ok && i < data.s.n; i++) { /* the leases first */
+        if (rc_cached_is_negative_key(r, data.s.items[i]))
+            continue;
+        char *lease = rc_cached_lease_key(r, data.s.items[i]);
+        ok = lease && blob_add(&b, len, lease);
+        free(lease);
+    }
+    for (size_t i = 0; ok && i < data.s.n; i++)
+        ok = blob_add(&b, len, data.s.items[i]);
+    ks_free(&data);
+    if (!ok) {
+        free(b);
+        *len = 0;
+        rc_clearerr();
+        return NULL;
+    }
+    return b;
+}
+
 /*
  * After a successful write of the entity with id: removes every key whose
  * answer may have changed. old/new are the entity before and after (either
@@ -186,12 +228,13 @@ static void after_write(cached_repo *r, const char *id, const void *old,
 {
     keyset data = {0};
     char token[RC_TOKEN_LEN + 1] = "";
-    long long removed = 0;
+    long long removed = 0, seq = rc_cached_outbox_take_seq();
     const char *idkey = NULL;
     if (!old_known || !id || !r->st.query_keys ||
         !(idkey = collect_keys(r, &data, id, old, new))) {
         ks_free(&data);
-        drop_namespace(r);
+        if (drop_namespace(r) >= 0)
+            rc_cached_outbox_done(r, seq);
         return;
     }
     fill_after = fill_after && r->st.cache_on_write;
@@ -200,6 +243,8 @@ static void after_write(cached_repo *r, const char *id, const void *old,
     if (fill_after)
         rc_token_hex(token);
     int rc = delete_keys(r, &data, fill_after ? wlease : NULL, token, &removed);
+    if (rc == RC_OK) /* Redis has the deletes: the outbox row is done */
+        rc_cached_outbox_done(r, seq);
     if (rc == RC_OK && fill_after)
         write_fill(r, id, idkey, token);
     free(wlease);

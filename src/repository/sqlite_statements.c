@@ -214,6 +214,8 @@ int sq_prepare_all(rc_sqlite_db *db)
         rc = sq_prepare(db, "ROLLBACK", &db->rollback);
     for (int i = 0; rc == RC_OK && i < T_COUNT; i++)
         rc = prepare_table(db, i);
+    if (rc == RC_OK)
+        rc = sq_outbox_prepare(db);
     return rc;
 }
 
@@ -225,4 +227,5 @@ void sq_finalize_all(rc_sqlite_db *db)
     sqlite3_finalize(db->begin);
     sqlite3_finalize(db->commit);
     sqlite3_finalize(db->rollback);
+    sq_outbox_finalize(db);
 }
