@@ -6,20 +6,24 @@
  * run_id behind it (INFO server, once per connection and per loss of
  * trust), and before it trusts an identity it has not trusted before:
  *
- *   1. every registered namespace is dropped there once: a hash
- *      P + "~identity:" + run_id holds, per namespace glob, "done" or the
- *      Redis time (ms) until which one process's claim to drop it stands
- *      (CLAIM below, atomic). The claimant drops (SCAN + UNLINK, leases
- *      first) and marks it done; the others wait until it is done, or take
- *      the claim over once it has lapsed (its process died);
+ *   1. every registered namespace is dropped there once. Which were is
+ *      kept in the server's script cache, not in its keys (no key is left
+ *      behind, and a restart, a failover to a replica or an AOF restore
+ *      forgets it, exactly when it must be forgotten): a namespace is done
+ *      when the script "return '<run_id> <hex of its pattern>'" is loaded
+ *      (SCRIPT EXISTS). Otherwise one process claims the drop with
+ *      SET P~identity:<sha> NX PX 10000, drops (SCAN + UNLINK, leases
+ *      first), loads the script and deletes the claim; the others wait for
+ *      the script, or take the claim over once it has lapsed (its process
+ *      died);
  *   2. the invalidation outbox is applied (outbox.c);
  *   3. only then is the identity trusted and the caller's command sent.
  *
  * After the breaker opened (rc_identity_distrust) steps 2 and 3 run again
- * before Redis is used; step 1 only if the run_id changed meanwhile. The
- * marker of a run_id lives as long as that server's data; a new process
- * connecting later finds it done and drops nothing. The first service ever
- * to meet a server drops its namespaces once (they were not ours to trust).
+ * before Redis is used; step 1 only if the run_id changed meanwhile. A new
+ * process connecting later finds the scripts and drops nothing; the first
+ * service to meet a server (or after SCRIPT FLUSH) drops its namespaces
+ * once.
  */
 #include "cache/service.h"
 
@@ -31,22 +35,11 @@
 #include <string.h>
 #include <time.h>
 
-/* How long a claim to drop a namespace stands, ms (renewed by nothing: a
- * drop taking longer lets a second process drop too, which is harmless). */
+/* How long a claim to drop a namespace stands (a drop taking longer lets a
+ * second process drop too, which is harmless). */
 #define CLAIM_MS "10000"
 /* How long a service waits for another process's drop, seconds. */
 #define CLAIM_WAIT 20.0
-
-/* KEYS[1] the marker hash, ARGV[1] the namespace, ARGV[2] the claim's life
- * in ms: "done", "wait" (another claim stands) or "won" (ours now). */
-static const char claim_script[] =
-    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
-    "if v == 'done' then return 'done' end "
-    "local t = redis.call('TIME') "
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
-    "if v and tonumber(v) and tonumber(v) > now then return 'wait' end "
-    "redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2])) "
-    "return 'won'";
 
 /* One command on ctx; *reply owned by the caller. */
 static int one(rc_cache *c, redisContext *ctx, int argc, const char **argv,
@@ -80,65 +73,118 @@ static int read_run_id(rc_cache *c, redisContext *ctx, char id[48])
     return st;
 }
 
-/* Claims src's namespace in the marker and drops it, or waits for the
- * process that claimed it (rc_outbox_each_namespace callback). */
-static int drop_namespace(rc_cache *c, redisContext *ctx,
-                          const rc_outbox_source *src, void *ud)
+/* The script whose presence says src's namespace was dropped on run_id,
+ * and its SHA1. */
+static char *done_script(rc_cache *c, const rc_outbox_source *src,
+                         const char *run_id, char sha[41])
 {
-    const char *marker = ud; /* P + "~identity:" + run_id */
-    const char *claim[] = {"EVAL", claim_script, "1", marker,
-                           src->ns_glob, CLAIM_MS};
+    char *pat = rc_str_concat(c->escaped_prefix, src->ns_glob);
+    size_t n = pat ? strlen(pat) : 0;
+    char *body = pat ? malloc(2 * n + 80) : NULL;
+    if (body) {
+        int k = snprintf(body, 80, "return 'repocache dropped %s ", run_id);
+        for (size_t i = 0; i < n; i++)
+            k += sprintf(body + k, "%02x", (unsigned char)pat[i]);
+        strcpy(body + k, "'");
+        rc_script_sha1_hex(body, strlen(body), sha);
+    }
+    free(pat);
+    return body;
+}
+
+/* Whether the script sha is loaded; RC_OK or the failure. */
+static int script_loaded(rc_cache *c, redisContext *ctx, const char *sha,
+                         bool *yes)
+{
+    const char *argv[] = {"SCRIPT", "EXISTS", sha};
+    redisReply *r = NULL;
+    int st = one(c, ctx, 3, argv, &r);
+    if (st == RC_OK)
+        *yes = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+               r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1;
+    freeReplyObject(r);
+    return st;
+}
+
+/* Waits until src's namespace is done or ours to drop (*won). */
+static int claim(rc_cache *c, redisContext *ctx, const char *sha,
+                 const char *claim_key, bool *won)
+{
+    const char *argv[] = {"SET", claim_key, "1", "NX", "PX", CLAIM_MS};
     double until = rc_breaker_now(&c->breaker) + CLAIM_WAIT;
     for (;;) {
+        bool done = false;
         redisReply *r = NULL;
-        int st = one(c, ctx, 6, claim, &r);
-        if (st != RC_OK)
+        int st = script_loaded(c, ctx, sha, &done);
+        if (st != RC_OK || done)
             return st;
-        bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "done") == 0;
-        bool won = r->type == REDIS_REPLY_STRING && strcmp(r->str, "won") == 0;
+        if ((st = one(c, ctx, 6, argv, &r)) != RC_OK)
+            return st;
+        *won = r->type == REDIS_REPLY_STATUS;
         freeReplyObject(r);
-        if (done)
+        if (*won)
             return RC_OK;
-        if (won)
-            break;
         if (rc_breaker_now(&c->breaker) > until)
             return rc_seterr(RC_EUNAVAILABLE, "redis at %s: another process "
-                             "is still dropping %s", c->where, src->ns_glob);
+                             "is still dropping %s", c->where, claim_key);
         nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
-    long long removed = 0;
+}
+
+/* SCAN + UNLINK of src's leases, then of all its keys; *removed. */
+static int drop_keys(rc_cache *c, redisContext *ctx, const rc_outbox_source *src,
+                     long long *removed)
+{
     char *leases = rc_str_concat(c->escaped_prefix, src->lease_glob);
     char *all = rc_str_concat(c->escaped_prefix, src->ns_glob);
     int st = leases && all ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
     if (st == RC_OK)
-        st = rc_replay_scan_unlink(c, ctx, leases, &removed);
+        st = rc_replay_scan_unlink(c, ctx, leases, removed);
     if (st == RC_OK)
-        st = rc_replay_scan_unlink(c, ctx, all, &removed);
+        st = rc_replay_scan_unlink(c, ctx, all, removed);
     free(leases);
     free(all);
-    const char *mark[] = {"HSET", marker, src->ns_glob, "done"};
+    return st;
+}
+
+/* Has src's namespace dropped on run_id (ud) once: by us, or by the process
+ * that claimed it (rc_outbox_each_namespace callback). */
+static int drop_namespace(rc_cache *c, redisContext *ctx,
+                          const rc_outbox_source *src, void *ud)
+{
+    char sha[41], tail[64];
+    char *body = done_script(c, src, ud, sha);
+    if (!body)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    snprintf(tail, sizeof tail, "~identity:%s", sha);
+    char *claim_key = rc_str_concat(c->prefix, tail);
+    bool won = false;
+    long long removed = 0;
+    int st = claim_key ? claim(c, ctx, sha, claim_key, &won)
+                       : rc_seterr(RC_ENOMEM, "out of memory");
+    if (st == RC_OK && won)
+        st = drop_keys(c, ctx, src, &removed);
+    const char *load[] = {"SCRIPT", "LOAD", body}, *del[] = {"DEL", claim_key};
     redisReply *r = NULL;
-    if (st == RC_OK && (st = one(c, ctx, 4, mark, &r)) == RC_OK) {
+    if (st == RC_OK && won && (st = one(c, ctx, 3, load, &r)) == RC_OK) {
         freeReplyObject(r);
+        r = NULL;
+        if (one(c, ctx, 2, del, &r) == RC_OK)
+            freeReplyObject(r);
         atomic_fetch_add(&c->identity_drops, 1);
         rc_log(c->log_level, RC_LOG_INFO,
                "redis at %s: new identity: dropped %s (%lld keys)", c->where,
                src->ns_glob, removed);
     }
+    free(claim_key);
+    free(body);
     return st;
 }
 
 /* Step 1 for run_id: every namespace dropped there once. trust_mu held. */
 static int drop_once(rc_cache *c, redisContext *ctx, const char *run_id)
 {
-    char tail[64];
-    snprintf(tail, sizeof tail, "~identity:%s", run_id);
-    char *key = rc_str_concat(c->prefix, tail);
-    if (!key)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    int st = rc_outbox_each_namespace(c, drop_namespace, ctx, key);
-    free(key);
-    return st;
+    return rc_outbox_each_namespace(c, drop_namespace, ctx, (void *)run_id);
 }
 
 int rc_identity_verify(rc_cache *c, rc_conn *conn)

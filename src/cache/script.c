@@ -41,7 +41,7 @@ static void sha1_block(uint32_t h[5], const unsigned char *p)
 }
 
 /* hex = 40 lowercase hex digits + NUL of SHA1(data[0..n)). */
-static void sha1_hex(const char *data, size_t n, char hex[41])
+void rc_script_sha1_hex(const char *data, size_t n, char hex[41])
 {
     uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
     const unsigned char *p = (const unsigned char *)data;
@@ -82,7 +82,7 @@ static int script_digest(const char *script, char sha[41])
     if (!s && (s = calloc(1, sizeof *s)) != NULL) {
         s->text = rc_strdup(script);
         if (s->text) {
-            sha1_hex(script, strlen(script), s->sha);
+            rc_script_sha1_hex(script, strlen(script), s->sha);
             s->next = scripts;
             scripts = s;
         } else {

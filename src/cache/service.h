@@ -123,6 +123,10 @@ int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
                   const char *const *keys, int nargs, const char *const *args,
                   const size_t *arglens, redisReply **reply);
 
+/* hex = the 40 lowercase hex digits + NUL of SHA1(data[0..n)) (script.c),
+ * as Redis names a script. */
+void rc_script_sha1_hex(const char *data, size_t n, char hex[41]);
+
 /* Work done on one pooled context by rc_call_with. */
 typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
 
