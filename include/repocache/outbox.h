@@ -24,6 +24,8 @@ typedef struct rc_outbox_row {
     char *keys;      /* the keys to delete, each NUL-terminated, one after
                         another; NULL: delete every key matching pattern */
     size_t keys_len; /* bytes of keys (the terminators included) */
+    int applied;     /* 1 once applied to Redis (kept a while for the
+                        processes still without Redis, see outbox_applied) */
 } rc_outbox_row;
 
 /* What a repository with an outbox asks of whoever attached it, inside each

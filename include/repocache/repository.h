@@ -76,12 +76,15 @@ typedef struct rc_repo_methods {
      * transaction and reports it to hook->logged. RC_OK or RC_EBACKEND. */
     int (*outbox_attach)(rc_repo *r, const rc_outbox_hook *hook);
     /* *rows = the rows numbered above after, oldest first, at most max (*n
-     * of them; rc_outbox_rows_free). Rows of every writer of the store,
-     * other processes' included. */
+     * of them; rc_outbox_rows_free); with pending_only, only those not yet
+     * applied. Rows of every writer of the store, other processes' too. */
     int (*outbox_read)(rc_repo *r, long long after, size_t max,
-                       rc_outbox_row **rows, size_t *n);
-    /* Removes the rows numbered seqs[0..n) (absent ones are no error). */
-    int (*outbox_remove)(rc_repo *r, const long long *seqs, size_t n);
+                       int pending_only, rc_outbox_row **rows, size_t *n);
+    /* Marks the rows numbered seqs[0..n) applied (absent ones are no
+     * error). An applied row is kept RC_OUTBOX_RETAIN_S seconds after its
+     * write, for the processes reading their fallback meanwhile, then
+     * removed. */
+    int (*outbox_applied)(rc_repo *r, const long long *seqs, size_t n);
 } rc_repo_methods;
 
 /* The base struct; every implementation embeds it as its first member. */
@@ -108,8 +111,11 @@ int rc_repo_remove(rc_repo *r, const char *id, void **previous);
 /* The outbox slots (version 2); *rows NULL and *n 0 first. */
 int rc_repo_outbox_attach(rc_repo *r, const rc_outbox_hook *hook);
 int rc_repo_outbox_read(rc_repo *r, long long after, size_t max,
-                        rc_outbox_row **rows, size_t *n);
-int rc_repo_outbox_remove(rc_repo *r, const long long *seqs, size_t n);
+                        int pending_only, rc_outbox_row **rows, size_t *n);
+int rc_repo_outbox_applied(rc_repo *r, const long long *seqs, size_t n);
+/* How long an applied outbox row is kept after its write, seconds: at least
+ * the CACHE_FALLBACK_MAX_STALENESS_MS of every process sharing the store. */
+#define RC_OUTBOX_RETAIN_S 10
 /* Frees r (through its destroy slot); accepts NULL and a NULL slot. */
 void rc_repo_free(rc_repo *r);
 /* The former name of rc_repo_free, kept so that code written for 0.1.0

@@ -12,7 +12,7 @@
  *      forgets it, exactly when it must be forgotten): a namespace is done
  *      when the script "return '<run_id> <hex of its pattern>'" is loaded
  *      (SCRIPT EXISTS). Otherwise one process claims the drop with
- *      SET P~identity:<sha> NX PX 10000, drops (SCAN + UNLINK, leases
+ *      SET P~identity:<sha> NX PX 2000, drops (SCAN + UNLINK, leases
  *      first), loads the script and deletes the claim; the others wait for
  *      the script, or take the claim over once it has lapsed (its process
  *      died);
@@ -37,7 +37,7 @@
 
 /* How long a claim to drop a namespace stands (a drop taking longer lets a
  * second process drop too, which is harmless). */
-#define CLAIM_MS "10000"
+#define CLAIM_MS "2000"
 /* How long a service waits for another process's drop, seconds. */
 #define CLAIM_WAIT 20.0
 
@@ -176,6 +176,8 @@ static int drop_namespace(rc_cache *c, redisContext *ctx,
                "redis at %s: new identity: dropped %s (%lld keys)", c->where,
                src->ns_glob, removed);
     }
+    if (st != RC_OK && won && one(c, ctx, 2, del, &r) == RC_OK)
+        freeReplyObject(r); /* best effort: let another process drop now */
     free(claim_key);
     free(body);
     return st;

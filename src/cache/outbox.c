@@ -150,15 +150,15 @@ static int apply_rows(rc_cache *c, redisContext *ctx, rc_outbox_row *rows,
     return st;
 }
 
-/* Removes the rows applied from w's store (a failure leaves them to be
- * applied again, which is harmless). */
-static void remove_rows(rc_cache *c, rc_watch *w, const rc_outbox_row *rows,
+/* Marks the rows applied in w's store (a failure leaves them to be applied
+ * again, which is harmless). */
+static void mark_applied(rc_cache *c, rc_watch *w, const rc_outbox_row *rows,
                         size_t n)
 {
     long long seqs[RC_OUTBOX_BATCH];
     for (size_t i = 0; i < n; i++)
         seqs[i] = rows[i].seq;
-    if (w->src.remove(w->src.ud, seqs, n) == RC_OK)
+    if (w->src.applied(w->src.ud, seqs, n) == RC_OK)
         atomic_fetch_add(&c->ob_applied, (uint_fast64_t)n);
     else
         rc_clearerr();
@@ -172,13 +172,13 @@ int rc_outbox_apply(rc_cache *c, redisContext *ctx)
         long long after = 0;
         for (size_t n = RC_OUTBOX_BATCH; w->src.read && st == RC_OK && n == RC_OUTBOX_BATCH;) {
             rc_outbox_row *rows = NULL;
-            if (w->src.read(w->src.ud, after, RC_OUTBOX_BATCH, &rows, &n) != RC_OK) {
+            if (w->src.read(w->src.ud, after, RC_OUTBOX_BATCH, 1, &rows, &n) != RC_OK) {
                 st = rc_seterr(RC_EUNAVAILABLE, "outbox: cannot be read: %s",
                                rc_errmsg());
                 break;
             }
             if (n && (st = apply_rows(c, ctx, rows, n)) == RC_OK) {
-                remove_rows(c, w, rows, n);
+                mark_applied(c, w, rows, n);
                 after = rows[n - 1].seq;
             }
             rc_outbox_rows_free(rows, n);
@@ -197,7 +197,7 @@ bool rc_outbox_pending(rc_cache *c)
     for (rc_watch *w = c->watches; w && !any; w = w->next) {
         rc_outbox_row *rows = NULL;
         size_t n = 0;
-        if (w->src.read && w->src.read(w->src.ud, 0, 1, &rows, &n) == RC_OK)
+        if (w->src.read && w->src.read(w->src.ud, 0, 1, 1, &rows, &n) == RC_OK)
             any = n > 0;
         rc_outbox_rows_free(rows, n);
     }
@@ -226,15 +226,17 @@ void rc_outbox_to_fallback(rc_cache *c)
     for (rc_watch *w = c->watches; w; w = w->next) {
         for (size_t n = RC_OUTBOX_BATCH; w->src.read && n == RC_OUTBOX_BATCH;) {
             rc_outbox_row *rows = NULL;
-            if (w->src.read(w->src.ud, w->fb_seen, RC_OUTBOX_BATCH, &rows, &n) != RC_OK) {
+            if (w->src.read(w->src.ud, w->fb_seen, RC_OUTBOX_BATCH, 0, &rows, &n) != RC_OK) {
                 rc_clearerr();
                 break;
             }
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++) {
                 row_to_fallback(c, &rows[i]);
+                if (!rows[i].applied)
+                    atomic_fetch_add(&c->ob_pending, 1);
+            }
             if (n)
                 w->fb_seen = rows[n - 1].seq;
-            atomic_fetch_add(&c->ob_pending, (uint_fast64_t)n);
             rc_outbox_rows_free(rows, n);
         }
     }

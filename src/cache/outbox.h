@@ -6,9 +6,10 @@
  * service then:
  *   - applies every pending row to Redis before it trusts Redis again (after
  *     the breaker opened, or on a Redis identity it has not seen), and every
- *     CACHE_OUTBOX_POLL_MS while connected (a row is removed once applied);
- *   - while Redis is away, removes the rows' keys from the fallback, every
- *     CACHE_OUTBOX_POLL_MS (rows stay for Redis);
+ *     CACHE_OUTBOX_POLL_MS while connected (a row is marked applied);
+ *   - while Redis is away, removes from the fallback the keys of every row
+ *     new to it, applied or not, before each fallback read and every
+ *     CACHE_OUTBOX_POLL_MS;
  *   - drops the namespace once per new Redis identity (identity.c).
  * One of the headers of src/cache the layers above may include.
  */
@@ -22,12 +23,13 @@
 
 /* One cached namespace and its outbox. */
 typedef struct rc_outbox_source {
-    /* Rows numbered above after, at most max (rc_repo_outbox_read); NULL
-     * when there is no outbox (only the namespace is registered). */
-    int (*read)(void *ud, long long after, size_t max, rc_outbox_row **rows,
-                size_t *n);
-    /* Removes rows (rc_repo_outbox_remove). */
-    int (*remove)(void *ud, const long long *seqs, size_t n);
+    /* Rows numbered above after, at most max, only those not applied when
+     * pending_only (rc_repo_outbox_read); NULL when there is no outbox (only
+     * the namespace is registered). */
+    int (*read)(void *ud, long long after, size_t max, int pending_only,
+                rc_outbox_row **rows, size_t *n);
+    /* Marks rows applied (rc_repo_outbox_applied). */
+    int (*applied)(void *ud, const long long *seqs, size_t n);
     void *ud;               /* their argument */
     const char *lease_glob; /* the namespace's leases, relative to the
                                prefix (escaped ns + ":~lease:*"); borrowed
@@ -44,7 +46,7 @@ void rc_cache_outbox_unwatch(rc_cache *c, void *handle);
 /* Counts rows stored by this process's writes (statistics). */
 void rc_cache_outbox_count_written(rc_cache *c);
 /* Counts rows this process applied itself (a write whose delete reached
- * Redis removes its own row). */
+ * Redis marks its own row applied). */
 void rc_cache_outbox_count_applied(rc_cache *c, size_t n);
 
 #endif

@@ -81,7 +81,8 @@ void rc_cached_outbox_close(cached_repo *r);
 /* The number of the outbox row the last write on this thread stored (0:
  * none), and forgets it. */
 long long rc_cached_outbox_take_seq(void);
-/* The write's own delete reached Redis: removes its row seq (0: none). */
+/* The write's own delete reached Redis: marks its row seq applied (0:
+ * none). */
 void rc_cached_outbox_done(cached_repo *r, long long seq);
 /* The keys a write of old -> now changes, leases first, as an outbox row's
  * keys (NUL-terminated, one after another; *len bytes); NULL when they

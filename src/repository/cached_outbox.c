@@ -7,7 +7,7 @@
  * Inside each write's transaction the wrapped repository asks hook_row for
  * the keys the write changes (the same keys the write then deletes in
  * Redis, leases first) and stores them; hook_logged hands the row's number
- * to the write slot on the same thread, which removes the row itself once
+ * to the write slot on the same thread, which marks the row applied once
  * its delete has reached Redis. Otherwise the row stays for whichever
  * process reaches Redis first.
  */
@@ -44,17 +44,17 @@ static void hook_logged(void *ud, long long seq)
 }
 
 /* rc_outbox_source callbacks over the wrapped repository. */
-static int src_read(void *ud, long long after, size_t max, rc_outbox_row **rows,
-                    size_t *n)
+static int src_read(void *ud, long long after, size_t max, int pending_only,
+                    rc_outbox_row **rows, size_t *n)
 {
     cached_repo *r = ud;
-    return rc_repo_outbox_read(r->inner, after, max, rows, n);
+    return rc_repo_outbox_read(r->inner, after, max, pending_only, rows, n);
 }
 
-static int src_remove(void *ud, const long long *seqs, size_t n)
+static int src_applied(void *ud, const long long *seqs, size_t n)
 {
     cached_repo *r = ud;
-    return rc_repo_outbox_remove(r->inner, seqs, n);
+    return rc_repo_outbox_applied(r->inner, seqs, n);
 }
 
 int rc_cached_outbox_open(cached_repo *r)
@@ -75,7 +75,7 @@ int rc_cached_outbox_open(cached_repo *r)
     rc_clearerr(); /* no outbox: the namespace alone is registered */
     rc_outbox_source src = {
         .read = r->outbox ? src_read : NULL,
-        .remove = r->outbox ? src_remove : NULL,
+        .applied = r->outbox ? src_applied : NULL,
         .ud = r,
         .lease_glob = r->lease_glob,
         .ns_glob = r->ns_glob,
@@ -105,7 +105,7 @@ void rc_cached_outbox_done(cached_repo *r, long long seq)
 {
     if (!seq || !r->outbox)
         return;
-    if (rc_repo_outbox_remove(r->inner, &seq, 1) == RC_OK)
+    if (rc_repo_outbox_applied(r->inner, &seq, 1) == RC_OK)
         rc_cache_outbox_count_applied(r->cache, 1);
     rc_clearerr();
 }

@@ -47,18 +47,18 @@ int rc_repo_outbox_attach(rc_repo *r, const rc_outbox_hook *hook)
 }
 
 int rc_repo_outbox_read(rc_repo *r, long long after, size_t max,
-                        rc_outbox_row **rows, size_t *n)
+                        int pending_only, rc_outbox_row **rows, size_t *n)
 {
     if (rows)
         *rows = NULL;
     if (n)
         *n = 0;
-    RC_DISPATCH_(r, outbox_read, 2, r, after, max, rows, n);
+    RC_DISPATCH_(r, outbox_read, 2, r, after, max, pending_only, rows, n);
 }
 
-int rc_repo_outbox_remove(rc_repo *r, const long long *seqs, size_t n)
+int rc_repo_outbox_applied(rc_repo *r, const long long *seqs, size_t n)
 {
-    RC_DISPATCH_(r, outbox_remove, 2, r, seqs, n);
+    RC_DISPATCH_(r, outbox_applied, 2, r, seqs, n);
 }
 
 int rc_repo_find_by_id(rc_repo *r, const char *id, void **out)

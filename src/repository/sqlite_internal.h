@@ -71,7 +71,7 @@ struct rc_sqlite_db {
     pthread_mutex_t lock;                    /* held by every call */
     sqlite3_stmt *begin, *commit, *rollback; /* transaction control */
     sqlite3_stmt *ob_insert, *ob_oldest, *ob_collapse, *ob_read,
-        *ob_delete;                          /* the outbox's statements */
+        *ob_delete, *ob_expire;              /* the outbox's statements */
     table_rt rt[T_COUNT];                    /* per table */
 };
 
@@ -142,7 +142,7 @@ void sq_outbox_logged(sqlite_repo *r, long long seq);
 /* The version 2 slots. */
 int sq_outbox_attach(rc_repo *base, const rc_outbox_hook *hook);
 int sq_outbox_read(rc_repo *base, long long after, size_t max,
-                   rc_outbox_row **rows, size_t *n);
-int sq_outbox_remove(rc_repo *base, const long long *seqs, size_t n);
+                   int pending_only, rc_outbox_row **rows, size_t *n);
+int sq_outbox_applied(rc_repo *base, const long long *seqs, size_t n);
 
 #endif

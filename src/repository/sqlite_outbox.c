@@ -4,13 +4,16 @@
  * database, shared by every repository and process using the file. A write
  * stores its row inside its own transaction (sq_outbox_log), so the row
  * exists exactly when the data does; readers take rows in number order and
- * remove them once applied to Redis.
+ * mark them applied once in Redis. An applied row is kept until
+ * RC_OUTBOX_RETAIN_S seconds after its write (a process on its fallback
+ * still needs it), then removed by the next marking.
  *
  * Bounded growth: when a write finds RC_OUTBOX_MAX_ROWS or more rows
- * pending (its number minus the oldest's), every row of its pattern is
- * replaced, in the same transaction, by one row deleting the whole pattern.
- * So at most RC_OUTBOX_MAX_ROWS + one row per namespace are pending, however
- * long Redis stays away.
+ * pending (its number minus the oldest pending's), every row of its pattern
+ * is replaced, in the same transaction, by one row deleting the whole
+ * pattern. So at most RC_OUTBOX_MAX_ROWS + one row per namespace are pending
+ * however long Redis stays away, plus the applied rows of the last
+ * RC_OUTBOX_RETAIN_S seconds.
  */
 #include "sqlite_internal.h"
 
@@ -27,17 +30,24 @@ int sq_outbox_prepare(rc_sqlite_db *db)
                         "VALUES (?1, ?2, julianday('now'))",
                         &db->ob_insert);
     if (rc == RC_OK)
-        rc = sq_prepare(db, "SELECT min(seq) FROM rc_outbox", &db->ob_oldest);
+        rc = sq_prepare(db, "SELECT min(seq) FROM rc_outbox WHERE applied = 0",
+                        &db->ob_oldest);
     if (rc == RC_OK)
         rc = sq_prepare(db, "DELETE FROM rc_outbox WHERE pattern = ?1",
                         &db->ob_collapse);
     if (rc == RC_OK)
         rc = sq_prepare(db,
-                        "SELECT seq, pattern, keys FROM rc_outbox WHERE seq > ?1 "
-                        "ORDER BY seq LIMIT ?2",
+                        "SELECT seq, pattern, keys, applied FROM rc_outbox "
+                        "WHERE seq > ?1 AND applied <= ?3 ORDER BY seq LIMIT ?2",
                         &db->ob_read);
     if (rc == RC_OK)
-        rc = sq_prepare(db, "DELETE FROM rc_outbox WHERE seq = ?1", &db->ob_delete);
+        rc = sq_prepare(db, "UPDATE rc_outbox SET applied = 1 WHERE seq = ?1",
+                        &db->ob_delete);
+    if (rc == RC_OK)
+        rc = sq_prepare(db,
+                        "DELETE FROM rc_outbox WHERE applied = 1 AND "
+                        "written_at < julianday('now') - ?1 / 86400.0",
+                        &db->ob_expire);
     return rc;
 }
 
@@ -48,6 +58,7 @@ void sq_outbox_finalize(rc_sqlite_db *db)
     sqlite3_finalize(db->ob_collapse);
     sqlite3_finalize(db->ob_read);
     sqlite3_finalize(db->ob_delete);
+    sqlite3_finalize(db->ob_expire);
 }
 
 /* Inserts (pattern, keys) into the outbox; *seq = its number. */
@@ -128,6 +139,7 @@ static int read_row(sqlite3_stmt *st, rc_outbox_row *row)
     const void *keys = sqlite3_column_blob(st, 2);
     size_t len = (size_t)sqlite3_column_bytes(st, 2);
     row->seq = sqlite3_column_int64(st, 0);
+    row->applied = sqlite3_column_int(st, 3);
     row->pattern = pat ? strdup((const char *)pat) : NULL;
     row->keys_len = keys ? len : 0;
     row->keys = keys ? malloc(len + 1) : NULL;
@@ -141,7 +153,7 @@ static int read_row(sqlite3_stmt *st, rc_outbox_row *row)
 }
 
 int sq_outbox_read(rc_repo *base, long long after, size_t max,
-                   rc_outbox_row **rows, size_t *n)
+                   int pending_only, rc_outbox_row **rows, size_t *n)
 {
     sqlite_repo *r = (sqlite_repo *)base;
     sqlite3_stmt *st = r->db->ob_read;
@@ -155,6 +167,7 @@ int sq_outbox_read(rc_repo *base, long long after, size_t max,
     pthread_mutex_lock(&r->db->lock);
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sqlite3_bind_int(st, 3, pending_only ? 0 : 1);
     while (rc == RC_OK && k < max && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = read_row(st, &out[k++]);
     if (rc == RC_OK && k < max && step != SQLITE_DONE)
@@ -170,19 +183,25 @@ int sq_outbox_read(rc_repo *base, long long after, size_t max,
     return RC_OK;
 }
 
-int sq_outbox_remove(rc_repo *base, const long long *seqs, size_t n)
+int sq_outbox_applied(rc_repo *base, const long long *seqs, size_t n)
 {
     sqlite_repo *r = (sqlite_repo *)base;
-    sqlite3_stmt *st = r->db->ob_delete;
+    sqlite3_stmt *st = r->db->ob_delete, *ex = r->db->ob_expire;
     if (n && !seqs)
-        return rc_seterr(RC_EINVAL, "outbox remove: NULL seqs");
+        return rc_seterr(RC_EINVAL, "outbox applied: NULL seqs");
     pthread_mutex_lock(&r->db->lock);
     int rc = n ? sq_tx_begin(r->db) : RC_OK;
     for (size_t i = 0; rc == RC_OK && i < n; i++) {
         sqlite3_bind_int64(st, 1, seqs[i]);
         if (sq_step_done(st) != SQLITE_DONE)
-            rc = sq_backend_err(r->db, "outbox remove");
+            rc = sq_backend_err(r->db, "outbox applied");
         sq_done_with(st);
+    }
+    if (n && rc == RC_OK) { /* rows no process can need any more */
+        sqlite3_bind_int(ex, 1, RC_OUTBOX_RETAIN_S);
+        if (sq_step_done(ex) != SQLITE_DONE)
+            rc = sq_backend_err(r->db, "outbox expire");
+        sq_done_with(ex);
     }
     if (n)
         rc = sq_tx_end(r->db, rc);

@@ -337,7 +337,7 @@ static const rc_repo_methods sqlite_methods = {
     .destroy = sq_destroy,
     .outbox_attach = sq_outbox_attach,
     .outbox_read = sq_outbox_read,
-    .outbox_remove = sq_outbox_remove,
+    .outbox_applied = sq_outbox_applied,
 };
 
 int rc_sqlite_repo_new(rc_sqlite_db *db, const rc_entity_ops *ops,
