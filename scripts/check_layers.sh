@@ -35,8 +35,8 @@ public_layer() {
 }
 
 # Private headers a higher layer may include: the core is the shared floor,
-# and the cache layer offers the decorator its lease protocol and the near
-# cache's value type.
+# and the cache layer offers the decorator its lease protocol, the outbox's
+# registration and the near cache's value type.
 EXPORTED=" core/* cache/lease.h cache/near.h cache/outbox.h "
 
 exported() {
