@@ -252,7 +252,7 @@ static result run(const char *label, const char *redis_args,
             worst = tr - atomic_load(&bd->back_at[k]);
     }
     fprintf(stderr,
-            "outage: %s: %.0f s, %d outages of %.1f s: %ld reads, %ld writes, "
+            "outage: %s: %.1f s, %d outages of %.1f s: %ld reads, %ld writes, "
             "%ld violations (%.0f per million; %ld behind a write whose delete "
             "reached Redis), max staleness %.1f ms, Redis back -> trusted at "
             "most %.0f ms (%d outages never trusted)\n",

@@ -33,8 +33,8 @@ typedef struct rc_outbox_row {
 typedef struct rc_outbox_hook {
     /* Fills *row's pattern and keys (they stay the hook's until logged) for
      * a write that turned old into now (either NULL: a save has no old, a
-     * remove no now). Must always give a pattern; keys NULL when they
-     * cannot be listed. */
+     * remove no now); keys NULL when they cannot be listed (the row then
+     * drops the pattern); no pattern: no row for this write. */
     void (*row)(void *ud, const void *old, const void *now, rc_outbox_row *row);
     /* After the transaction, on the same thread, before the write returns:
      * the number of the row stored, or 0 when nothing was stored (the write

@@ -78,9 +78,11 @@ bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
 int rc_cached_outbox_open(cached_repo *r);
 /* Undoes rc_cached_outbox_open; accepts a decorator it did not finish. */
 void rc_cached_outbox_close(cached_repo *r);
-/* The number of the outbox row the last write on this thread stored (0:
- * none), and forgets it. */
-long long rc_cached_outbox_take_seq(void);
+/* Around a write slot's call of the wrapped repository: enter names r as
+ * the decorator writing on this thread; leave returns the number of the
+ * outbox row the write stored (0: none) and forgets both. */
+void rc_cached_outbox_enter(cached_repo *r);
+long long rc_cached_outbox_leave(void);
 /* The write's own delete reached Redis: marks its row seq applied (0:
  * none). */
 void rc_cached_outbox_done(cached_repo *r, long long seq);

@@ -221,14 +221,17 @@ char *rc_cached_outbox_keys(cached_repo *r, const void *old, const void *now,
  * After a successful write of the entity with id: removes every key whose
  * answer may have changed. old/new are the entity before and after (either
  * NULL); old_known is false when the wrapped repository could not tell the
- * old values (then the whole namespace goes). Never fails the write.
+ * old values (then the whole namespace goes); seq is the write's outbox row
+ * (0: none), marked applied once the deletes reached Redis. Never fails the
+ * write.
  */
-static void after_write(cached_repo *r, const char *id, const void *old,
-                        bool old_known, const void *new, bool fill_after)
+static void after_write(cached_repo *r, long long seq, const char *id,
+                        const void *old, bool old_known, const void *new,
+                        bool fill_after)
 {
     keyset data = {0};
     char token[RC_TOKEN_LEN + 1] = "";
-    long long removed = 0, seq = rc_cached_outbox_take_seq();
+    long long removed = 0;
     const char *idkey = NULL;
     if (!old_known || !id || !r->st.query_keys ||
         !(idkey = collect_keys(r, &data, id, old, new))) {
@@ -259,11 +262,13 @@ int rc_cached_save(rc_repo *base, const void *entity, void **saved)
     void *s = NULL;
     if (saved)
         *saved = NULL;
+    rc_cached_outbox_enter(r);
     int rc = rc_repo_save(r->inner, entity, &s);
+    long long seq = rc_cached_outbox_leave();
     if (rc != RC_OK)
         return rc;
     const void *now = s ? s : entity;
-    after_write(r, r->st.entity->get_id(now), NULL, true, now, true);
+    after_write(r, seq, r->st.entity->get_id(now), NULL, true, now, true);
     if (saved)
         *saved = s;
     else if (s)
@@ -280,11 +285,13 @@ int rc_cached_update(rc_repo *base, const void *entity, void **stored,
         *stored = NULL;
     if (previous)
         *previous = NULL;
+    rc_cached_outbox_enter(r);
     int rc = rc_repo_update(r->inner, entity, &s, &p);
+    long long seq = rc_cached_outbox_leave();
     if (rc != RC_OK)
         return rc;
     const void *now = s ? s : entity;
-    after_write(r, r->st.entity->get_id(now), p, p != NULL, now, true);
+    after_write(r, seq, r->st.entity->get_id(now), p, p != NULL, now, true);
     if (stored)
         *stored = s;
     else if (s)
@@ -302,10 +309,12 @@ int rc_cached_remove(rc_repo *base, const char *id, void **previous)
     void *p = NULL;
     if (previous)
         *previous = NULL;
+    rc_cached_outbox_enter(r);
     int rc = rc_repo_remove(r->inner, id, &p);
+    long long seq = rc_cached_outbox_leave();
     if (rc != RC_OK)
         return rc;
-    after_write(r, id, p, p != NULL, NULL, false);
+    after_write(r, seq, id, p, p != NULL, NULL, false);
     if (previous)
         *previous = p;
     else if (p)

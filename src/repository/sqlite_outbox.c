@@ -107,7 +107,7 @@ int sq_outbox_log(sqlite_repo *r, const void *old, const void *now,
     rc_outbox_row row = {0};
     r->hook.row(r->hook.ud, old, now, &row);
     if (!row.pattern)
-        return rc_seterr(RC_EINVAL, "outbox: the hook gave no pattern");
+        return RC_OK; /* the hook wants no row for this write */
     int rc = insert_row(r->db, row.pattern, row.keys, row.keys_len, seq);
     if (rc == RC_OK)
         rc = bound_rows(r->db, row.pattern, seq);
