@@ -81,9 +81,10 @@ typedef struct rc_repo_methods {
     int (*outbox_read)(rc_repo *r, long long after, size_t max,
                        int pending_only, rc_outbox_row **rows, size_t *n);
     /* Marks the rows numbered seqs[0..n) applied (absent ones are no
-     * error). An applied row is kept RC_OUTBOX_RETAIN_S seconds after its
-     * write, for the processes reading their fallback meanwhile, then
-     * removed. */
+     * error); the marks may wait for the next write or a call with n == 0,
+     * which marks everything waiting. An applied row is kept
+     * RC_OUTBOX_RETAIN_S seconds after its write, for the processes reading
+     * their fallback meanwhile, then removed. */
     int (*outbox_applied)(rc_repo *r, const long long *seqs, size_t n);
 } rc_repo_methods;
 

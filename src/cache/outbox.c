@@ -190,6 +190,15 @@ int rc_outbox_apply(rc_cache *c, redisContext *ctx)
     return st;
 }
 
+void rc_outbox_flush(rc_cache *c)
+{
+    pthread_mutex_lock(&c->watch_mu);
+    for (rc_watch *w = c->watches; w; w = w->next)
+        if (w->src.applied && w->src.applied(w->src.ud, NULL, 0) != RC_OK)
+            rc_clearerr();
+    pthread_mutex_unlock(&c->watch_mu);
+}
+
 bool rc_outbox_pending(rc_cache *c)
 {
     bool any = false;

@@ -237,6 +237,9 @@ int rc_outbox_each_namespace(rc_cache *c,
  * row, pipelined; a pattern row by SCAN, leases first) and removes the rows
  * applied. RC_OK or the failure (rows kept). */
 int rc_outbox_apply(rc_cache *c, redisContext *ctx);
+/* Has every source mark the rows applied so far (the marks may wait for a
+ * write otherwise). */
+void rc_outbox_flush(rc_cache *c);
 /* Whether any source has a row pending (reads the stores, not Redis). */
 bool rc_outbox_pending(rc_cache *c);
 /* While Redis is away: removes from the fallback the keys of the rows not

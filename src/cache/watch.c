@@ -56,6 +56,7 @@ static void *watch_main(void *p)
             rc_identity_trusted(c)) {
             backoff = RC_PROBE_MIN;
             next_probe = 0;
+            rc_outbox_flush(c); /* marks first: a row applied is not pending */
             if (rc_outbox_pending(c))
                 rc_call_with(c, poll_fn, NULL);
             continue;

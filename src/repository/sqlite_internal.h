@@ -70,9 +70,11 @@ struct rc_sqlite_db {
     sqlite3 *conn;                           /* the one connection */
     pthread_mutex_t lock;                    /* held by every call */
     sqlite3_stmt *begin, *commit, *rollback; /* transaction control */
-    sqlite3_stmt *ob_insert, *ob_oldest, *ob_collapse, *ob_read,
+    sqlite3_stmt *ob_insert, *ob_oldest, *ob_collapse, *ob_read, *ob_read_pending,
         *ob_delete, *ob_expire;              /* the outbox's statements */
     table_rt rt[T_COUNT];                    /* per table */
+    long long *acks;     /* outbox rows applied, not yet marked (sqlite_outbox.c) */
+    size_t nacks, cap_acks;                  /* their count and room */
 };
 
 typedef struct sqlite_repo {

@@ -4,7 +4,11 @@
  * database, shared by every repository and process using the file. A write
  * stores its row inside its own transaction (sq_outbox_log), so the row
  * exists exactly when the data does; readers take rows in number order and
- * mark them applied once in Redis. An applied row is kept until
+ * mark them applied once in Redis. Marking costs no transaction of its own:
+ * the numbers wait in memory and are marked inside the next write's
+ * transaction, or when RC_OUTBOX_ACK_BATCH are waiting, or on a flush (the
+ * cache service's thread asks for one every CACHE_OUTBOX_POLL_MS) or close.
+ * Until then another process may apply the row again, which is harmless. An applied row is kept until
  * RC_OUTBOX_RETAIN_S seconds after its write (a process on its fallback
  * still needs it), then removed by the next marking.
  *
@@ -22,6 +26,9 @@
 
 /* Rows pending past which a namespace's rows collapse into one drop. */
 #define RC_OUTBOX_MAX_ROWS 10000
+/* Applied rows are removed when a row numbered a multiple of this is
+ * marked applied. */
+#define RC_OUTBOX_EXPIRE_EVERY 256
 
 int sq_outbox_prepare(rc_sqlite_db *db)
 {
@@ -38,8 +45,13 @@ int sq_outbox_prepare(rc_sqlite_db *db)
     if (rc == RC_OK)
         rc = sq_prepare(db,
                         "SELECT seq, pattern, keys, applied FROM rc_outbox "
-                        "WHERE seq > ?1 AND applied <= ?3 ORDER BY seq LIMIT ?2",
+                        "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                         &db->ob_read);
+    if (rc == RC_OK) /* the same, through the index of the pending rows */
+        rc = sq_prepare(db,
+                        "SELECT seq, pattern, keys, applied FROM rc_outbox "
+                        "WHERE seq > ?1 AND applied = 0 ORDER BY seq LIMIT ?2",
+                        &db->ob_read_pending);
     if (rc == RC_OK)
         rc = sq_prepare(db, "UPDATE rc_outbox SET applied = 1 WHERE seq = ?1",
                         &db->ob_delete);
@@ -51,12 +63,57 @@ int sq_outbox_prepare(rc_sqlite_db *db)
     return rc;
 }
 
+/* Numbers waiting past which they are marked at once. */
+#define RC_OUTBOX_ACK_BATCH 256
+
+/* Marks the waiting numbers applied (inside a transaction held), and every
+ * RC_OUTBOX_EXPIRE_EVERY rows removes those no process can need any more.
+ * db->lock held. */
+static int mark_acks(rc_sqlite_db *db)
+{
+    sqlite3_stmt *st = db->ob_delete, *ex = db->ob_expire;
+    int rc = RC_OK;
+    bool expire = false;
+    for (size_t i = 0; rc == RC_OK && i < db->nacks; i++) {
+        sqlite3_bind_int64(st, 1, db->acks[i]);
+        if (sq_step_done(st) != SQLITE_DONE)
+            rc = sq_backend_err(db, "outbox applied");
+        sq_done_with(st);
+        expire = expire || db->acks[i] % RC_OUTBOX_EXPIRE_EVERY == 0;
+    }
+    if (rc == RC_OK && expire) {
+        sqlite3_bind_int(ex, 1, RC_OUTBOX_RETAIN_S);
+        if (sq_step_done(ex) != SQLITE_DONE)
+            rc = sq_backend_err(db, "outbox expire");
+        sq_done_with(ex);
+    }
+    if (rc == RC_OK)
+        db->nacks = 0;
+    return rc;
+}
+
+/* mark_acks in a transaction of its own; db->lock held. */
+static int flush_acks(rc_sqlite_db *db)
+{
+    if (!db->nacks)
+        return RC_OK;
+    int rc = sq_tx_begin(db);
+    if (rc == RC_OK)
+        rc = sq_tx_end(db, mark_acks(db));
+    return rc;
+}
+
 void sq_outbox_finalize(rc_sqlite_db *db)
 {
+    if (db->ob_delete)
+        flush_acks(db); /* best effort: unmarked rows are applied again */
+    free(db->acks);
+    db->acks = NULL;
     sqlite3_finalize(db->ob_insert);
     sqlite3_finalize(db->ob_oldest);
     sqlite3_finalize(db->ob_collapse);
     sqlite3_finalize(db->ob_read);
+    sqlite3_finalize(db->ob_read_pending);
     sqlite3_finalize(db->ob_delete);
     sqlite3_finalize(db->ob_expire);
 }
@@ -104,6 +161,8 @@ int sq_outbox_log(sqlite_repo *r, const void *old, const void *now,
     *seq = 0;
     if (!r->hook.row)
         return RC_OK;
+    if (r->db->nacks && mark_acks(r->db) != RC_OK)
+        rc_clearerr(); /* they stay waiting */
     rc_outbox_row row = {0};
     r->hook.row(r->hook.ud, old, now, &row);
     if (!row.pattern)
@@ -156,7 +215,7 @@ int sq_outbox_read(rc_repo *base, long long after, size_t max,
                    int pending_only, rc_outbox_row **rows, size_t *n)
 {
     sqlite_repo *r = (sqlite_repo *)base;
-    sqlite3_stmt *st = r->db->ob_read;
+    sqlite3_stmt *st = pending_only ? r->db->ob_read_pending : r->db->ob_read;
     if (!rows || !n || !max)
         return rc_seterr(RC_EINVAL, "outbox read: bad argument");
     rc_outbox_row *out = calloc(max, sizeof *out);
@@ -167,7 +226,6 @@ int sq_outbox_read(rc_repo *base, long long after, size_t max,
     pthread_mutex_lock(&r->db->lock);
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    sqlite3_bind_int(st, 3, pending_only ? 0 : 1);
     while (rc == RC_OK && k < max && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = read_row(st, &out[k++]);
     if (rc == RC_OK && k < max && step != SQLITE_DONE)
@@ -186,25 +244,25 @@ int sq_outbox_read(rc_repo *base, long long after, size_t max,
 int sq_outbox_applied(rc_repo *base, const long long *seqs, size_t n)
 {
     sqlite_repo *r = (sqlite_repo *)base;
-    sqlite3_stmt *st = r->db->ob_delete, *ex = r->db->ob_expire;
+    rc_sqlite_db *db = r->db;
+    int rc = RC_OK;
     if (n && !seqs)
         return rc_seterr(RC_EINVAL, "outbox applied: NULL seqs");
-    pthread_mutex_lock(&r->db->lock);
-    int rc = n ? sq_tx_begin(r->db) : RC_OK;
-    for (size_t i = 0; rc == RC_OK && i < n; i++) {
-        sqlite3_bind_int64(st, 1, seqs[i]);
-        if (sq_step_done(st) != SQLITE_DONE)
-            rc = sq_backend_err(r->db, "outbox applied");
-        sq_done_with(st);
+    pthread_mutex_lock(&db->lock);
+    if (db->nacks + n > db->cap_acks) {
+        size_t cap = (db->nacks + n) * 2;
+        long long *a = realloc(db->acks, cap * sizeof *a);
+        if (a) {
+            db->acks = a;
+            db->cap_acks = cap;
+        } else {
+            rc = rc_seterr(RC_ENOMEM, "sqlite: out of memory");
+        }
     }
-    if (n && rc == RC_OK) { /* rows no process can need any more */
-        sqlite3_bind_int(ex, 1, RC_OUTBOX_RETAIN_S);
-        if (sq_step_done(ex) != SQLITE_DONE)
-            rc = sq_backend_err(r->db, "outbox expire");
-        sq_done_with(ex);
-    }
-    if (n)
-        rc = sq_tx_end(r->db, rc);
-    pthread_mutex_unlock(&r->db->lock);
+    for (size_t i = 0; rc == RC_OK && i < n; i++)
+        db->acks[db->nacks++] = seqs[i];
+    if (rc == RC_OK && (n == 0 || db->nacks >= RC_OUTBOX_ACK_BATCH))
+        rc = flush_acks(db);
+    pthread_mutex_unlock(&db->lock);
     return rc;
 }

@@ -74,9 +74,8 @@ static const char *const migrations[] = {
     " keys BLOB,"                /* NUL-terminated keys; NULL: the pattern */
     " applied INTEGER NOT NULL DEFAULT 0," /* 1 once in Redis */
     " written_at REAL NOT NULL);" /* julian day of the write */
-    "CREATE INDEX rc_outbox_pattern ON rc_outbox(pattern);"
-    "CREATE INDEX rc_outbox_pending ON rc_outbox(applied, seq);"
-    "CREATE INDEX rc_outbox_age ON rc_outbox(applied, written_at);",
+    /* only the rows not yet applied: what readers and the bound look up */
+    "CREATE INDEX rc_outbox_pending ON rc_outbox(seq) WHERE applied = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
