@@ -105,7 +105,8 @@ static int flush_acks(rc_sqlite_db *db)
 
 void sq_outbox_finalize(rc_sqlite_db *db)
 {
-    if (db->ob_delete)
+    if (db->nacks && db->ob_delete && db->ob_expire && db->begin && db->commit &&
+        db->rollback)
         flush_acks(db); /* best effort: unmarked rows are applied again */
     free(db->acks);
     db->acks = NULL;

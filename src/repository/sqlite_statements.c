@@ -221,11 +221,11 @@ int sq_prepare_all(rc_sqlite_db *db)
 
 void sq_finalize_all(rc_sqlite_db *db)
 {
+    sq_outbox_finalize(db); /* first: it may still run a transaction */
     for (int i = 0; i < T_COUNT; i++)
         for (int j = 0; j < S_COUNT; j++)
             sqlite3_finalize(db->rt[i].st[j]);
     sqlite3_finalize(db->begin);
     sqlite3_finalize(db->commit);
     sqlite3_finalize(db->rollback);
-    sq_outbox_finalize(db);
 }
