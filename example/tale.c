@@ -201,8 +201,9 @@ int tale_app_open(tale_app *a, const rc_settings *s)
     return rc;
 }
 
-/* After a write: Redis deletes this process could not deliver die with it,
- * so say so (they are replayed only by a process that lives on). */
+/* After a write: Redis deletes this process could not deliver stay in the
+ * database's invalidation outbox, which the next process to reach Redis
+ * applies before it trusts Redis; say so. */
 static void warn_pending(tale_app *a, const char *kind)
 {
     rc_cache_stats st;
@@ -210,8 +211,9 @@ static void warn_pending(tale_app *a, const char *kind)
         st.pending_deletes > 0)
         fprintf(stderr,
                 "tale: warning: %llu cache invalidation(s) could not reach "
-                "Redis; run `tale invalidate %s all` once Redis is "
-                "reachable\n",
+                "Redis; they wait in the database's outbox and the next "
+                "process to reach Redis applies them (any tale command will; "
+                "or run `tale invalidate %s all`)\n",
                 (unsigned long long)st.pending_deletes, kind);
 }
 

@@ -26,7 +26,7 @@ rank() {
 # The layer of each public header (include/repocache/<name>.h).
 public_layer() {
     case "$1" in
-    status | entity | codec | settings | export | version) echo core ;;
+    status | entity | codec | settings | export | version | outbox) echo core ;;
     cache) echo cache ;;
     strategy) echo strategies ;;
     repository | sqlite_repository | cached_repository) echo repository ;;
@@ -35,9 +35,9 @@ public_layer() {
 }
 
 # Private headers a higher layer may include: the core is the shared floor,
-# and the cache layer offers the decorator its lease protocol and the near
-# cache's value type.
-EXPORTED=" core/* cache/lease.h cache/near.h "
+# and the cache layer offers the decorator its lease protocol, the outbox's
+# registration and the near cache's value type.
+EXPORTED=" core/* cache/lease.h cache/near.h cache/outbox.h "
 
 exported() {
     local h=$1 pat

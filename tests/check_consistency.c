@@ -540,10 +540,10 @@ static void redis_fails_during_write(failure how)
     if (how == FAIL_PAUSE) {
         th_redis_resume(&p);
     } else {
+        /* the server comes back with the pre-write value under a new
+         * run_id; the service's thread may already have dropped it (a new
+         * identity), so it is not looked at here */
         ck_assert_int_eq(th_redis_restart(&p), 0);
-        /* the server is back with the pre-write value */
-        ck_assert(raw_contains(&p, "hero:h1", "\"v1\""));
-        ck_assert(raw_contains(&p, "hero:name:Ann", "\"v1\""));
     }
     th_await(rc_cache_redis_usable(c), TH_WAIT_SECONDS); /* breaker open time */
     ASSERT_VERSION(repo, "h1", "v2");

@@ -20,6 +20,7 @@ static const char *const all_vars[] = {
     "CIRCUIT_BREAKER_TIMEOUT", "DATABASE_PATH", "LOG_LEVEL", "CACHE_L1_ENABLED",
     "CACHE_L1_MAX_ENTRIES", "CACHE_L1_MAX_BYTES", "CACHE_L1_MAX_TTL", "CACHE_SINGLE_FLIGHT", "CACHE_L1_STRICT",
     "CACHE_MAX_VALUE_BYTES",
+    "CACHE_FALLBACK_MAX_STALENESS_MS", "CACHE_OUTBOX_POLL_MS",
 };
 
 static rc_settings s;
@@ -73,6 +74,8 @@ START_TEST(test_defaults)
     ck_assert(s.cache_fallback_enabled);
     ck_assert_int_eq(s.cache_fallback_max_entries, 1000);
     ck_assert_int_eq(s.cache_max_value_bytes, 1048576);
+    ck_assert_int_eq(s.cache_fallback_max_staleness_ms, 1000);
+    ck_assert_int_eq(s.cache_outbox_poll_ms, 100);
     ck_assert_int_eq(s.circuit_breaker_threshold, 5);
     ck_assert_double_eq(s.circuit_breaker_timeout, 30.0);
     ck_assert_str_eq(s.database_path, "tale.db");
@@ -160,6 +163,9 @@ START_TEST(test_bad_values_refused)
     refused("CACHE_NEGATIVE_TTL", "-1");
     refused("CACHE_FALLBACK_ENABLED", "2");
     refused("CACHE_FALLBACK_MAX_ENTRIES", "0");
+    refused("CACHE_FALLBACK_MAX_STALENESS_MS", "0");
+    refused("CACHE_OUTBOX_POLL_MS", "0");
+    refused("CACHE_OUTBOX_POLL_MS", "60001");
     refused("CACHE_L1_MAX_ENTRIES", "0");
     refused("CACHE_L1_MAX_BYTES", "-1");
     refused("CACHE_L1_MAX_TTL", "0");

@@ -224,9 +224,9 @@ START_TEST(test_schema_version_and_wal)
     char *tables = raw_pragma(
         db_path, "SELECT group_concat(name, ',') FROM (SELECT name FROM "
                  "sqlite_master WHERE type = 'table' ORDER BY name)");
-    ck_assert_str_eq(v, "1");
+    ck_assert_str_eq(v, "2");
     ck_assert_str_eq(mode, "wal");
-    ck_assert_str_eq(tables, "children,heroes,stories");
+    ck_assert_str_eq(tables, "children,heroes,rc_outbox,sqlite_sequence,stories");
     free(v);
     free(mode);
     free(tables);
@@ -236,7 +236,7 @@ START_TEST(test_schema_version_and_wal)
     open_repos();
     ck_assert_uint_eq(count_all(heroes), 1);
     v = raw_pragma(db_path, "PRAGMA user_version");
-    ck_assert_str_eq(v, "1");
+    ck_assert_str_eq(v, "2");
     free(v);
 }
 END_TEST
@@ -249,7 +249,7 @@ START_TEST(test_newer_schema_refused)
     ck_assert_int_eq(rc_sqlite_open(db_path, &other), RC_EBACKEND);
     ck_assert_ptr_null(other);
     ck_assert_ptr_nonnull(strstr(rc_errmsg(), "newer"));
-    raw_exec(db_path, "PRAGMA user_version = 1");
+    raw_exec(db_path, "PRAGMA user_version = 2");
     open_repos();
 }
 END_TEST

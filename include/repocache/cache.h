@@ -195,6 +195,17 @@ typedef struct rc_cache_stats {
     uint64_t single_flight_waits;   /* reads that waited for another's load */
     uint64_t oversized_skipped;  /* values not cached: their encoding was
                                     over CACHE_MAX_VALUE_BYTES */
+    /* outages: the invalidation outbox and Redis's identity */
+    bool redis_trusted;          /* Redis in use: its identity checked and the
+                                    outbox applied since trust was last lost */
+    uint64_t outbox_written;     /* outbox rows this process's writes stored */
+    uint64_t outbox_applied;     /* outbox rows this process applied to Redis
+                                    and removed */
+    uint64_t outbox_pending;     /* rows pending when last read */
+    uint64_t identity_changes;   /* Redis identities (run_id) seen that
+                                    replaced the one trusted */
+    uint64_t identity_drops;     /* namespaces this process dropped for a new
+                                    identity */
     /* Room for figures added later (see "Growing structs" in
      * repocache/export.h); zero. */
     uint64_t reserved_[16];

@@ -24,6 +24,7 @@
 
 #include "repocache/export.h"
 #include "repocache/entity.h"
+#include "repocache/outbox.h"
 #include "repocache/status.h"
 
 #include <stddef.h>
@@ -32,7 +33,7 @@
 extern "C" {
 #endif
 
-#define RC_REPO_VERSION 1
+#define RC_REPO_VERSION 2
 
 typedef struct rc_repo rc_repo;
 
@@ -66,6 +67,26 @@ typedef struct rc_repo_methods {
     int (*remove)(rc_repo *r, const char *id, void **previous);
     /* Releases the repository (and whatever it owns). */
     void (*destroy)(rc_repo *r);
+
+    /* Version 2: the invalidation outbox (repocache/outbox.h). Optional: a
+     * table of version 1, or NULL slots, has none (docs/consistency.md says
+     * what the cache then cannot promise). The three go together. */
+
+    /* Attaches hook (copied; NULL detaches): from now on every successful
+     * save, update and remove of r stores hook->row's row in its own
+     * transaction and reports it to hook->logged. RC_OK or RC_EBACKEND. */
+    int (*outbox_attach)(rc_repo *r, const rc_outbox_hook *hook);
+    /* *rows = the rows numbered above after, oldest first, at most max (*n
+     * of them; rc_outbox_rows_free); with pending_only, only those not yet
+     * applied. Rows of every writer of the store, other processes' too. */
+    int (*outbox_read)(rc_repo *r, long long after, size_t max,
+                       int pending_only, rc_outbox_row **rows, size_t *n);
+    /* Marks the rows numbered seqs[0..n) applied (absent ones are no
+     * error); the marks may wait for the next write or a call with n == 0,
+     * which marks everything waiting. An applied row is kept
+     * RC_OUTBOX_RETAIN_S seconds after its write, for the processes reading
+     * their fallback meanwhile, then removed. */
+    int (*outbox_applied)(rc_repo *r, const long long *seqs, size_t n);
 } rc_repo_methods;
 
 /* The base struct; every implementation embeds it as its first member. */
@@ -89,6 +110,14 @@ RC_API int rc_repo_save(rc_repo *r, const void *entity, void **saved);
 RC_API int rc_repo_update(rc_repo *r, const void *entity, void **stored,
                           void **previous);
 RC_API int rc_repo_remove(rc_repo *r, const char *id, void **previous);
+/* The outbox slots (version 2); *rows NULL and *n 0 first. */
+RC_API int rc_repo_outbox_attach(rc_repo *r, const rc_outbox_hook *hook);
+RC_API int rc_repo_outbox_read(rc_repo *r, long long after, size_t max,
+                               int pending_only, rc_outbox_row **rows, size_t *n);
+RC_API int rc_repo_outbox_applied(rc_repo *r, const long long *seqs, size_t n);
+/* How long an applied outbox row is kept after its write, seconds: at least
+ * the CACHE_FALLBACK_MAX_STALENESS_MS of every process sharing the store. */
+#define RC_OUTBOX_RETAIN_S 10
 /* Frees r (through its destroy slot); accepts NULL and a NULL slot. */
 RC_API void rc_repo_free(rc_repo *r);
 /* The former name of rc_repo_free, kept so that code written for 0.1.0

@@ -52,6 +52,11 @@ typedef struct rc_settings {
     int cache_max_value_bytes;   /* CACHE_MAX_VALUE_BYTES (1048576): a cached
                                     repository stores no encoded value or
                                     list larger than this */
+    int cache_fallback_max_staleness_ms; /* CACHE_FALLBACK_MAX_STALENESS_MS:
+                                    longest life of a fallback entry while
+                                    Redis is away (1000) */
+    int cache_outbox_poll_ms;    /* CACHE_OUTBOX_POLL_MS: how often the
+                                    invalidation outbox is read (100) */
     /* Near cache (the in-process tier in front of Redis) */
     bool cache_l1_enabled;       /* CACHE_L1_ENABLED (true) */
     int cache_l1_max_entries;    /* CACHE_L1_MAX_ENTRIES (10000) */

@@ -113,3 +113,11 @@ bool rc_breaker_usable(rc_breaker *b)
     pthread_mutex_unlock(&b->mu);
     return u;
 }
+
+void rc_breaker_expire(rc_breaker *b)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->state == RC_CIRCUIT_OPEN)
+        b->open_until = b->clock(b->clock_ud);
+    pthread_mutex_unlock(&b->mu);
+}

@@ -63,6 +63,9 @@ bool rc_breaker_report(rc_breaker *b, rc_breaker_ticket t, bool ok);
 /* The state; an open breaker whose period has elapsed reads as half_open
  * (the next call will probe). */
 rc_circuit_state rc_breaker_state(rc_breaker *b);
+/* Ends an open period now, so the next acquire is the probe (the service's
+ * background probes, watch.c); a no-op unless open. */
+void rc_breaker_expire(rc_breaker *b);
 /* Whether acquire would not deny now. */
 bool rc_breaker_usable(rc_breaker *b);
 

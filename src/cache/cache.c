@@ -53,6 +53,17 @@ static int build_parts(rc_cache *c, const rc_settings *s)
         pthread_mutex_destroy(&c->pend_mu);
         st = RC_ENOMEM;
     }
+    if (st == RC_OK && pthread_mutex_init(&c->trust_mu, NULL) != 0) {
+        pthread_mutex_destroy(&c->pend_mu);
+        pthread_mutex_destroy(&c->replay_mu);
+        st = RC_ENOMEM;
+    }
+    if (st == RC_OK && pthread_mutex_init(&c->watch_mu, NULL) != 0) {
+        pthread_mutex_destroy(&c->pend_mu);
+        pthread_mutex_destroy(&c->replay_mu);
+        pthread_mutex_destroy(&c->trust_mu);
+        st = RC_ENOMEM;
+    }
     if (st) {
         rc_fallback_free(c->fb);
         if (breaker_ok)
@@ -81,6 +92,8 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
     c->fallback_enabled = s->cache_fallback_enabled;
     c->max_value_bytes = (size_t)s->cache_max_value_bytes;
     c->log_level = level;
+    c->outbox_poll_ms = s->cache_outbox_poll_ms > 0 ? s->cache_outbox_poll_ms : 100;
+    atomic_store(&c->trust_gen, 1); /* not trusted before the first check */
     if (build_parts(c, s) != RC_OK) {
         free(c);
         return rc_seterr(RC_ENOMEM, "out of memory");
@@ -90,9 +103,18 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         rc_cache_free(c);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
-    /* Without Redis the fallback is the cache. */
+    /* Without Redis the fallback is the cache; with it, the outage store,
+     * whose entries live CACHE_FALLBACK_MAX_STALENESS_MS at most. */
     if (!c->enabled && c->fallback_enabled)
         rc_fallback_activate(c->fb);
+    if (c->enabled)
+        rc_fallback_set_max_age(c->fb, s->cache_fallback_max_staleness_ms > 0
+                                           ? s->cache_fallback_max_staleness_ms / 1000.0
+                                           : 1.0);
+    if (c->enabled && rc_watch_start(c) != RC_OK) {
+        rc_cache_free(c);
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    }
     *out = c;
     return RC_OK;
 }
@@ -101,6 +123,7 @@ void rc_cache_free(rc_cache *c)
 {
     if (!c)
         return;
+    rc_watch_stop(c); /* its thread uses everything below */
     rc_tier_free(c); /* its thread uses the pool's settings */
     rc_pool_destroy(&c->pool);
     rc_breaker_destroy(&c->breaker);
@@ -108,6 +131,8 @@ void rc_cache_free(rc_cache *c)
     rc_pending_clear(&c->pend);
     pthread_mutex_destroy(&c->pend_mu);
     pthread_mutex_destroy(&c->replay_mu);
+    pthread_mutex_destroy(&c->trust_mu);
+    pthread_mutex_destroy(&c->watch_mu);
     free(c->prefix);
     free(c->escaped_prefix);
     free(c);

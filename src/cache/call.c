@@ -142,7 +142,9 @@ static int run_on_conn(rc_cache *c, rc_redis_fn fn, void *ud, bool *reached)
     if (st != RC_OK)
         return st;
     rc_conn_enter(conn);
-    st = rc_replay_pending(c, conn->ctx);
+    st = rc_identity_verify(c, conn); /* a new Redis is dropped, the outbox applied */
+    if (st == RC_OK)
+        st = rc_replay_pending(c, conn->ctx);
     if (st == RC_OK)
         st = fn(c, conn->ctx, ud);
     rc_conn_leave(conn);
@@ -170,6 +172,7 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
                "redis at %s: circuit breaker open (%s); degrading%s", c->where,
                rc_errmsg(), c->fallback_enabled ? " to the in-memory fallback" : "");
         rc_tracking_lose(c->tracking, "circuit breaker open");
+        rc_identity_distrust(c);
     }
     if (ok) {
         note_up(c);

@@ -30,6 +30,7 @@ struct rc_fallback {
     entry *head, *tail;       /* most / least recently used */
     bool active;
     uint64_t epoch;           /* the fence: bumped by every invalidation */
+    double max_age;           /* longest life of an entry, s (0: the TTL) */
     rc_clock_fn clock;
     void *clock_ud;
 };
@@ -227,7 +228,8 @@ static int insert(rc_fallback *fb, entry *e, int ttl, const uint64_t *epoch)
         entry_free(e);
         return st;
     }
-    e->expires = fb->clock(fb->clock_ud) + ttl;
+    e->expires = fb->clock(fb->clock_ud) +
+                 (fb->max_age > 0 && fb->max_age < ttl ? fb->max_age : ttl);
     entry **slot = find_slot(fb, e->key, e->hash);
     if (*slot)
         remove_locked(fb, *slot);
@@ -332,4 +334,11 @@ size_t rc_fallback_count(rc_fallback *fb)
     size_t n = fb->count;
     pthread_mutex_unlock(&fb->mu);
     return n;
+}
+
+void rc_fallback_set_max_age(rc_fallback *fb, double seconds)
+{
+    pthread_mutex_lock(&fb->mu);
+    fb->max_age = seconds > 0 ? seconds : 0;
+    pthread_mutex_unlock(&fb->mu);
 }

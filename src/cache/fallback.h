@@ -34,6 +34,9 @@ void rc_fallback_free(rc_fallback *fb);
 /* Sets the clock used for TTLs (NULL = CLOCK_MONOTONIC). */
 void rc_fallback_set_clock(rc_fallback *fb, rc_clock_fn clock, void *ud);
 
+/* Caps every entry's life at seconds whatever its TTL (0: no cap): while
+ * Redis is away, CACHE_FALLBACK_MAX_STALENESS_MS. */
+void rc_fallback_set_max_age(rc_fallback *fb, double seconds);
 /* Marks Redis unavailable: the fallback serves from now on. */
 void rc_fallback_activate(rc_fallback *fb);
 /* Marks Redis back: drops every entry and stops serving. Returns how many

@@ -32,6 +32,8 @@ typedef struct rc_conn {
     redisContext *ctx;  /* connected, authenticated, db selected */
     unsigned gen;       /* pool generation when opened */
     atomic_int users;   /* threads using ctx now: must be 0 or 1 */
+    unsigned verified;  /* the service's trust_gen when Redis's identity was
+                           last checked on ctx (0: never; identity.c) */
     struct rc_conn *next; /* idle list */
 } rc_conn;
 

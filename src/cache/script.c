@@ -43,7 +43,7 @@ static void sha1_block(uint32_t h[5], const unsigned char *p)
 }
 
 /* hex = 40 lowercase hex digits + NUL of SHA1(data[0..n)). */
-static void sha1_hex(const char *data, size_t n, char hex[41])
+void rc_script_sha1_hex(const char *data, size_t n, char hex[41])
 {
     uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
     const unsigned char *p = (const unsigned char *)data;
@@ -97,7 +97,7 @@ static const char *script_digest(const char *script)
         s->origin = script;
         s->text = rc_strdup(script);
         if (s->text) {
-            sha1_hex(script, strlen(script), s->sha);
+            rc_script_sha1_hex(script, strlen(script), s->sha);
             s->next = atomic_load(&scripts);
             atomic_store_explicit(&scripts, s, memory_order_release);
         } else {

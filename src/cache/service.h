@@ -16,6 +16,12 @@
  *   tier.c     the near cache as the service offers it (lease.h), with
  *              near.c (the store) and tracking.c (its coherence)
  *   script.c   Lua scripts by EVALSHA
+ *   identity.c Redis's identity (run_id) and the trust in it: a new one is
+ *              dropped once, the outbox applied, before Redis is used
+ *   outbox.c   the invalidation outbox: registered sources, applying rows
+ *              to Redis and to the fallback (outbox.h)
+ *   watch.c    the service's thread: background probes while the breaker
+ *              is open, the outbox polled every CACHE_OUTBOX_POLL_MS
  *   breaker.c, pool.c, pending.c, fallback.c: the parts they are built of
  */
 #ifndef RC_CACHE_SERVICE_H
@@ -25,6 +31,7 @@
 #include "cache/fallback.h"
 #include "cache/lease.h"
 #include "cache/near.h"
+#include "cache/outbox.h"
 #include "cache/pending.h"
 #include "cache/pool.h"
 #include "cache/tracking.h"
@@ -70,6 +77,24 @@ struct rc_cache {
     atomic_bool degraded;        /* the breaker opened since Redis was last up */
     _Atomic double refused_logged; /* clock time of the last refusal logged */
     _Atomic double fills_paused_until; /* no fills before (Redis said OOM) */
+    /* Redis's identity and the trust in it (identity.c) */
+    pthread_mutex_t trust_mu;  /* one recovery at a time; guards run_id */
+    char run_id[48];           /* run_id of the Redis trusted last, "" */
+    atomic_uint trust_gen;     /* bumped whenever trust is lost */
+    atomic_uint trusted_gen;   /* trust_gen when last recovered: trusted
+                                  while the two are equal */
+    atomic_uint_fast64_t identity_changes, identity_drops;
+    /* the outbox (outbox.c) */
+    pthread_mutex_t watch_mu;  /* guards watches and their use */
+    struct rc_watch *watches;  /* registered sources */
+    int outbox_poll_ms;        /* CACHE_OUTBOX_POLL_MS */
+    atomic_uint_fast64_t ob_written, ob_applied, ob_pending;
+    /* the service's thread (watch.c) */
+    pthread_t watch_thread;    /* started when Redis is enabled */
+    bool watch_running;        /* watch_thread exists */
+    pthread_mutex_t wake_mu;   /* guards watch_stop */
+    pthread_cond_t wake_cv;    /* wakes the thread to stop */
+    bool watch_stop;           /* the thread must end */
 };
 
 /* ---- raw commands (call.c, script.c) ---- */
@@ -102,6 +127,10 @@ int rc_cache_eval_after(rc_cache *c, const rc_cmd *pre, redisReply **pre_reply,
                         const char *script, int nkeys, const char *const *keys,
                         int nargs, const char *const *args, const size_t *arglens,
                         redisReply **reply);
+
+/* hex = the 40 lowercase hex digits + NUL of SHA1(data[0..n)) (script.c),
+ * as Redis names a script. */
+void rc_script_sha1_hex(const char *data, size_t n, char hex[41]);
 
 /* Work done on one pooled context by rc_call_with. */
 typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
@@ -185,6 +214,42 @@ int rc_replay_pending(rc_cache *c, redisContext *ctx);
  * *removed += count. */
 int rc_replay_scan_unlink(rc_cache *c, redisContext *ctx, const char *pattern,
                           long long *removed);
+
+/* ---- Redis's identity and the outbox (identity.c, outbox.c, watch.c) ---- */
+
+/* Before conn's first use after it was opened or trust was lost: checks
+ * Redis's run_id (INFO server) and, when this service has not trusted that
+ * identity, has every registered namespace dropped once (a marker key per
+ * run_id and namespace says who does it; the others wait for it to be
+ * done); then, unless trusted already, applies the outbox. Only then does
+ * the caller use Redis. RC_OK or the failure (RC_EUNAVAILABLE ...). */
+int rc_identity_verify(rc_cache *c, rc_conn *conn);
+/* Trust is lost (the breaker opened): every connection is verified again
+ * and the outbox applied before Redis is used. */
+void rc_identity_distrust(rc_cache *c);
+/* Whether Redis is trusted now. */
+bool rc_identity_trusted(rc_cache *c);
+/* The registered namespaces, for the identity drop: calls fn with each
+ * source's globs under watch_mu; stops at the first failure. */
+int rc_outbox_each_namespace(rc_cache *c,
+                             int (*fn)(rc_cache *c, redisContext *ctx,
+                                       const rc_outbox_source *src, void *ud),
+                             redisContext *ctx, void *ud);
+/* Applies every pending row of every source to Redis on ctx (one UNLINK per
+ * row, pipelined; a pattern row by SCAN, leases first) and removes the rows
+ * applied. RC_OK or the failure (rows kept). */
+int rc_outbox_apply(rc_cache *c, redisContext *ctx);
+/* Has every source mark the rows applied so far (the marks may wait for a
+ * write otherwise). */
+void rc_outbox_flush(rc_cache *c);
+/* Whether any source has a row pending (reads the stores, not Redis). */
+bool rc_outbox_pending(rc_cache *c);
+/* While Redis is away: removes from the fallback the keys of the rows not
+ * seen yet (rows stay for Redis). */
+void rc_outbox_to_fallback(rc_cache *c);
+/* Starts / stops the service's thread (watch.c). */
+int rc_watch_start(rc_cache *c);
+void rc_watch_stop(rc_cache *c);
 
 /* ---- the near cache (tier.c) ---- */
 

@@ -103,6 +103,12 @@ int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
     st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
     st->pending_deletes = atomic_load(&c->pend_count);
     near_stats(c, st);
+    st->redis_trusted = rc_identity_trusted(c);
+    st->outbox_written = atomic_load(&c->ob_written);
+    st->outbox_applied = atomic_load(&c->ob_applied);
+    st->outbox_pending = atomic_load(&c->ob_pending);
+    st->identity_changes = atomic_load(&c->identity_changes);
+    st->identity_drops = atomic_load(&c->identity_drops);
     rc_clearerr();
     return RC_OK;
 }
@@ -120,12 +126,24 @@ static json_t *near_object(const rc_cache_stats *st)
                      (json_int_t)st->single_flight_waits);
 }
 
+/* The outbox's and identity's statistics as a JSON object. */
+static json_t *outage_object(const rc_cache_stats *st)
+{
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "redis_trusted",
+                     (int)st->redis_trusted, "outbox_written",
+                     (json_int_t)st->outbox_written, "outbox_applied",
+                     (json_int_t)st->outbox_applied, "outbox_pending",
+                     (json_int_t)st->outbox_pending, "identity_changes",
+                     (json_int_t)st->identity_changes, "identity_drops",
+                     (json_int_t)st->identity_drops);
+}
+
 /* The statistics as a JSON object (NULL when out of memory). */
 static json_t *stats_object(const rc_cache_stats *st)
 {
     return json_pack(
         "{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b, s:I, "
-        "s:s, s:I, s:o}",
+        "s:s, s:I, s:o, s:o}",
         "hits", (json_int_t)st->hits, "misses", (json_int_t)st->misses,
         "hit_rate", st->hit_rate, "sets", (json_int_t)st->sets, "deletes",
         (json_int_t)st->deletes, "errors", (json_int_t)st->errors,
@@ -136,7 +154,7 @@ static json_t *stats_object(const rc_cache_stats *st)
         (int)st->redis_enabled, "redis_available", (int)st->redis_available,
         "pending_deletes", (json_int_t)st->pending_deletes, "used_memory_human",
         st->used_memory_human, "keys", (json_int_t)st->keys, "near",
-        near_object(st));
+        near_object(st), "outage", outage_object(st));
 }
 
 int rc_cache_stats_json(rc_cache *c, char **json)

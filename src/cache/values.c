@@ -29,6 +29,8 @@ int rc_values_copy(const char *s, size_t n, char **val, size_t *len)
 int rc_values_fallback_get(rc_cache *c, const char *key, char **val,
                            size_t *len)
 {
+    if (c->enabled && c->fallback_enabled && rc_fallback_active(c->fb))
+        rc_outbox_to_fallback(c); /* the outage store serves only what is fresh */
     int st = c->fallback_enabled ? rc_fallback_get(c->fb, key, val, len)
                                  : RC_ENOTFOUND;
     if (st == RC_OK) {

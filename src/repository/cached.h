@@ -4,6 +4,9 @@
  *   cached_invalidate.c  the write slots and invalidation (after a write,
  *                        and rc_cached_repo_invalidate)
  *   cached_stats.c       statistics
+ *   cached_outbox.c      the invalidation outbox: the hook the wrapped
+ *                        repository calls inside each write, and the rows
+ *                        offered to the cache service
  * The fencing itself is the cache layer's (cache/lease.h).
  */
 #ifndef RC_REPOSITORY_CACHED_H
@@ -30,6 +33,9 @@ typedef struct cached_repo {
     size_t head_len;         /* strlen(prefix) + strlen(ns) + 1 */
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
     char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
+    char *row_pattern;       /* escaped prefix + ns_glob: outbox rows' pattern */
+    bool outbox;             /* the wrapped repository stores our rows */
+    void *watch;             /* the cache service's registration */
     rc_counter hits, misses, negative_hits, errors, decode_errors,
         invalidations, stale_fills_rejected, near_hits, lease_waits; /* the statistics */
 } cached_repo;
@@ -65,6 +71,28 @@ int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
  * rejection or a failure; true when Redis stored it. */
 bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
                     const char *token, const char *val, size_t len, int ttl);
+
+/* ---- the outbox (cached_outbox.c) ---- */
+
+/* Attaches the hook to the wrapped repository when it has an outbox, and
+ * registers the namespace (and the rows) with the cache service. RC_OK or
+ * RC_ENOMEM. */
+int rc_cached_outbox_open(cached_repo *r);
+/* Undoes rc_cached_outbox_open; accepts a decorator it did not finish. */
+void rc_cached_outbox_close(cached_repo *r);
+/* Around a write slot's call of the wrapped repository: enter names r as
+ * the decorator writing on this thread; leave returns the number of the
+ * outbox row the write stored (0: none) and forgets both. */
+void rc_cached_outbox_enter(cached_repo *r);
+long long rc_cached_outbox_leave(void);
+/* The write's own delete reached Redis: marks its row seq applied (0:
+ * none). */
+void rc_cached_outbox_done(cached_repo *r, long long seq);
+/* The keys a write of old -> now changes, leases first, as an outbox row's
+ * keys (NUL-terminated, one after another; *len bytes); NULL when they
+ * cannot be listed (then the row drops the namespace). */
+char *rc_cached_outbox_keys(cached_repo *r, const void *old, const void *now,
+                            size_t *len);
 
 /* ---- writes (cached_invalidate.c) ---- */
 

@@ -175,14 +175,59 @@ static const char *collect_keys(cached_repo *r, keyset *data, const char *id,
     return data->incomplete ? NULL : idkey;
 }
 
+/* Appends key and its NUL to the blob *b (of *len bytes); false when out of
+ * memory. */
+static bool blob_add(char **b, size_t *len, const char *key)
+{
+    size_t n = strlen(key) + 1;
+    char *nb = realloc(*b, *len + n);
+    if (!nb)
+        return false;
+    memcpy(nb + *len, key, n);
+    *b = nb;
+    *len += n;
+    return true;
+}
+
+char *rc_cached_outbox_keys(cached_repo *r, const void *old, const void *now,
+                            size_t *len)
+{
+    keyset data = {0};
+    const void *e = now ? now : old;
+    const char *id = e ? r->st.entity->get_id(e) : NULL;
+    char *b = NULL;
+    bool ok = id && r->st.query_keys && collect_keys(r, &data, id, old, now);
+    *len = 0;
+    for (size_t i = 0; ok && i < data.s.n; i++) { /* the leases first */
+        if (rc_cached_is_negative_key(r, data.s.items[i]))
+            continue;
+        char *lease = rc_cached_lease_key(r, data.s.items[i]);
+        ok = lease && blob_add(&b, len, lease);
+        free(lease);
+    }
+    for (size_t i = 0; ok && i < data.s.n; i++)
+        ok = blob_add(&b, len, data.s.items[i]);
+    ks_free(&data);
+    if (!ok) {
+        free(b);
+        *len = 0;
+        rc_clearerr();
+        return NULL;
+    }
+    return b;
+}
+
 /*
  * After a successful write of the entity with id: removes every key whose
  * answer may have changed. old/new are the entity before and after (either
  * NULL); old_known is false when the wrapped repository could not tell the
- * old values (then the whole namespace goes). Never fails the write.
+ * old values (then the whole namespace goes); seq is the write's outbox row
+ * (0: none), marked applied once the deletes reached Redis. Never fails the
+ * write.
  */
-static void after_write(cached_repo *r, const char *id, const void *old,
-                        bool old_known, const void *new, bool fill_after)
+static void after_write(cached_repo *r, long long seq, const char *id,
+                        const void *old, bool old_known, const void *new,
+                        bool fill_after)
 {
     keyset data = {0};
     char token[RC_TOKEN_LEN + 1] = "";
@@ -191,7 +236,8 @@ static void after_write(cached_repo *r, const char *id, const void *old,
     if (!old_known || !id || !r->st.query_keys ||
         !(idkey = collect_keys(r, &data, id, old, new))) {
         ks_free(&data);
-        drop_namespace(r);
+        if (drop_namespace(r) >= 0)
+            rc_cached_outbox_done(r, seq);
         return;
     }
     fill_after = fill_after && r->st.cache_on_write;
@@ -200,6 +246,8 @@ static void after_write(cached_repo *r, const char *id, const void *old,
     if (fill_after)
         rc_token_hex(token);
     int rc = delete_keys(r, &data, fill_after ? wlease : NULL, token, &removed);
+    if (rc == RC_OK) /* Redis has the deletes: the outbox row is done */
+        rc_cached_outbox_done(r, seq);
     if (rc == RC_OK && fill_after)
         write_fill(r, id, idkey, token);
     free(wlease);
@@ -214,11 +262,13 @@ int rc_cached_save(rc_repo *base, const void *entity, void **saved)
     void *s = NULL;
     if (saved)
         *saved = NULL;
+    rc_cached_outbox_enter(r);
     int rc = rc_repo_save(r->inner, entity, &s);
+    long long seq = rc_cached_outbox_leave();
     if (rc != RC_OK)
         return rc;
     const void *now = s ? s : entity;
-    after_write(r, r->st.entity->get_id(now), NULL, true, now, true);
+    after_write(r, seq, r->st.entity->get_id(now), NULL, true, now, true);
     if (saved)
         *saved = s;
     else if (s)
@@ -235,11 +285,13 @@ int rc_cached_update(rc_repo *base, const void *entity, void **stored,
         *stored = NULL;
     if (previous)
         *previous = NULL;
+    rc_cached_outbox_enter(r);
     int rc = rc_repo_update(r->inner, entity, &s, &p);
+    long long seq = rc_cached_outbox_leave();
     if (rc != RC_OK)
         return rc;
     const void *now = s ? s : entity;
-    after_write(r, r->st.entity->get_id(now), p, p != NULL, now, true);
+    after_write(r, seq, r->st.entity->get_id(now), p, p != NULL, now, true);
     if (stored)
         *stored = s;
     else if (s)
@@ -257,10 +309,12 @@ int rc_cached_remove(rc_repo *base, const char *id, void **previous)
     void *p = NULL;
     if (previous)
         *previous = NULL;
+    rc_cached_outbox_enter(r);
     int rc = rc_repo_remove(r->inner, id, &p);
+    long long seq = rc_cached_outbox_leave();
     if (rc != RC_OK)
         return rc;
-    after_write(r, id, p, p != NULL, NULL, false);
+    after_write(r, seq, id, p, p != NULL, NULL, false);
     if (previous)
         *previous = p;
     else if (p)

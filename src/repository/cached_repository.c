@@ -478,6 +478,7 @@ static void cached_destroy(rc_repo *base)
     cached_repo *r = rc_cached_self(base);
     if (!r)
         return;
+    rc_cached_outbox_close(r);
     if (r->own_inner)
         rc_repo_free(r->inner);
     free(r->ns_glob);
@@ -585,6 +586,10 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     r->hook_ud = opt ? opt->fill_hook_ud : NULL;
     r->prefix = rc_cache_prefix(cache);
     r->head_len = strlen(r->prefix) + strlen(st->ns) + 1;
+    if ((rc = rc_cached_outbox_open(r)) != RC_OK) {
+        cached_destroy(&r->base); /* the wrapped repository too, if owned */
+        return rc;
+    }
     *out = &r->base;
     return RC_OK;
 }

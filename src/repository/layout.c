@@ -11,11 +11,11 @@
 #include "repocache/cached_repository.h"
 
 #if defined(__LP64__)
-_Static_assert(sizeof(rc_settings) == 232,
+_Static_assert(sizeof(rc_settings) == 240,
                "rc_settings changed size: take new members from reserved_");
-_Static_assert(sizeof(rc_cache_stats) == 328,
+_Static_assert(sizeof(rc_cache_stats) == 376,
                "rc_cache_stats changed size: take new members from reserved_");
-_Static_assert(sizeof(rc_cached_repo_stats) == 504,
+_Static_assert(sizeof(rc_cached_repo_stats) == 552,
                "rc_cached_repo_stats changed size: take new members from reserved_");
 _Static_assert(sizeof(rc_cached_repo_options) == 56,
                "rc_cached_repo_options changed size: take new members from reserved_");

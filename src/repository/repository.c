@@ -41,6 +41,26 @@ static int check_slot(const rc_repo *r, const rc_repo_methods *m,
         return m_->slot(__VA_ARGS__);                                          \
     } while (0)
 
+int rc_repo_outbox_attach(rc_repo *r, const rc_outbox_hook *hook)
+{
+    RC_DISPATCH_(r, outbox_attach, 2, r, hook);
+}
+
+int rc_repo_outbox_read(rc_repo *r, long long after, size_t max,
+                        int pending_only, rc_outbox_row **rows, size_t *n)
+{
+    if (rows)
+        *rows = NULL;
+    if (n)
+        *n = 0;
+    RC_DISPATCH_(r, outbox_read, 2, r, after, max, pending_only, rows, n);
+}
+
+int rc_repo_outbox_applied(rc_repo *r, const long long *seqs, size_t n)
+{
+    RC_DISPATCH_(r, outbox_applied, 2, r, seqs, n);
+}
+
 int rc_repo_find_by_id(rc_repo *r, const char *id, void **out)
 {
     if (out)

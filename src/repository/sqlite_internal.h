@@ -7,6 +7,7 @@
  *   sqlite_statements.c  the tables and their generated, prepared statements
  *   sqlite_rows.c        binding entities and arguments, reading rows
  *   sqlite_repository.c  opening, the statement runners and the vtable
+ *   sqlite_outbox.c      the invalidation outbox (table rc_outbox)
  */
 #ifndef RC_SQLITE_INTERNAL_H
 #define RC_SQLITE_INTERNAL_H
@@ -72,7 +73,11 @@ struct rc_sqlite_db {
     sqlite3_stmt *begin, *commit, *rollback; /* transaction control */
     bool in_batch;                           /* rc_sqlite_batch is running:
                                                 its transaction is the one */
+    sqlite3_stmt *ob_insert, *ob_oldest, *ob_collapse, *ob_read, *ob_read_pending,
+        *ob_delete, *ob_expire;              /* the outbox's statements */
     table_rt rt[T_COUNT];                    /* per table */
+    long long *acks;     /* outbox rows applied, not yet marked (sqlite_outbox.c) */
+    size_t nacks, cap_acks;                  /* their count and room */
 };
 
 typedef struct sqlite_repo {
@@ -81,7 +86,13 @@ typedef struct sqlite_repo {
     const table_def *t; /* the table */
     table_rt *rt;       /* db->rt[table] */
     sqlite3_stmt **st;  /* rt->st */
+    rc_outbox_hook hook; /* the attached outbox hook (zeroed: none) */
 } sqlite_repo;
+
+/* BEGIN IMMEDIATE (the write lock now); RC_OK or RC_EBACKEND. */
+int sq_tx_begin(rc_sqlite_db *db);
+/* Commits when rc is RC_OK, else rolls back; returns the final status. */
+int sq_tx_end(rc_sqlite_db *db, int rc);
 
 /* ---- statements (sqlite_statements.c) ---- */
 
@@ -121,5 +132,22 @@ int sq_bind_args(sqlite_repo *r, sqlite3_stmt *st, const rc_query_spec *q,
                  const char *const *args, size_t nargs);
 /* *out = a new entity from the current row of st. */
 int sq_read_entity(sqlite_repo *r, sqlite3_stmt *st, void **out);
+
+/* ---- the outbox (sqlite_outbox.c) ---- */
+
+/* Prepares / finalizes the outbox's statements. */
+int sq_outbox_prepare(rc_sqlite_db *db);
+void sq_outbox_finalize(rc_sqlite_db *db);
+/* Inside a write's transaction: stores the hook's row for old -> now (*seq
+ * = its number; 0 and RC_OK when no hook is attached). */
+int sq_outbox_log(sqlite_repo *r, const void *old, const void *now,
+                  long long *seq);
+/* After the transaction: tells the hook (seq 0: nothing stored). */
+void sq_outbox_logged(sqlite_repo *r, long long seq);
+/* The version 2 slots. */
+int sq_outbox_attach(rc_repo *base, const rc_outbox_hook *hook);
+int sq_outbox_read(rc_repo *base, long long after, size_t max,
+                   int pending_only, rc_outbox_row **rows, size_t *n);
+int sq_outbox_applied(rc_repo *base, const long long *seqs, size_t n);
 
 #endif

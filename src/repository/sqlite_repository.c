@@ -103,7 +103,7 @@ static int write_one(sqlite_repo *r, sqlite3_stmt *st, const void *e)
 
 /* BEGIN IMMEDIATE: takes the write lock now, so the reads that follow and
  * the write form one atomic step, also against other processes. */
-static int tx_begin(rc_sqlite_db *db)
+int sq_tx_begin(rc_sqlite_db *db)
 {
     if (db->in_batch) /* the batch's transaction holds the lock already */
         return RC_OK;
@@ -113,8 +113,7 @@ static int tx_begin(rc_sqlite_db *db)
     return rc;
 }
 
-/* Commits when rc is RC_OK, else rolls back; returns the final status. */
-static int tx_end(rc_sqlite_db *db, int rc)
+int sq_tx_end(rc_sqlite_db *db, int rc)
 {
     if (db->in_batch) /* the batch commits or rolls back, once */
         return rc;
@@ -194,6 +193,7 @@ static int sq_save(rc_repo *base, const void *entity, void **saved)
     bool given_id;
     void *copy;
     char *now = NULL;
+    long long seq = 0;
     int rc, attempt;
     if (!entity)
         return rc_seterr(RC_EINVAL, "%s: entity is NULL", t->ops->name);
@@ -209,6 +209,9 @@ static int sq_save(rc_repo *base, const void *entity, void **saved)
         rc = sq_set_str(copy, r->rt->updated, now);
     free(now);
     pthread_mutex_lock(&r->db->lock);
+    /* one transaction: the row, and its outbox row */
+    if (rc == RC_OK && r->hook.row)
+        rc = sq_tx_begin(r->db);
     for (attempt = 0; rc == RC_OK; attempt++) {
         if (!given_id) {
             char *id = random_id();
@@ -229,7 +232,13 @@ static int sq_save(rc_repo *base, const void *entity, void **saved)
         }
         rc = RC_OK; /* a generated id collided: draw another */
     }
+    if (r->hook.row && !sqlite3_get_autocommit(r->db->conn)) {
+        if (rc == RC_OK)
+            rc = sq_outbox_log(r, NULL, copy, &seq);
+        rc = sq_tx_end(r->db, rc);
+    }
     pthread_mutex_unlock(&r->db->lock);
+    sq_outbox_logged(r, rc == RC_OK ? seq : 0);
     if (rc == RC_OK && saved)
         *saved = copy;
     else
@@ -244,6 +253,7 @@ static int sq_update(rc_repo *base, const void *entity, void **stored,
     const table_def *t = r->t;
     void *copy, *prev = NULL;
     char *now = NULL;
+    long long seq = 0;
     int rc;
     if (!entity)
         return rc_seterr(RC_EINVAL, "%s: entity is NULL", t->ops->name);
@@ -256,16 +266,19 @@ static int sq_update(rc_repo *base, const void *entity, void **stored,
         rc = sq_set_str(copy, r->rt->updated, now);
     free(now);
     pthread_mutex_lock(&r->db->lock);
-    if (rc == RC_OK && (rc = tx_begin(r->db)) == RC_OK) {
+    if (rc == RC_OK && (rc = sq_tx_begin(r->db)) == RC_OK) {
         rc = get_one(r, t->ops->get_id(entity), &prev);
         if (rc == RC_OK)
             rc = sq_set_str(copy, r->rt->created,
                          *sq_str_member(prev, r->rt->created));
         if (rc == RC_OK)
             rc = write_one(r, r->st[S_UPDATE], copy);
-        rc = tx_end(r->db, rc);
+        if (rc == RC_OK)
+            rc = sq_outbox_log(r, prev, copy, &seq);
+        rc = sq_tx_end(r->db, rc);
     }
     pthread_mutex_unlock(&r->db->lock);
+    sq_outbox_logged(r, rc == RC_OK ? seq : 0);
     if (rc != RC_OK) {
         t->ops->free(copy);
         t->ops->free(prev);
@@ -287,11 +300,12 @@ static int sq_remove(rc_repo *base, const char *id, void **previous)
     sqlite_repo *r = (sqlite_repo *)base;
     sqlite3_stmt *del = r->st[S_DELETE];
     void *prev = NULL;
+    long long seq = 0;
     int rc = check_id(r, id);
     if (rc != RC_OK)
         return rc;
     pthread_mutex_lock(&r->db->lock);
-    if ((rc = tx_begin(r->db)) == RC_OK) {
+    if ((rc = sq_tx_begin(r->db)) == RC_OK) {
         rc = get_one(r, id, &prev);
         if (rc == RC_OK) {
             if (sqlite3_bind_text(del, 1, id, -1, SQLITE_STATIC) !=
@@ -300,9 +314,12 @@ static int sq_remove(rc_repo *base, const char *id, void **previous)
                 rc = sq_backend_err(r->db, "delete");
             sq_done_with(del);
         }
-        rc = tx_end(r->db, rc);
+        if (rc == RC_OK)
+            rc = sq_outbox_log(r, prev, NULL, &seq);
+        rc = sq_tx_end(r->db, rc);
     }
     pthread_mutex_unlock(&r->db->lock);
+    sq_outbox_logged(r, rc == RC_OK ? seq : 0);
     if (rc == RC_OK && previous)
         *previous = prev;
     else
@@ -322,6 +339,9 @@ static const rc_repo_methods sqlite_methods = {
     .update = sq_update,
     .remove = sq_remove,
     .destroy = sq_destroy,
+    .outbox_attach = sq_outbox_attach,
+    .outbox_read = sq_outbox_read,
+    .outbox_applied = sq_outbox_applied,
 };
 
 int rc_sqlite_repo_new(rc_sqlite_db *db, const rc_entity_ops *ops,
@@ -434,12 +454,12 @@ int rc_sqlite_batch(rc_sqlite_db *db, rc_sqlite_batch_fn fn, void *ud)
         pthread_mutex_unlock(&db->lock);
         return rc_seterr(RC_EINVAL, "rc_sqlite_batch: batches do not nest");
     }
-    int rc = tx_begin(db);
+    int rc = sq_tx_begin(db);
     if (rc == RC_OK) {
         db->in_batch = true;
         rc = fn(ud);
         db->in_batch = false;
-        rc = tx_end(db, rc);
+        rc = sq_tx_end(db, rc);
     }
     pthread_mutex_unlock(&db->lock);
     return rc;

@@ -66,6 +66,16 @@ static const char *const migrations[] = {
     "CREATE INDEX stories_child_id ON stories(child_id, created_at, id);"
     "CREATE INDEX stories_child_name ON stories(child_name, created_at, id);"
     "CREATE INDEX stories_language ON stories(language, created_at, id);",
+    /* 1 -> 2: the invalidation outbox (sqlite_outbox.c); AUTOINCREMENT so
+     * that a number is never reused once its row is removed. */
+    "CREATE TABLE rc_outbox ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pattern TEXT NOT NULL,"    /* the namespace's glob */
+    " keys BLOB,"                /* NUL-terminated keys; NULL: the pattern */
+    " applied INTEGER NOT NULL DEFAULT 0," /* 1 once in Redis */
+    " written_at REAL NOT NULL);" /* julian day of the write */
+    /* only the rows not yet applied: what readers and the bound look up */
+    "CREATE INDEX rc_outbox_pending ON rc_outbox(seq) WHERE applied = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 

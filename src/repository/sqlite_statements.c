@@ -214,11 +214,14 @@ int sq_prepare_all(rc_sqlite_db *db)
         rc = sq_prepare(db, "ROLLBACK", &db->rollback);
     for (int i = 0; rc == RC_OK && i < T_COUNT; i++)
         rc = prepare_table(db, i);
+    if (rc == RC_OK)
+        rc = sq_outbox_prepare(db);
     return rc;
 }
 
 void sq_finalize_all(rc_sqlite_db *db)
 {
+    sq_outbox_finalize(db); /* first: it may still run a transaction */
     for (int i = 0; i < T_COUNT; i++)
         for (int j = 0; j < S_COUNT; j++)
             sqlite3_finalize(db->rt[i].st[j]);
