@@ -54,6 +54,13 @@ typedef struct rc_settings {
     int cache_l1_max_ttl;        /* CACHE_L1_MAX_TTL seconds (300) */
     bool cache_single_flight;    /* CACHE_SINGLE_FLIGHT (true) */
     bool cache_l1_strict;        /* CACHE_L1_STRICT (true) */
+    /* Metrics */
+    bool cache_metrics_enabled;  /* CACHE_METRICS_ENABLED (true): latency
+                                    histograms (counters are always kept) */
+    int cache_stats_flush_interval; /* CACHE_STATS_FLUSH_INTERVAL seconds (5):
+                                    how often counters go to Redis for the
+                                    fleet totals; 0 = only at rc_cache_free
+                                    and when statistics are read */
     /* Circuit breaker */
     int circuit_breaker_threshold; /* CIRCUIT_BREAKER_THRESHOLD (5) */
     double circuit_breaker_timeout; /* CIRCUIT_BREAKER_TIMEOUT seconds (30) */

@@ -23,7 +23,9 @@
 
 #include "cache/breaker.h"
 #include "cache/fallback.h"
+#include "cache/fleet.h"
 #include "cache/lease.h"
+#include "cache/metrics.h"
 #include "cache/near.h"
 #include "cache/pending.h"
 #include "cache/pool.h"
@@ -67,6 +69,16 @@ struct rc_cache {
     atomic_bool degraded;        /* the breaker opened since Redis was last up */
     _Atomic double refused_logged; /* clock time of the last refusal logged */
     _Atomic double fills_paused_until; /* no fills before (Redis said OOM) */
+    atomic_uint_fast64_t oversized; /* fills never sent: over Redis's limit */
+    /* metrics of the cached repositories (metrics.c) and the fleet (fleet.c) */
+    bool metrics_timed;             /* CACHE_METRICS_ENABLED */
+    pthread_mutex_t metrics_mu;     /* guards metrics and retired */
+    rc_metrics *metrics;            /* one block per live repository */
+    rc_metrics_totals *retired;     /* per namespace: repositories gone */
+    size_t nretired;                /* how many */
+    atomic_uint_fast64_t decode_unlogged; /* decode errors not yet logged */
+    _Atomic double decode_logged;   /* clock time of the last one logged */
+    rc_fleet *fleet;                /* what was last sent to Redis */
 };
 
 /* ---- raw commands (call.c, script.c) ---- */
@@ -148,6 +160,10 @@ void rc_batch_free(rc_batch *b);
 
 /* Whether the service would try Redis now (enabled and breaker not open). */
 bool rc_cache_redis_usable(rc_cache *c);
+
+/* The statistics known in the process (no Redis call: used_memory_human
+ * "" and keys -1). */
+void rc_stats_local(rc_cache *c, rc_cache_stats *st);
 
 /* The breaker's state now, without touching Redis (rc_cache_get_stats asks
  * the server for memory and key count, which is a Redis call). */

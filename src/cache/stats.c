@@ -80,13 +80,10 @@ static void near_stats(rc_cache *c, rc_cache_stats *st)
     st->single_flight_waits = n.waits;
 }
 
-int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
+void rc_stats_local(rc_cache *c, rc_cache_stats *st)
 {
-    if (!c || !st)
-        return rc_seterr(RC_EINVAL, "rc_cache_get_stats: NULL argument");
     memset(st, 0, sizeof *st);
     st->keys = -1;
-    server_stats(c, st);
     st->hits = atomic_load(&c->hits);
     st->misses = atomic_load(&c->misses);
     st->hit_rate = st->hits + st->misses
@@ -102,6 +99,17 @@ int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
     st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
     st->pending_deletes = atomic_load(&c->pend_count);
     near_stats(c, st);
+}
+
+int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
+{
+    if (!c || !st)
+        return rc_seterr(RC_EINVAL, "rc_cache_get_stats: NULL argument");
+    rc_cache_stats srv = {.keys = -1};
+    server_stats(c, &srv); /* first: whether Redis answered shows below */
+    rc_stats_local(c, st);
+    memcpy(st->used_memory_human, srv.used_memory_human, sizeof st->used_memory_human);
+    st->keys = srv.keys;
     rc_clearerr();
     return RC_OK;
 }

@@ -9,6 +9,7 @@
 #ifndef RC_REPOSITORY_CACHED_H
 #define RC_REPOSITORY_CACHED_H
 
+#include "cache/metrics.h"
 #include "repocache/cached_repository.h"
 
 #include <stdatomic.h>
@@ -29,8 +30,8 @@ typedef struct cached_repo {
     size_t head_len;         /* strlen(prefix) + strlen(ns) + 1 */
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
     char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
-    atomic_uint_fast64_t hits, misses, negative_hits, errors, decode_errors,
-        invalidations, stale_fills_rejected, near_hits; /* the statistics */
+    rc_metrics *m;           /* its counters and latencies (the service
+                                lists them: rc_cache_metrics_text) */
 } cached_repo;
 
 /* The decorator behind base (which must be one). */
@@ -39,11 +40,6 @@ static inline cached_repo *rc_cached_self(rc_repo *base)
     return (cached_repo *)base;
 }
 
-/* Adds one to a statistic. */
-static inline void rc_cached_count(atomic_uint_fast64_t *c)
-{
-    atomic_fetch_add(c, 1);
-}
 
 /* ---- keys and values (cached_repository.c) ---- */
 

@@ -98,12 +98,13 @@ bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
 {
     switch (rc_lease_fill(r->cache, target, lease, token, val, len, ttl)) {
     case RC_LEASE_STORED:
+        rc_metrics_count(r->m, RC_M_fills);
         return true;
     case RC_LEASE_REJECTED:
-        rc_cached_count(&r->stale_fills_rejected);
+        rc_metrics_count(r->m, RC_M_stale_fills_rejected);
         break;
     case RC_LEASE_NOT_SENT:
-        rc_cached_count(&r->errors);
+        rc_metrics_count(r->m, RC_M_errors);
         break;
     }
     return false;
@@ -113,10 +114,17 @@ bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
 static void drop_key(cached_repo *r, const char *key)
 {
     if (rc_cache_del(r->cache, key) != RC_OK)
-        rc_cached_count(&r->errors);
+        rc_metrics_count(r->m, RC_M_errors);
 }
 
 /* ---- the generic read ---- */
+
+/* Where a read was answered and how it ended (cache/metrics.h): set once
+ * per read by the step that ends it, recorded by cached_read. */
+typedef struct read_how {
+    rc_read_tier tier;       /* near, redis, fallback */
+    rc_read_outcome outcome; /* hit, negative_hit, miss */
+} read_how;
 
 /* How to ask the wrapped repository for the answer of one cache key. */
 typedef struct load_req {
@@ -189,12 +197,10 @@ static bool take_hit(cached_repo *r, bool is_list, const char *key,
                      const char *val, size_t len, bool from_fallback,
                      void **out)
 {
-    if (decode_value(r, is_list, val, len, out) == RC_OK) {
-        rc_cached_count(&r->hits);
+    if (decode_value(r, is_list, val, len, out) == RC_OK)
         return true;
-    }
     *out = NULL;
-    rc_cached_count(&r->decode_errors);
+    rc_metrics_decode_error(r->m, key);
     if (from_fallback)
         rc_cache_fallback_del(r->cache, key);
     else
@@ -204,23 +210,26 @@ static bool take_hit(cached_repo *r, bool is_list, const char *key,
 
 /* Read through the fallback while Redis is unusable. */
 static int read_fallback(cached_repo *r, bool is_list, const char *key,
-                         const char *neg, const load_req *q, void **out)
+                         const char *neg, const load_req *q, void **out,
+                         read_how *how)
 {
     char *val = NULL;
     size_t len = 0;
+    how->tier = RC_TIER_FALLBACK;
     if (rc_cache_fallback_get(r->cache, key, &val, &len) == RC_OK) {
         bool ok = take_hit(r, is_list, key, val, len, true, out);
         free(val);
-        if (ok)
+        if (ok) {
+            how->outcome = RC_OUTCOME_HIT;
             return RC_OK;
+        }
     }
     if (neg && rc_cache_fallback_get(r->cache, neg, &val, &len) == RC_OK) {
         free(val);
-        rc_cached_count(&r->hits);
-        rc_cached_count(&r->negative_hits);
+        how->outcome = RC_OUTCOME_NEGATIVE_HIT;
         return RC_ENOTFOUND;
     }
-    rc_cached_count(&r->misses);
+    how->outcome = RC_OUTCOME_MISS;
     uint64_t e = rc_cache_fence_epoch(r->cache);
     int rc = load(r, is_list, q, out);
     const char *target = NULL;
@@ -247,19 +256,18 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
                        const load_req *q, void **out, bool *leased,
-                       rc_tier_fill *f)
+                       rc_tier_fill *f, read_how *how)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
         rc_lease_found lk = rc_lease_lookup(r->cache, key, lease, neg, token,
                                             r->lease_ms, &hit, leased);
         if (lk == RC_LEASE_FAILED)
-            rc_cached_count(&r->errors);
+            rc_metrics_count(r->m, RC_M_errors);
         if (lk == RC_LEASE_DOWN || lk == RC_LEASE_FAILED)
-            return read_fallback(r, is_list, key, neg, q, out);
+            return read_fallback(r, is_list, key, neg, q, out, how);
         if (lk == RC_LEASE_NEGATIVE) {
-            rc_cached_count(&r->hits);
-            rc_cached_count(&r->negative_hits);
+            how->outcome = RC_OUTCOME_NEGATIVE_HIT;
             return RC_ENOTFOUND;
         }
         if (lk == RC_LEASE_MISS)
@@ -269,10 +277,12 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
             if (ok)
                 tier_keep(r, is_list, key, f, *out, hit.len, hit.pttl);
             rc_lease_hit_free(&hit);
-            if (ok)
+            if (ok) {
+                how->outcome = RC_OUTCOME_HIT;
                 return RC_OK;
+            }
         } else { /* RC_LEASE_FOREIGN */
-            rc_cached_count(&r->decode_errors);
+            rc_metrics_decode_error(r->m, key);
             drop_key(r, key);
         }
     }
@@ -280,10 +290,11 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
 }
 
 /* Redis, then the database: the read after a near-cache miss; f is the
- * near cache's claim on key (empty when it does not serve). */
+ * near cache's claim on key (empty when it does not serve); *how says
+ * where it ended (a miss of Redis unless a step says otherwise). */
 static int read_through(cached_repo *r, bool is_list, const char *key,
                         const char *neg, const load_req *q, void **out,
-                        rc_tier_fill *f)
+                        rc_tier_fill *f, read_how *how)
 {
     char *lease = rc_cached_lease_key(r, key);
     char token[RC_TOKEN_LEN + 1] = ""; /* "": take no lease */
@@ -292,12 +303,13 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
         return load(r, is_list, q, out);
     if (r->st.cache_on_read)
         rc_token_hex(token);
-    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f);
+    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f, how);
     if (rc != READ_GO_ON) {
         free(lease);
         return rc;
     }
-    rc_cached_count(&r->misses);
+    if (token[0] && !leased) /* another reader's lease: no fill for us */
+        rc_metrics_count(r->m, RC_M_lease_busy);
     rc = load(r, is_list, q, out);
     if (leased) {
         const char *target = NULL;
@@ -310,7 +322,7 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
         if (text)
             rc_cached_fill(r, target, lease, token, text, len, ttl);
         else if (!rc_lease_release(r->cache, lease, token))
-            rc_cached_count(&r->errors);
+            rc_metrics_count(r->m, RC_M_errors);
         free(text);
     }
     free(lease);
@@ -326,20 +338,25 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
 static int cached_read(cached_repo *r, bool is_list, const char *key,
                        const char *neg, const load_req *q, void **out)
 {
+    uint64_t t0 = rc_metrics_start(r->m);
     rc_tier_fill f = {0};
     rc_near_value nv;
+    read_how how = {RC_TIER_REDIS, RC_OUTCOME_MISS};
     double wait_s = (double)r->lease_ms / 1000.0;
+    int rc = READ_GO_ON;
     if (rc_cache_tier_begin(r->cache, key, wait_s, &nv, &f) == RC_NEAR_HIT) {
         if (nv.kind == (is_list ? RC_NEAR_LIST : RC_NEAR_ENTITY)) {
             *out = nv.ptr;
-            rc_cached_count(&r->hits);
-            rc_cached_count(&r->near_hits);
-            return RC_OK;
-        }
-        rc_near_value_clear(&nv);
+            how = (read_how){RC_TIER_NEAR, RC_OUTCOME_HIT};
+            rc = RC_OK;
+        } else
+            rc_near_value_clear(&nv);
     }
-    int rc = read_through(r, is_list, key, neg, q, out, &f);
-    rc_cache_tier_abandon(r->cache, key, &f);
+    if (rc == READ_GO_ON) {
+        rc = read_through(r, is_list, key, neg, q, out, &f, &how);
+        rc_cache_tier_abandon(r->cache, key, &f);
+    }
+    rc_metrics_read(r->m, how.tier, how.outcome, t0); /* the one count of a read */
     return rc;
 }
 
@@ -424,6 +441,7 @@ static void cached_destroy(rc_repo *base)
         return;
     if (r->own_inner)
         rc_repo_free(r->inner);
+    rc_metrics_detach(r->m);
     free(r->ns_glob);
     free(r->lease_glob);
     free(r);
@@ -510,8 +528,14 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     int rc = check_args(inner, cache, st, opt, out);
     if (rc == RC_OK) /* the near cache follows writes to ns from now on */
         rc = rc_cache_tier_track(cache, st->ns);
-    if (rc == RC_OK && !(r = alloc_repo(st)))
+    if (rc == RC_OK && (!(r = alloc_repo(st)) || !(r->m = rc_metrics_attach(cache, st->ns)))) {
+        if (r) {
+            free(r->ns_glob);
+            free(r->lease_glob);
+            free(r);
+        }
         rc = rc_seterr(RC_ENOMEM, "cached repo: out of memory");
+    }
     if (rc != RC_OK) {
         if (own)
             rc_repo_free(inner);

@@ -31,17 +31,18 @@ int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
     free(all);
     st->all_cached = ttl != -2;
     st->all_ttl_remaining = ttl;
-    st->hits = atomic_load(&r->hits);
-    st->misses = atomic_load(&r->misses);
+    /* one definition of a hit and a miss (cache/metrics.h) */
+    st->negative_hits = rc_metrics_reads(r->m, -1, RC_OUTCOME_NEGATIVE_HIT);
+    st->hits = rc_metrics_reads(r->m, -1, RC_OUTCOME_HIT) + st->negative_hits;
+    st->misses = rc_metrics_reads(r->m, -1, RC_OUTCOME_MISS);
+    st->near_hits = rc_metrics_reads(r->m, RC_TIER_NEAR, RC_OUTCOME_HIT);
     st->hit_rate = st->hits + st->misses
                        ? (double)st->hits / (double)(st->hits + st->misses)
                        : 0.0;
-    st->negative_hits = atomic_load(&r->negative_hits);
-    st->errors = atomic_load(&r->errors);
-    st->decode_errors = atomic_load(&r->decode_errors);
-    st->invalidations = atomic_load(&r->invalidations);
-    st->stale_fills_rejected = atomic_load(&r->stale_fills_rejected);
-    st->near_hits = atomic_load(&r->near_hits);
+    st->errors = atomic_load(&r->m->count[RC_M_errors]);
+    st->decode_errors = atomic_load(&r->m->count[RC_M_decode_errors]);
+    st->invalidations = atomic_load(&r->m->count[RC_M_invalidations]);
+    st->stale_fills_rejected = atomic_load(&r->m->count[RC_M_stale_fills_rejected]);
     return rc_cache_get_stats(r->cache, &st->cache);
 }
 
