@@ -697,6 +697,8 @@ static int cmd_demo(cmdline *cl)
     snprintf(prefix, n, "%stale-demo:", base);
     rc = rc_settings_set(cl->settings, "CACHE_KEY_PREFIX", prefix);
     free(prefix);
+    if (rc == RC_OK) /* it leaves no key behind: no fleet counters either */
+        rc = rc_settings_set(cl->settings, "CACHE_STATS_FLUSH_INTERVAL", "0");
     if (rc != RC_OK)
         return tale_fail("demo", rc);
     if (tale_app_open(&a, cl->settings) != RC_OK)

@@ -32,7 +32,8 @@ int rc_cache_metrics_text(rc_cache *c, char **text);
 
 /* Sends this process's counters to Redis now (they go by themselves every
  * CACHE_STATS_FLUSH_INTERVAL seconds from a miss or a write, and at
- * rc_cache_free). RC_OK, RC_EUNAVAILABLE (kept for the next send). */
+ * rc_cache_free, unless that setting is 0). RC_OK, RC_EUNAVAILABLE (kept
+ * for the next send). */
 int rc_cache_metrics_flush(rc_cache *c);
 
 /* The fleet totals of one entity namespace: what every process sharing this

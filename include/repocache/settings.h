@@ -59,8 +59,8 @@ typedef struct rc_settings {
                                     histograms (counters are always kept) */
     int cache_stats_flush_interval; /* CACHE_STATS_FLUSH_INTERVAL seconds (5):
                                     how often counters go to Redis for the
-                                    fleet totals; 0 = only at rc_cache_free
-                                    and when statistics are read */
+                                    fleet totals (and at rc_cache_free);
+                                    0 = never by itself */
     /* Circuit breaker */
     int circuit_breaker_threshold; /* CIRCUIT_BREAKER_THRESHOLD (5) */
     double circuit_breaker_timeout; /* CIRCUIT_BREAKER_TIMEOUT seconds (30) */

@@ -107,9 +107,7 @@ void rc_cache_free(rc_cache *c)
 {
     if (!c)
         return;
-    if (rc_cache_redis_usable(c)) /* the fleet counters: what is left */
-        (void)rc_fleet_flush(c);
-    rc_fleet_free(c->fleet);
+    rc_fleet_free(c); /* sends what is left first */
     rc_tier_free(c); /* its thread uses the pool's settings */
     rc_pool_destroy(&c->pool);
     rc_breaker_destroy(&c->breaker);

@@ -38,10 +38,14 @@ rc_fleet *rc_fleet_new(double period_s)
     return f;
 }
 
-void rc_fleet_free(rc_fleet *f)
+void rc_fleet_free(rc_cache *c)
 {
+    rc_fleet *f = c->fleet;
     if (!f)
         return;
+    if (f->period > 0 && rc_cache_redis_usable(c))
+        (void)rc_fleet_flush(c);
+    c->fleet = NULL;
     pthread_mutex_destroy(&f->mu);
     free(f->sent);
     free(f);

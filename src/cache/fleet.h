@@ -4,7 +4,7 @@
  * Redis hash per entity namespace, P + "~stats:" + ns (HINCRBY per field in
  * one pipeline, plus HSET updated_at <unix seconds>), every
  * CACHE_STATS_FLUSH_INTERVAL seconds from a miss or a write (never a hit),
- * and at rc_cache_free. Readers sum nothing: the hash is the fleet's total.
+ * and at rc_cache_free (none of it with an interval of 0). Readers sum nothing: the hash is the fleet's total.
  * Fields: reads:<tier>:<outcome> and the RC_METRIC_COUNTERS names.
  */
 #ifndef RC_CACHE_FLEET_H
@@ -14,10 +14,12 @@
 
 typedef struct rc_fleet rc_fleet;
 
-/* What was last sent, and when the next send is due; period_s 0: only on
- * rc_fleet_flush. NULL when out of memory. */
+/* What was last sent, and when the next send is due; period_s 0: nothing
+ * is sent but by rc_fleet_flush. NULL when out of memory. */
 rc_fleet *rc_fleet_new(double period_s);
-void rc_fleet_free(rc_fleet *f);
+/* Sends what is left (unless the period is 0 or Redis is not usable now),
+ * then frees c->fleet. */
+void rc_fleet_free(rc_cache *c);
 
 /* Sends the counters when the period has passed since the last send (one
  * caller at a time; the others go on at once). */

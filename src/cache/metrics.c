@@ -26,6 +26,24 @@ const char *rc_read_outcome_name(int outcome) { return outcome_names[outcome]; }
 const char *rc_metric_counter_name(int k) { return counter_names[k]; }
 const char *rc_metric_counter_help(int k) { return counter_helps[k]; }
 
+static rc_metrics_totals *totals_of(rc_metrics_totals *t, size_t *n, const char *ns);
+
+/* Makes room for ns's totals in c->retired (once per namespace), so that a
+ * repository's figures are never lost when it goes; false when out of
+ * memory. Under metrics_mu. */
+static bool reserve_retired(rc_cache *c, const char *ns)
+{
+    for (size_t i = 0; i < c->nretired; i++)
+        if (strcmp(c->retired[i].ns, ns) == 0)
+            return true;
+    rc_metrics_totals *grown = realloc(c->retired, (c->nretired + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    c->retired = grown;
+    /* a namespace too long to be named in the totals is not totalled */
+    return totals_of(c->retired, &c->nretired, ns) || strlen(ns) >= sizeof grown->ns;
+}
+
 rc_metrics *rc_metrics_attach(rc_cache *c, const char *ns)
 {
     rc_metrics *m = calloc(1, sizeof *m);
@@ -36,9 +54,17 @@ rc_metrics *rc_metrics_attach(rc_cache *c, const char *ns)
     m->cache = c;
     m->timed = c->metrics_timed;
     pthread_mutex_lock(&c->metrics_mu);
-    m->next = c->metrics;
-    c->metrics = m;
+    bool ok = reserve_retired(c, ns);
+    if (ok) {
+        m->next = c->metrics;
+        c->metrics = m;
+    }
     pthread_mutex_unlock(&c->metrics_mu);
+    if (!ok) {
+        free(m->ns);
+        free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -147,10 +173,8 @@ void rc_metrics_detach(rc_metrics *m)
             *p = m->next;
             break;
         }
-    rc_metrics_totals *grown = realloc(c->retired, (c->nretired + 1) * sizeof *grown);
-    if (grown) /* else its figures are lost: counters may go back */
-        c->retired = grown;
-    rc_metrics_totals *t = grown ? totals_of(c->retired, &c->nretired, m->ns) : NULL;
+    /* reserved by rc_metrics_attach: found, never added here */
+    rc_metrics_totals *t = totals_of(c->retired, &c->nretired, m->ns);
     if (t)
         totals_add(t, m);
     pthread_mutex_unlock(&c->metrics_mu);
