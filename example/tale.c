@@ -36,7 +36,7 @@ static const char usage_text[] =
     "  put hero|child|story < entity.json       create (no id, or id absent) or update\n"
     "  delete hero|child|story ID\n"
     "  invalidate hero|child|story all|by_id ID|QUERY [ARG...]\n"
-    "  stats [--json] [hero|child|story]\n"
+    "  stats [--json|--prometheus] [hero|child|story]\n"
     "  health                                   Redis and circuit state\n"
     "  demo                                     the four scenes\n"
     "\n"
@@ -373,6 +373,7 @@ typedef struct cmdline {
     char **pos;            /* positional arguments after the command */
     int npos;              /* their count */
     bool json;             /* --json */
+    bool prometheus;       /* --prometheus */
     bool seed_opts;        /* a seed count option was given */
     unsigned counts[TALE_NKINDS]; /* seed counts */
 } cmdline;
@@ -550,51 +551,9 @@ static int cmd_invalidate(cmdline *cl)
     return tale_exit_code(rc);
 }
 
-static const char *yn(bool b) { return b ? "yes" : "no"; }
-
-static void print_stats_row(const rc_cached_repo_stats *st)
-{
-    printf("%-7s %6d  %-10s %8lld  %-7s %-8s %8llu %8llu %8.1f%% %6llu %7llu "
-           "%8llu %9llu\n",
-           st->entity_type, st->default_ttl, yn(st->all_cached),
-           st->all_ttl_remaining, yn(st->cache_on_read),
-           yn(st->cache_on_write), (unsigned long long)st->hits,
-           (unsigned long long)st->misses, st->hit_rate * 100.0,
-           (unsigned long long)st->errors,
-           (unsigned long long)st->decode_errors,
-           (unsigned long long)st->invalidations,
-           (unsigned long long)st->stale_fills_rejected);
-}
-
-static void print_service_stats(const rc_cache_stats *c)
-{
-    printf("\ncache service (this process)\n");
-    printf("  redis           %s, %s\n",
-           c->redis_enabled ? "enabled" : "disabled",
-           c->redis_available ? "reachable" : "not reachable");
-    printf("  circuit         %s\n", rc_circuit_state_name(c->circuit));
-    printf("  hits / misses   %llu / %llu (%.1f%%)\n",
-           (unsigned long long)c->hits, (unsigned long long)c->misses,
-           c->hit_rate * 100.0);
-    printf("  sets / deletes  %llu / %llu\n", (unsigned long long)c->sets,
-           (unsigned long long)c->deletes);
-    printf("  errors          %llu\n", (unsigned long long)c->errors);
-    printf("  fallback        %llu hits, %llu entries\n",
-           (unsigned long long)c->fallback_hits,
-           (unsigned long long)c->fallback_entries);
-    printf("  pending deletes %llu\n", (unsigned long long)c->pending_deletes);
-    printf("  server memory   %s\n",
-           c->used_memory_human[0] ? c->used_memory_human : "-");
-    if (c->keys >= 0)
-        printf("  server keys     %lld\n", c->keys);
-    else
-        printf("  server keys     -\n");
-}
-
 static int cmd_stats(cmdline *cl)
 {
     int only = -1, rc = RC_OK;
-    rc_cached_repo_stats st;
     tale_app a;
     if (cl->npos > 1)
         return usage_error("stats takes at most one entity%s", "");
@@ -626,21 +585,10 @@ static int cmd_stats(cmdline *cl)
             rc = print_json(stdout, out);
         else
             json_decref(out);
+    } else if (cl->prometheus) {
+        rc = tale_stats_prometheus(&a);
     } else {
-        printf("%-7s %6s  %-10s %8s  %-7s %-8s %8s %8s %9s %6s %7s %8s %9s\n",
-               "entity", "ttl", "all_cached", "all_ttl", "on_read",
-               "on_write", "hits", "misses", "hit_rate", "errors",
-               "decode", "invalid.", "stale_rej");
-        for (int k = 0; rc == RC_OK && k < TALE_NKINDS; k++) {
-            if (only >= 0 && k != only)
-                continue;
-            rc = rc_cached_repo_get_stats(a.cached[k], &st);
-            if (rc == RC_OK)
-                print_stats_row(&st);
-        }
-        if (rc == RC_OK)
-            print_service_stats(&st.cache);
-        printf("(hits, misses and errors count this process only)\n");
+        rc = tale_stats_table(&a, only);
     }
     if (rc != RC_OK)
         tale_fail("stats", rc);
@@ -797,6 +745,8 @@ int main(int argc, char **argv)
             db = argv[i];
         } else if (options && strcmp(arg, "--json") == 0) {
             cl.json = true;
+        } else if (options && strcmp(arg, "--prometheus") == 0) {
+            cl.prometheus = true;
         } else if (options && (kind = seed_option(arg)) >= 0) {
             if (parse_count(arg, i + 1 < argc ? argv[i + 1] : NULL,
                             &cl.counts[kind]) < 0) {
@@ -832,7 +782,8 @@ int main(int argc, char **argv)
         free(pos);
         return rc;
     }
-    if ((cl.json && cmd->run != cmd_stats) ||
+    if (((cl.json || cl.prometheus) && cmd->run != cmd_stats) ||
+        (cl.json && cl.prometheus) ||
         (cl.seed_opts && cmd->run != cmd_seed)) {
         rc = usage_error("option not valid for %s", cmd->name);
         free(pos);

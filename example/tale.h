@@ -94,6 +94,14 @@ int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
               unsigned nheroes, unsigned nchildren, unsigned nstories,
               rc_list *made_children);
 
+/* ---- stats (tale_stats.c) ---- */
+
+/* Prints the stats table of kind only (-1: every kind): this process's
+ * figures, the fleet totals, the cache service. RC_OK or a status. */
+int tale_stats_table(tale_app *a, int only);
+/* Prints the Prometheus text of the service and of the fleet. */
+int tale_stats_prometheus(tale_app *a);
+
 /* ---- the demo (tale_demo.c) ---- */
 
 /* Runs the four scenes against a's database, printing to stdout. Returns an

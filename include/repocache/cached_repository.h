@@ -121,6 +121,11 @@ typedef struct rc_cached_repo_stats {
     uint64_t stale_fills_rejected;/* fills refused because a write took
                                      the lease meanwhile */
     uint64_t near_hits;           /* of hits, those the near cache answered */
+    long long keys;               /* keys of this namespace in Redis (values,
+                                     negative entries, leases), counted by
+                                     rc_cache_count_keys; -1 unavailable */
+    bool keys_exact;              /* false: the count stopped at 1,000,000
+                                     keys examined and is a lower bound */
     /* The cache service */
     rc_cache_stats cache;         /* rc_cache_get_stats */
 } rc_cached_repo_stats;
