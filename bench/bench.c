@@ -63,6 +63,9 @@ typedef struct bench {
     rc_repo *cached_l2;           /* a decorator on it */
     rc_cache *cache_relaxed;      /* a service with CACHE_L1_STRICT=false */
     rc_repo *cached_relaxed;      /* a decorator on it */
+    rc_cache *cache_nometrics;    /* CACHE_L1_STRICT=false and
+                                     CACHE_METRICS_ENABLED=false */
+    rc_repo *cached_nometrics;    /* a decorator on it */
     rc_hero *heroes[NHEROES];     /* the English heroes (as stored) */
     char *keys[NHEROES];          /* their by-id cache keys */
     redisContext *raw[MAX_THREADS]; /* raw connections, one per thread */
@@ -127,6 +130,11 @@ static int op_relaxed_find(bench *b, int t, size_t i)
     return find_with(b->cached_relaxed, b, t, i);
 }
 
+static int op_nometrics_find(bench *b, int t, size_t i)
+{
+    return find_with(b->cached_nometrics, b, t, i);
+}
+
 /* Reads every hero twice through r (untimed): into Redis, then from Redis
  * into r's near cache; and the query likewise. */
 static int warm(bench *b, rc_repo *r)
@@ -146,6 +154,7 @@ static int warm(bench *b, rc_repo *r)
 static int prep_warm(bench *b) { return warm(b, b->cached); }
 static int prep_warm_l2(bench *b) { return warm(b, b->cached_l2); }
 static int prep_warm_relaxed(bench *b) { return warm(b, b->cached_relaxed); }
+static int prep_warm_nometrics(bench *b) { return warm(b, b->cached_nometrics); }
 
 static int op_raw_get(bench *b, int t, size_t i)
 {
@@ -402,8 +411,10 @@ static void bench_close(bench *b)
     rc_repo_free(b->cached_nw);
     rc_repo_free(b->cached_l2);
     rc_repo_free(b->cached_relaxed);
+    rc_repo_free(b->cached_nometrics);
     rc_cache_free(b->cache_l2);
     rc_cache_free(b->cache_relaxed);
+    rc_cache_free(b->cache_nometrics);
     rc_repo_free(b->sqlite);
     rc_cache_free(b->cache);
     rc_sqlite_free(b->db);
@@ -416,16 +427,16 @@ static void bench_close(bench *b)
     rc_settings_clear(&b->s);
 }
 
-/* A second service on the same Redis and prefix with the boolean setting
- * flag false, and a hero decorator on it. */
-static int side_service(bench *b, const char *flag, rc_cache **c, rc_repo **r)
+/* A second service on the same Redis and prefix with the boolean settings
+ * flags (NULL-terminated) false, and a hero decorator on it. */
+static int side_service(bench *b, const char *const *flags, rc_cache **c, rc_repo **r)
 {
     rc_settings s;
     int rc = rc_settings_load(&s, NULL);
     if (rc == RC_OK)
         rc = rc_settings_set(&s, "CACHE_KEY_PREFIX", b->s.cache_key_prefix);
-    if (rc == RC_OK)
-        rc = rc_settings_set(&s, flag, "false");
+    for (; rc == RC_OK && *flags; flags++)
+        rc = rc_settings_set(&s, *flags, "false");
     if (rc == RC_OK)
         rc = rc_cache_new(&s, c);
     if (rc == RC_OK)
@@ -474,9 +485,14 @@ static int bench_open(bench *b, const char *path)
     if (rc == RC_OK)
         rc = rc_cached_repo_new(b->sqlite, b->cache, &nw, NULL, &b->cached_nw);
     if (rc == RC_OK)
-        rc = side_service(b, "CACHE_L1_ENABLED", &b->cache_l2, &b->cached_l2);
+        rc = side_service(b, (const char *[]){"CACHE_L1_ENABLED", NULL}, &b->cache_l2,
+                          &b->cached_l2);
     if (rc == RC_OK)
-        rc = side_service(b, "CACHE_L1_STRICT", &b->cache_relaxed, &b->cached_relaxed);
+        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", NULL}, &b->cache_relaxed,
+                          &b->cached_relaxed);
+    if (rc == RC_OK) /* the cost of metrics on a hit: the same, without them */
+        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "CACHE_METRICS_ENABLED", NULL},
+                          &b->cache_nometrics, &b->cached_nometrics);
     if (rc == RC_OK)
         rc = rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
     if (rc == RC_OK)
@@ -594,6 +610,8 @@ int main(int argc, char **argv)
          100000},
         {"find by id, near-cache hit (CACHE_L1_STRICT=false)", "near_hit_relaxed",
          prep_warm_relaxed, op_relaxed_find, 100000},
+        {"find by id, near-cache hit (not strict, CACHE_METRICS_ENABLED=false)",
+         "near_hit_nometrics", prep_warm_nometrics, op_nometrics_find, 100000},
         {"find by id, Redis hit (near cache off)", "cache_hit", prep_warm_l2,
          op_l2_find, 5000},
         {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL,
@@ -616,7 +634,7 @@ int main(int argc, char **argv)
     const size_t nwl = sizeof wl / sizeof wl[0];
     result res[2 * sizeof wl / sizeof wl[0]];
     size_t nres = 0;
-    enum { NTARGETS = 9 };
+    enum { NTARGETS = 10 };
     target tg[NTARGETS];
     char machine[160];
     double rtt;
@@ -680,6 +698,7 @@ int main(int argc, char **argv)
         const result *nr2 = find_result(res, nres, "near_hit_relaxed", 2);
         const result *sqq = find_result(res, nres, "sqlite_query", 1);
         const result *nq = find_result(res, nres, "near_query", 1);
+        const result *nm = find_result(res, nres, "near_hit_nometrics", 1);
         rtt = raw->us_per_op;
         tg[0] = (target){"Redis hit (near off) throughput / raw GET throughput",
                          hit->ops_per_sec / raw->ops_per_sec, 0.85, true, "x"};
@@ -699,6 +718,8 @@ int main(int argc, char **argv)
                          nr2->ops_per_sec / nr->ops_per_sec, 1.7, true, "x"};
         tg[8] = (target){"1000-hero query: near hit / SQLite throughput",
                          nq->ops_per_sec / sqq->ops_per_sec, 5, true, "x"};
+        tg[9] = (target){"near hit, not strict: latency metrics on / off",
+                         nr->us_per_op / nm->us_per_op, 1.10, false, "x"};
     }
     if (json)
         rc = print_json(machine, res, nres, tg, NTARGETS, reps, rtt);
