@@ -16,35 +16,40 @@ double rc_histogram_bound(int i)
     return (double)bounds_ns[i] / 1e9;
 }
 
+/* The stripe of the calling thread: given out round robin at its first
+ * observation. */
+static int my_stripe(void)
+{
+    static atomic_uint next;
+    static _Thread_local int mine = -1;
+    if (mine < 0)
+        mine = (int)(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) %
+                     RC_HIST_STRIPES);
+    return mine;
+}
+
 void rc_histogram_observe(rc_histogram *h, uint64_t ns)
 {
     int i = 0;
     while (i < RC_HIST_BOUNDS && ns > bounds_ns[i])
         i++;
-    atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+    rc_histogram_stripe *s = &h->stripe[my_stripe()];
+    atomic_fetch_add_explicit(&s->bucket[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->sum_ns, ns, memory_order_relaxed);
 }
 
 void rc_histogram_read(const rc_histogram *h, rc_histogram_view *v)
 {
-    uint64_t run = 0;
+    uint64_t run = 0, sum = 0;
     for (int i = 0; i <= RC_HIST_BOUNDS; i++) {
-        run += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+        for (int s = 0; s < RC_HIST_STRIPES; s++)
+            run += atomic_load_explicit(&h->stripe[s].bucket[i], memory_order_relaxed);
         v->cumulative[i] = run;
     }
+    for (int s = 0; s < RC_HIST_STRIPES; s++)
+        sum += atomic_load_explicit(&h->stripe[s].sum_ns, memory_order_relaxed);
     v->count = run;
-    v->sum_s = (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9;
-}
-
-void rc_histogram_add(rc_histogram *into, const rc_histogram *from)
-{
-    for (int i = 0; i <= RC_HIST_BOUNDS; i++)
-        atomic_fetch_add_explicit(
-            &into->bucket[i], atomic_load_explicit(&from->bucket[i], memory_order_relaxed),
-            memory_order_relaxed);
-    atomic_fetch_add_explicit(&into->sum_ns,
-                              atomic_load_explicit(&from->sum_ns, memory_order_relaxed),
-                              memory_order_relaxed);
+    v->sum_s = (double)sum / 1e9;
 }
 
 uint64_t rc_histogram_now_ns(void)

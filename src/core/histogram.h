@@ -1,7 +1,9 @@
 /* histogram.h - a latency histogram that is cheap to record into from many
  * threads at once: fixed buckets from 1 us to 10 s (1, 2.5, 5 per decade),
- * one relaxed atomic increment per bucket and one for the sum; read as
- * cumulative counts (Prometheus's le buckets) with the sum and the count. */
+ * one relaxed atomic increment of a bucket and one of the sum, in one of
+ * RC_HIST_STRIPES stripes (a thread keeps to one), each on cache lines of
+ * its own so that threads do not share a line; read as cumulative counts
+ * (Prometheus's le buckets) with the sum and the count. */
 #ifndef RC_CORE_HISTOGRAM_H
 #define RC_CORE_HISTOGRAM_H
 
@@ -11,10 +13,21 @@
 /* Upper bounds of the finite buckets (the last bucket is +Inf). */
 #define RC_HIST_BOUNDS 22
 
+/* Stripes of a histogram; threads beyond share them round robin. */
+#define RC_HIST_STRIPES 4
+
+/* One stripe: 24 counters and the sum, padded to 256 bytes. */
+typedef struct rc_histogram_stripe {
+    _Alignas(64) atomic_uint_fast64_t bucket[RC_HIST_BOUNDS + 1]; /* per
+                                                 bucket, not cumulative */
+    atomic_uint_fast64_t sum_ns;              /* sum of observations */
+    char pad[256 - 8 * (RC_HIST_BOUNDS + 2)]; /* to the next stripe */
+} rc_histogram_stripe;
+
+/* A histogram; embedded structs must be allocated 64-byte aligned
+ * (aligned_alloc) for the stripes to own their lines. */
 typedef struct rc_histogram {
-    atomic_uint_fast64_t bucket[RC_HIST_BOUNDS + 1]; /* per bucket, not
-                                                        cumulative */
-    atomic_uint_fast64_t sum_ns;                     /* sum of observations */
+    rc_histogram_stripe stripe[RC_HIST_STRIPES];
 } rc_histogram;
 
 /* A histogram as read: cumulative counts, bucket i holding every value
@@ -34,9 +47,6 @@ void rc_histogram_observe(rc_histogram *h, uint64_t ns);
 /* Reads h into *v. Concurrent observations may be half seen (a bucket
  * without its sum), never lost. */
 void rc_histogram_read(const rc_histogram *h, rc_histogram_view *v);
-
-/* Adds every count and the sum of from into into. */
-void rc_histogram_add(rc_histogram *into, const rc_histogram *from);
 
 /* Nanoseconds on CLOCK_MONOTONIC: a read's start and end. */
 uint64_t rc_histogram_now_ns(void);
