@@ -249,7 +249,8 @@ START_TEST(test_fleet_sums_services)
 {
     side a, b;
     rc_fleet_stats f;
-    const char *kv[] = {"CACHE_STATS_FLUSH_INTERVAL", "0", "CACHE_L1_ENABLED", "false", NULL};
+    const char *kv[] = {"CACHE_STATS_FLUSH_INTERVAL", "0", "CACHE_L1_ENABLED", "false",
+                        "CACHE_KEY_PREFIX", "fleet-sum:", NULL};
     open_side(&a, shared.url, kv, false);
     open_side(&b, shared.url, kv, false);
     ck_assert_int_eq(rc_cache_fleet_stats(a.cache, "hero", &f), RC_OK);
@@ -284,7 +285,8 @@ START_TEST(test_fleet_sent_by_a_miss_never_a_hit)
 {
     side a;
     rc_fleet_stats f;
-    const char *kv[] = {"CACHE_STATS_FLUSH_INTERVAL", "1", "CACHE_L1_ENABLED", "false", NULL};
+    const char *kv[] = {"CACHE_STATS_FLUSH_INTERVAL", "1", "CACHE_L1_ENABLED", "false",
+                        "CACHE_KEY_PREFIX", "fleet-due:", NULL};
     open_side(&a, shared.url, kv, false);
     save_hero(a.repo, "p1");
     usleep(1100 * 1000);
