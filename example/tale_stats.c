@@ -84,7 +84,7 @@ int tale_stats_table(tale_app *a, int only)
     printf("(hits, misses and errors count this process only)\n");
     printf("\nfleet (every process sharing this Redis and prefix)\n");
     printf("%-7s %8s %8s %9s %9s %8s %8s %8s %6s %8s\n", "entity", "hits", "misses",
-           "hit_rate", "near_hits", "neg_hits", "fallback", "invalid.", "errors", "sent");
+           "hit_rate", "near_hits", "neg_hits", "fallback", "invalid.", "errors", "age");
     for (int k = 0; k < TALE_NKINDS; k++) {
         rc_fleet_stats f;
         const char *ns = tale_kind(k)->ns;
