@@ -48,8 +48,9 @@
  *   disposition is never changed.
  * - An allocation failure inside hiredis 0.14 aborts the process (hiredis
  *   does so itself); allocation failures in this library return RC_ENOMEM.
- * - Passwords never appear in logs (stderr, filtered by LOG_LEVEL),
- *   rc_errmsg() messages or statistics.
+ * - Passwords never appear in logs (repocache/log.h: stderr or the
+ *   application's handler, filtered by LOG_LEVEL), rc_errmsg() messages,
+ *   statistics or metrics.
  *
  * Keys are NUL-terminated strings used byte for byte; the configured prefix
  * (CACHE_KEY_PREFIX) is NOT added by these functions: callers pass full keys

@@ -108,7 +108,8 @@ typedef struct rc_cached_repo_stats {
     long long all_ttl_remaining;  /* its TTL in seconds; -2 when absent */
     bool cache_on_read;           /* strategy flag */
     bool cache_on_write;          /* strategy flag */
-    /* This repository */
+    /* This repository (one definition of a hit and a miss for these, the
+     * Prometheus text and the fleet: repocache/metrics.h) */
     uint64_t hits;                /* reads answered from the cache */
     uint64_t misses;              /* reads that went to the wrapped repo */
     double hit_rate;              /* hits / (hits + misses), 0 when none */
@@ -135,8 +136,8 @@ typedef struct rc_cached_repo_stats {
 int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
 /* *json = the stats as a JSON object text (Python field names, then
  * "hits", "misses", "hit_rate", "negative_hits", "errors", "decode_errors",
- * "invalidations", "stale_fills_rejected", "near_hits", and "cache": the service's stats
- * object). Caller frees with free(). */
+ * "invalidations", "stale_fills_rejected", "near_hits", "keys", "keys_exact",
+ * and "cache": the service's stats object). Caller frees with free(). */
 int rc_cached_repo_stats_json(rc_repo *r, char **json);
 
 #ifdef __cplusplus
