@@ -10,7 +10,6 @@
 #include "repocache/log.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -159,20 +158,16 @@ START_TEST(test_userinfo_is_masked)
 }
 END_TEST
 
+static void log_one(void *ud)
+{
+    (void)ud;
+    rc_log(RC_LOG_DEBUG, RC_LOG_WARNING, "redis_breaker_open", "redis at h:1: open");
+}
+
 START_TEST(test_default_handler_line)
 {
     rc_log_set_handler(NULL, NULL);
-    char *path = th_tmpfile("stderr.log");
-    fflush(stderr);
-    int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    ck_assert(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    rc_log(RC_LOG_DEBUG, RC_LOG_WARNING, "redis_breaker_open", "redis at h:1: open");
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char *text = th_read_file(path, NULL);
+    char *text = th_capture_stderr(log_one, NULL);
     regex_t re;
     ck_assert_int_eq(regcomp(&re,
                              "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
@@ -183,7 +178,6 @@ START_TEST(test_default_handler_line)
     ck_assert_str_eq(seen, ""); /* the collector was replaced */
     regfree(&re);
     free(text);
-    free(path);
 }
 END_TEST
 
