@@ -8,7 +8,6 @@
 #include "cache/service.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
