@@ -17,6 +17,7 @@
 #include "repocache/sqlite_repository.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,40 @@ START_TEST(test_fleet_sent_by_a_miss_never_a_hit)
 }
 END_TEST
 
+/* 4 threads read one hero through one repository: every read counted and
+ * timed, none lost (relaxed atomics, striped histograms). */
+static void *hit_many(void *ud)
+{
+    for (int i = 0; i < 5000; i++)
+        ck_assert_int_eq(find(ud, "t1"), RC_OK);
+    return NULL;
+}
+
+START_TEST(test_threads_lose_no_count)
+{
+    side s;
+    pthread_t th[4];
+    open_side(&s, shared.url, NULL, true);
+    save_hero(s.repo, "t1");
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hit_many, s.repo), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    double all = 0;
+    for (int t = 0; t < 3; t++)
+        for (int o = 0; o < 3; o++) {
+            const char *tiers[] = {"near", "redis", "fallback"};
+            const char *outs[] = {"hit", "negative_hit", "miss"};
+            double n = reads(s.cache, tiers[t], outs[o]);
+            ck_assert_double_eq(latency_count(s.cache, tiers[t], outs[o]), n);
+            all += n;
+        }
+    ck_assert_double_eq(all, 20000);
+    ck_assert(reads(s.cache, "near", "hit") > 0);
+    close_side(&s);
+}
+END_TEST
+
 static char logged[8192];
 
 static void collect(void *ud, int level, const char *event, const char *message)
@@ -329,6 +364,7 @@ int main(void)
         {"fleet_sums_services", test_fleet_sums_services},
         {"fleet_sent_by_a_miss_never_a_hit", test_fleet_sent_by_a_miss_never_a_hit},
         {"decode_errors_logged_once_per_period", test_decode_errors_logged_once_per_period},
+        {"threads_lose_no_count", test_threads_lose_no_count},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return th_run_suite(s);
