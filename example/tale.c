@@ -573,6 +573,8 @@ static int cmd_stats(cmdline *cl)
                 break;
             j = json_loads(text, 0, NULL);
             free(text);
+            if (j && json_object_set_new(j, "fleet", tale_fleet_json(&a, k)) != 0)
+                rc = RC_ENOMEM; /* j still goes into out, freed with it */
             if (!j) {
                 rc = RC_ENOMEM;
             } else if (only >= 0) {

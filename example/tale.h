@@ -101,6 +101,9 @@ int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
 int tale_stats_table(tale_app *a, int only);
 /* Prints the Prometheus text of the service and of the fleet. */
 int tale_stats_prometheus(tale_app *a);
+/* The fleet totals of kind k as a JSON object (null when none were sent or
+ * Redis could not be asked; NULL when out of memory). */
+struct json_t *tale_fleet_json(tale_app *a, int k);
 
 /* ---- the demo (tale_demo.c) ---- */
 

@@ -8,6 +8,7 @@
 
 #include "repocache/metrics.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -97,6 +98,22 @@ int tale_stats_table(tale_app *a, int only)
     }
     print_service_stats(&st.cache);
     return RC_OK;
+}
+
+json_t *tale_fleet_json(tale_app *a, int k)
+{
+    rc_fleet_stats f;
+    if (rc_cache_fleet_stats(a->cache, tale_kind(k)->ns, &f) != RC_OK || !f.present)
+        return json_null();
+    return json_pack("{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "hits",
+                     (json_int_t)f.hits, "misses", (json_int_t)f.misses, "hit_rate",
+                     rate(f.hits, f.misses) / 100.0, "near_hits", (json_int_t)f.near_hits,
+                     "negative_hits", (json_int_t)f.negative_hits, "fallback_reads",
+                     (json_int_t)f.fallback_reads, "fills", (json_int_t)f.fills,
+                     "stale_fills_rejected", (json_int_t)f.stale_fills_rejected,
+                     "invalidations", (json_int_t)f.invalidations, "decode_errors",
+                     (json_int_t)f.decode_errors, "errors", (json_int_t)f.errors, "age_s",
+                     f.age_s);
 }
 
 int tale_stats_prometheus(tale_app *a)

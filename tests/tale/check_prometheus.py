@@ -165,6 +165,10 @@ def main():
         check(row[1:3] == [str(int(before.get(("redis", "hit"), 0)) + 3),
                            str(int(sum(v for k, v in before.items() if k[1] == "miss")) + 2)],
               "the table's fleet row says the same: %s" % row)
+        fleet = json.loads(tale(env, "stats", "--json", "hero"))["fleet"]
+        check(fleet["hits"] == int(row[1]) and fleet["misses"] == int(row[2]),
+              "--json has the same fleet totals: %s" % fleet)
+        check(0 <= fleet["age_s"] < 60, "and their age: %s" % fleet)
     finally:
         if server:
             server.kill()
