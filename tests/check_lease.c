@@ -460,8 +460,8 @@ START_TEST(test_fallback_fence_per_service)
 }
 END_TEST
 
-/* The hit path on the wire: exactly one EVALSHA. */
-START_TEST(test_hit_is_one_evalsha)
+/* The hit path on the wire: a plain GET and one EVALSHA, pipelined. */
+START_TEST(test_hit_is_get_and_evalsha)
 {
     rc_lease_hit hit;
     bool leased;
@@ -484,9 +484,13 @@ START_TEST(test_hit_is_one_evalsha)
     char *second = strchr(seen, '\n');
     ck_assert_ptr_nonnull(second);
     *second++ = '\0';
-    ck_assert_msg(strncmp(seen, "\"EVALSHA\" ", 10) == 0, "%s", seen);
-    ck_assert_ptr_nonnull(strstr(seen, "\"2\" \""));
-    ck_assert_msg(strncmp(second, "\"ECHO\"", 6) == 0, "%s", second);
+    char *third = strchr(second, '\n');
+    ck_assert_ptr_nonnull(third);
+    *third++ = '\0';
+    ck_assert_msg(strncmp(seen, "\"GET\" ", 6) == 0, "%s", seen);
+    ck_assert_msg(strncmp(second, "\"EVALSHA\" ", 10) == 0, "%s", second);
+    ck_assert_ptr_nonnull(strstr(second, "\"2\" \""));
+    ck_assert_msg(strncmp(third, "\"ECHO\"", 6) == 0, "%s", third);
     free(seen);
 }
 END_TEST
@@ -504,7 +508,7 @@ static Suite *lease_suite(void)
         {"lookup_failed_when_unreachable", test_lookup_failed_when_unreachable},
         {"drop_leases_then_data", test_drop_leases_then_data},
         {"fallback_fence_per_service", test_fallback_fence_per_service},
-        {"hit_is_one_evalsha", test_hit_is_one_evalsha},
+        {"hit_is_get_and_evalsha", test_hit_is_get_and_evalsha},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], setup, teardown, 0);
     return s;

@@ -42,10 +42,9 @@
  *   redisReconnect) that re-applies the timeout, AUTH [user] password and
  *   SELECT db. (A host name is resolved by getaddrinfo, which the timeout
  *   does not bound; use an address or a local resolver.)
- * - SIGPIPE: every Redis call runs with SIGPIPE blocked in the calling thread
- *   (pthread_sigmask); a SIGPIPE raised by its own writes is consumed with
- *   sigtimedwait before the thread's mask is restored. The process-wide
- *   disposition is never changed.
+ * - SIGPIPE: the library writes to Redis with send(MSG_NOSIGNAL), so a dead
+ *   connection gives an error, never SIGPIPE; neither the signal mask nor
+ *   the process-wide disposition is touched.
  * - An allocation failure inside hiredis 0.14 aborts the process (hiredis
  *   does so itself); allocation failures in this library return RC_ENOMEM.
  * - Passwords never appear in logs (repocache/log.h: stderr or the

@@ -1,77 +1,22 @@
 /*
  * call.c - the path every Redis call of the cache service takes: the circuit
- * breaker, a pooled context, the SIGPIPE guard, the replay of remembered
+ * breaker, a pooled context, the replay of remembered
  * deletes first, then the commands; the outcome switches the service between
  * Redis and the fallback (note_up / note_down) and is counted. Also raw
  * pipelines, the classification of failures and error replies, and PING.
  *
- * SIGPIPE: hiredis writes with write(2), which raises SIGPIPE on a socket
- * whose peer is gone (MSG_NOSIGNAL is not reachable through hiredis 0.14).
- * Every Redis call therefore runs with SIGPIPE blocked in the calling thread
- * only (pthread_sigmask); a SIGPIPE raised meanwhile by our own write is
- * thread-directed, stays pending, and is consumed with sigtimedwait before the
- * old mask is restored. The process-wide disposition is never touched. If
- * SIGPIPE was already pending in the thread before the call, it is left alone.
- * (A process-directed SIGPIPE sent by kill(2) during that window could be
- * consumed too; nothing sends one in practice.)
+ * Commands are written by wire.c (send with MSG_NOSIGNAL: a server gone
+ * away never raises SIGPIPE, and no call touches the signal mask).
  */
 #include "cache/service.h"
 
 #include "core/log.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- SIGPIPE guard (see the top of this file) ---- */
-
-typedef struct sigpipe_guard {
-    sigset_t old;        /* the thread's mask before */
-    bool pending_before; /* SIGPIPE was already pending */
-} sigpipe_guard;
-
-/* Blocks SIGPIPE in the calling thread, noting whether one was pending. */
-static void sigpipe_block(sigpipe_guard *g)
-{
-    sigset_t pipe_set, pend;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigemptyset(&pend);
-    sigpending(&pend);
-    g->pending_before = sigismember(&pend, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
-}
-
-/* SIGPIPEs raised by our writes and consumed by the guard (statistics). */
-static atomic_uint_fast64_t sigpipes_consumed;
-
-/* Consumes a SIGPIPE our writes raised, then restores the thread's mask. */
-static void sigpipe_unblock(sigpipe_guard *g)
-{
-    sigset_t pipe_set, pend;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigemptyset(&pend);
-    if (!g->pending_before && sigpending(&pend) == 0 &&
-        sigismember(&pend, SIGPIPE) == 1) {
-        const struct timespec zero = {0, 0};
-        int sig;
-        while ((sig = sigtimedwait(&pipe_set, NULL, &zero)) < 0 &&
-               errno == EINTR)
-            ;
-        if (sig == SIGPIPE)
-            atomic_fetch_add(&sigpipes_consumed, 1);
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
-uint64_t rc_cache_debug_sigpipes(void)
-{
-    return atomic_load(&sigpipes_consumed);
-}
 
 /* ---- raw pipelines on one context (I/O errors -> RC_EUNAVAILABLE) ---- */
 
@@ -124,19 +69,14 @@ int rc_call_pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds,
 {
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (redisAppendCommandArgv(ctx, cmds[i].argc,
-                                   (const char **)cmds[i].argv,
-                                   cmds[i].argvlen) != REDIS_OK)
-            return ctx->err ? io_error(c, ctx)
-                            : rc_seterr(RC_ENOMEM, "out of memory");
+    if (!rc_wire_send(ctx, cmds, n))
+        return ctx->err == REDIS_ERR_OOM ? rc_seterr(RC_ENOMEM, "out of memory")
+                                         : io_error(c, ctx);
     for (size_t i = 0; i < n; i++) {
-        void *r = NULL;
-        if (redisGetReply(ctx, &r) != REDIS_OK) {
+        if (!(replies[i] = rc_wire_reply(ctx))) {
             free_replies(replies, i);
             return io_error(c, ctx);
         }
-        replies[i] = r;
     }
     return unusable_server(c, replies, n);
 }
@@ -227,11 +167,8 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: circuit breaker open",
                          c->where);
     }
-    sigpipe_guard g;
     bool ok;
-    sigpipe_block(&g);
     int st = run_on_conn(c, fn, ud, &ok);
-    sigpipe_unblock(&g);
     if (rc_breaker_report(&c->breaker, t, ok)) {
         atomic_store(&c->degraded, true);
         rc_log(c->log_level, RC_LOG_WARNING, "redis_breaker_open",

@@ -12,14 +12,15 @@
 
 /* ---- the Lua scripts ---- */
 
-/* KEYS: value, lease[, negative]. ARGV: token ("" = take no lease), lease ms.
- * -> {1, value, pttl} hit (pttl: PTTL of the value, ms); {2} negative hit;
- *    {3} not a string (foreign type);
- *    {0, 1} miss, lease taken; {0, 0} miss, lease held by another reader. */
-static const char LOOKUP_LUA[] =
-    "local v = redis.pcall('GET', KEYS[1])\n"
-    "if type(v) == 'table' and v.err then return {3} end\n"
-    "if v then return {1, v, redis.call('PTTL', KEYS[1])} end\n"
+/* Sent with a plain GET of KEYS[1] before it, in the same round trip (the
+ * value comes from the GET, so Redis never copies it through Lua).
+ * KEYS: value, lease[, negative]. ARGV: token ("" = take no lease), lease ms.
+ * -> {1, pttl} the value exists (pttl: its PTTL, ms); {2} negative hit;
+ *    {0, 1} no value, lease taken; {0, 0} no value, lease held by another
+ *    reader (or none asked for). */
+static const char CHECK_LUA[] =
+    "local t = redis.call('PTTL', KEYS[1])\n"
+    "if t ~= -2 then return {1, t} end\n"
     "if #KEYS > 2 and redis.call('EXISTS', KEYS[3]) == 1 then return {2} end\n"
     "if ARGV[1] ~= '' and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', "
     "ARGV[2]) then return {0, 1} end\n"
@@ -52,27 +53,35 @@ void rc_lease_hit_free(rc_lease_hit *h)
     *h = (rc_lease_hit){0};
 }
 
-/* What a well-formed LOOKUP reply rep says (filling *hit, *leased). */
-static rc_lease_found lookup_reply(redisReply *rep, rc_lease_hit *hit,
-                                   bool *leased)
+/* What the GET reply got and the CHECK reply chk say together (filling
+ * *hit, *leased; got is taken). The two ran one after the other, not
+ * atomically: a write or a fill may have come between them. */
+static rc_lease_found lookup_reply(rc_cache *c, redisReply *got, const redisReply *chk,
+                                   const char *lease, const char *token,
+                                   rc_lease_hit *hit, bool *leased)
 {
-    long long kind = rep->element[0]->integer;
-    if (kind == 1 && rep->elements == 3 &&
-        rep->element[1]->type == REDIS_REPLY_STRING &&
-        rep->element[2]->type == REDIS_REPLY_INTEGER) {
-        /* handed over in place: no copy of the value */
-        *hit = (rc_lease_hit){rep->element[1]->str, rep->element[1]->len,
-                              rep->element[2]->integer, rep};
+    long long kind = chk->element[0]->integer;
+    bool took = kind == 0 && chk->elements == 2 &&
+                chk->element[1]->type == REDIS_REPLY_INTEGER && chk->element[1]->integer == 1;
+    if (got->type == REDIS_REPLY_STRING) {
+        /* handed over in place: no copy of the value. Gone by the CHECK (a
+         * write came between): the value is still an answer from before the
+         * write's return, but not one to keep (pttl -2), and a lease taken
+         * for the gap goes back. */
+        long long pttl = kind == 1 && chk->elements == 2 ? chk->element[1]->integer : -2;
+        *hit = (rc_lease_hit){got->str, got->len, pttl, got};
+        if (took)
+            (void)rc_lease_release(c, lease, token);
         return RC_LEASE_HIT;
     }
-    rc_lease_found res = kind == 2   ? RC_LEASE_NEGATIVE
-                         : kind == 3 ? RC_LEASE_FOREIGN
-                                     : RC_LEASE_MISS;
-    if (res == RC_LEASE_MISS)
-        *leased = rep->elements == 2 &&
-                  rep->element[1]->type == REDIS_REPLY_INTEGER &&
-                  rep->element[1]->integer == 1;
-    freeReplyObject(rep);
+    rc_lease_found res = got->type == REDIS_REPLY_ERROR ? RC_LEASE_FOREIGN
+                         : kind == 2                    ? RC_LEASE_NEGATIVE
+                                                        : RC_LEASE_MISS;
+    if (res == RC_LEASE_FOREIGN && took)
+        (void)rc_lease_release(c, lease, token);
+    /* kind 1 with no GET value: a fill landed between; a miss, no lease */
+    *leased = res == RC_LEASE_MISS && took;
+    freeReplyObject(got);
     return res;
 }
 
@@ -89,16 +98,21 @@ rc_lease_found rc_lease_lookup(rc_cache *c, const char *key, const char *lease,
     const char *keys[3] = {key, lease, neg};
     char ms[24];
     snprintf(ms, sizeof ms, "%d", lease_ms);
-    const char *args[2] = {token, ms};
-    redisReply *rep = NULL;
-    if (rc_cache_eval(c, LOOKUP_LUA, neg ? 3 : 2, keys, 2, args, NULL, &rep) !=
-            RC_OK ||
-        !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(rep);
+    const char *args[2] = {token, ms}, *get_argv[2] = {"GET", key};
+    rc_cmd get = {2, get_argv, NULL};
+    redisReply *got = NULL, *chk = NULL;
+    if (rc_cache_eval_after(c, &get, &got, CHECK_LUA, neg ? 3 : 2, keys, 2, args, NULL,
+                            &chk) != RC_OK ||
+        !got || !chk || chk->type != REDIS_REPLY_ARRAY || chk->elements < 1 ||
+        chk->element[0]->type != REDIS_REPLY_INTEGER ||
+        (got->type == REDIS_REPLY_ERROR && strncmp(got->str, "WRONGTYPE", 9) != 0)) {
+        freeReplyObject(got);
+        freeReplyObject(chk);
         return RC_LEASE_FAILED;
     }
-    return lookup_reply(rep, hit, leased);
+    rc_lease_found res = lookup_reply(c, got, chk, lease, token, hit, leased);
+    freeReplyObject(chk);
+    return res;
 }
 
 rc_lease_fill_result rc_lease_fill(rc_cache *c, const char *key,

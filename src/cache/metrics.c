@@ -46,11 +46,8 @@ static bool reserve_retired(rc_cache *c, const char *ns)
 
 rc_metrics *rc_metrics_attach(rc_cache *c, const char *ns)
 {
-    /* aligned: each histogram stripe on cache lines of its own */
-    size_t size = (sizeof(rc_metrics) + 63) / 64 * 64;
-    rc_metrics *m = aligned_alloc(64, size);
-    if (m)
-        memset(m, 0, size);
+    /* aligned: each counter and histogram stripe on lines of its own */
+    rc_metrics *m = rc_counter_struct_alloc(sizeof *m);
     if (!m || !(m->ns = rc_strdup(ns))) {
         free(m);
         return NULL;
@@ -75,7 +72,7 @@ rc_metrics *rc_metrics_attach(rc_cache *c, const char *ns)
 void rc_metrics_read(rc_metrics *m, rc_read_tier tier, rc_read_outcome outcome,
                      uint64_t t0)
 {
-    atomic_fetch_add_explicit(&m->reads[tier][outcome], 1, memory_order_relaxed);
+    rc_counter_add(&m->reads[tier][outcome]);
     if (t0)
         rc_histogram_observe(&m->read_latency[tier][outcome], rc_histogram_now_ns() - t0);
     if (outcome == RC_OUTCOME_MISS)
@@ -108,7 +105,7 @@ uint64_t rc_metrics_reads(const rc_metrics *m, int tier, rc_read_outcome outcome
     uint64_t n = 0;
     for (int t = 0; t < RC_TIERS; t++)
         if (tier < 0 || t == tier)
-            n += atomic_load_explicit(&m->reads[t][outcome], memory_order_relaxed);
+            n += rc_counter_get(&m->reads[t][outcome]);
     return n;
 }
 
@@ -129,12 +126,12 @@ static void totals_add(rc_metrics_totals *t, const rc_metrics *m)
     rc_histogram_view v;
     for (int i = 0; i < RC_TIERS; i++)
         for (int o = 0; o < RC_OUTCOMES; o++) {
-            t->reads[i][o] += atomic_load_explicit(&m->reads[i][o], memory_order_relaxed);
+            t->reads[i][o] += rc_counter_get(&m->reads[i][o]);
             rc_histogram_read(&m->read_latency[i][o], &v);
             view_add(&t->read_latency[i][o], &v);
         }
     for (int k = 0; k < RC_M_COUNTERS; k++)
-        t->count[k] += atomic_load_explicit(&m->count[k], memory_order_relaxed);
+        t->count[k] += rc_counter_get(&m->count[k]);
     rc_histogram_read(&m->write_latency, &v);
     view_add(&t->write_latency, &v);
 }

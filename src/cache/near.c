@@ -294,7 +294,8 @@ static entry *find_value(shard *s, const char *key, uint64_t hash, double now)
 /* A hit on e (mutex held): marks it visited, counts it, copies it out. */
 static int take_hit(shard *s, entry *e, rc_near_value *out)
 {
-    e->visited = true;
+    if (!e->visited) /* no store when set: a hot entry's line stays shared */
+        e->visited = true;
     s->hits++;
     return copy_value(&e->v, out);
 }
@@ -347,7 +348,7 @@ int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out
     *ticket = 0;
     uint64_t h = rc_hash_str(key);
     shard *s = shard_of(n, h);
-    double deadline = rc_clock_monotonic(NULL) + (wait_s > 0 ? wait_s : 0);
+    double deadline = 0; /* set when we first wait */
     bool waited = false;
     int res;
     pthread_mutex_lock(&s->mu);
@@ -365,8 +366,10 @@ int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out
             break;
         }
         /* another thread is filling key */
-        if (!waited)
+        if (!waited) {
             s->waits++;
+            deadline = rc_clock_monotonic(NULL) + (wait_s > 0 ? wait_s : 0);
+        }
         waited = true;
         if (rc_clock_monotonic(NULL) >= deadline || !wait_until(s, deadline)) {
             entry *still = *slot_of(s, key, h);

@@ -1,5 +1,6 @@
 /* pool.c - the connection pool (see pool.h). */
 #include "cache/pool.h"
+#include "cache/wire.h"
 
 #include "core/log.h"
 #include "core/str.h"
@@ -81,7 +82,7 @@ void rc_pool_describe(const rc_pool *p, char *buf, size_t size)
 static int setup_command(redisContext *ctx, const char *where, int argc,
                          const char **argv, int fail_status)
 {
-    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    redisReply *r = rc_wire_command(ctx, argc, argv);
     if (!r)
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: %s failed: %s", where,
                          argv[0], ctx->errstr[0] ? ctx->errstr : "no reply");

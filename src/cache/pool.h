@@ -57,14 +57,13 @@ void rc_pool_destroy(rc_pool *p);
 /* *out = a connection for the calling thread alone, opening one when none
  * is idle and fewer than max are open (else waits for one). RC_OK,
  * RC_EUNAVAILABLE (connect failed or timed out), RC_EAUTH (AUTH refused) or
- * RC_ENOMEM, with the detail in rc_errmsg() (never the password). The
- * caller guards SIGPIPE (connecting writes AUTH/SELECT; see call.c). */
+ * RC_ENOMEM, with the detail in rc_errmsg() (never the password). */
 int rc_pool_borrow(rc_pool *p, rc_conn **out);
 /* *out = a new context of its own, connected, with the timeout set,
  * authenticated and the db selected exactly as the pool's are (counted in
  * connects), outside the pool's bound: for connections with a life of their
  * own (the near cache's tracking). Errors as rc_pool_borrow; the caller
- * guards SIGPIPE and frees *out with redisFree. */
+ * frees *out with redisFree. */
 int rc_pool_connect(rc_pool *p, redisContext **out);
 /* Gives conn back; broken = it saw an I/O/protocol error or a timeout (it is
  * then freed, with every idle connection older than the error). */

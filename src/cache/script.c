@@ -6,6 +6,8 @@
 #include "core/str.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,59 +65,114 @@ static void sha1_hex(const char *data, size_t n, char hex[41])
 
 /* ---- the digest table ---- */
 
+/* Append-only list: readers walk it without the lock (entries are never
+ * changed nor freed once published); writers add under scripts_mu. */
 typedef struct script_sha {
     struct script_sha *next;
+    const char *origin; /* the caller's text (static), compared first */
     char *text;
     char sha[41];
 } script_sha;
 
 static pthread_mutex_t scripts_mu = PTHREAD_MUTEX_INITIALIZER;
-static script_sha *scripts;
+static script_sha *_Atomic scripts;
 
-/* Copies the SHA1 of script into sha; RC_OK or RC_ENOMEM. */
-static int script_digest(const char *script, char sha[41])
+static const script_sha *find_script(const char *script)
 {
-    pthread_mutex_lock(&scripts_mu);
-    script_sha *s = scripts;
-    while (s && strcmp(s->text, script) != 0)
+    const script_sha *s = atomic_load_explicit(&scripts, memory_order_acquire);
+    while (s && s->origin != script && strcmp(s->text, script) != 0)
         s = s->next;
+    return s;
+}
+
+/* The SHA1 of script; NULL on ENOMEM. */
+static const char *script_digest(const char *script)
+{
+    const script_sha *found = find_script(script);
+    if (found)
+        return found->sha;
+    pthread_mutex_lock(&scripts_mu);
+    script_sha *s = (script_sha *)find_script(script);
     if (!s && (s = calloc(1, sizeof *s)) != NULL) {
+        s->origin = script;
         s->text = rc_strdup(script);
         if (s->text) {
             sha1_hex(script, strlen(script), s->sha);
-            s->next = scripts;
-            scripts = s;
+            s->next = atomic_load(&scripts);
+            atomic_store_explicit(&scripts, s, memory_order_release);
         } else {
             free(s);
             s = NULL;
         }
     }
-    if (s)
-        memcpy(sha, s->sha, 41);
     pthread_mutex_unlock(&scripts_mu);
-    return s ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
+    if (!s)
+        rc_seterr(RC_ENOMEM, "out of memory");
+    return s ? s->sha : NULL;
 }
 
-int rc_cache_eval(rc_cache *c, const char *script, int nkeys, const char *const *keys,
-                  int nargs, const char *const *args, const size_t *arglens,
-                  redisReply **reply)
+/* Runs [pre,] EVALSHA argv in one round trip; on NOSCRIPT once more with
+ * EVAL script (pre again too: it must be a read). */
+static int run_script(rc_cache *c, const rc_cmd *pre, redisReply **pre_reply,
+                      const char **argv, size_t *lens, int argc,
+                      const char *script, redisReply **reply)
+{
+    rc_cmd cmds[2];
+    redisReply *replies[2] = {NULL, NULL};
+    size_t n = 0;
+    if (pre)
+        cmds[n++] = *pre;
+    cmds[n++] = (rc_cmd){argc, argv, lens};
+    int st = rc_cache_exec(c, cmds, n, replies);
+    if (st == RC_OK && replies[n - 1]->type == REDIS_REPLY_ERROR &&
+        strncmp(replies[n - 1]->str, "NOSCRIPT", 8) == 0) {
+        for (size_t i = 0; i < n; i++)
+            freeReplyObject(replies[i]);
+        argv[0] = "EVAL";
+        argv[1] = script;
+        lens[0] = 4;
+        lens[1] = strlen(script);
+        st = rc_cache_exec(c, cmds, n, replies);
+    }
+    if (st == RC_OK)
+        (void)rc_call_reply_error(c, replies[n - 1], "script"); /* counted, logged */
+    if (pre)
+        *pre_reply = replies[0];
+    *reply = replies[n - 1];
+    return st;
+}
+
+/* Arguments of one EVALSHA held on the stack up to this many. */
+#define ARGV_STACK 16
+
+int rc_cache_eval_after(rc_cache *c, const rc_cmd *pre, redisReply **pre_reply,
+                        const char *script, int nkeys, const char *const *keys,
+                        int nargs, const char *const *args, const size_t *arglens,
+                        redisReply **reply)
 {
     if (reply)
         *reply = NULL;
+    if (pre_reply)
+        *pre_reply = NULL;
     if (!c || !script || !reply || nkeys < 0 || nargs < 0 || (nkeys && !keys) ||
-        (nargs && !args))
+        (nargs && !args) || (pre && !pre_reply))
         return rc_seterr(RC_EINVAL, "rc_cache_eval: bad argument");
-    char sha[41], nk[16];
-    int st = script_digest(script, sha);
-    if (st)
-        return st;
+    const char *sha = script_digest(script);
+    if (!sha)
+        return RC_ENOMEM;
+    char nk[16];
     snprintf(nk, sizeof nk, "%d", nkeys);
     int argc = 3 + nkeys + nargs;
-    const char **argv = malloc((size_t)argc * sizeof *argv);
-    size_t *lens = malloc((size_t)argc * sizeof *lens);
+    const char *argv_stack[ARGV_STACK];
+    size_t lens_stack[ARGV_STACK];
+    bool heap = argc > ARGV_STACK;
+    const char **argv = heap ? malloc((size_t)argc * sizeof *argv) : argv_stack;
+    size_t *lens = heap ? malloc((size_t)argc * sizeof *lens) : lens_stack;
     if (!argv || !lens) {
-        free(argv);
-        free(lens);
+        if (heap) {
+            free(argv);
+            free(lens);
+        }
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
     argv[0] = "EVALSHA";
@@ -129,21 +186,18 @@ int rc_cache_eval(rc_cache *c, const char *script, int nkeys, const char *const 
     }
     for (int i = 0; i < 3 + nkeys; i++)
         lens[i] = strlen(argv[i]);
-    rc_cmd cmd = {argc, argv, lens};
-    st = rc_cache_exec(c, &cmd, 1, reply);
-    if (st == RC_OK && (*reply)->type == REDIS_REPLY_ERROR &&
-        strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(*reply);
-        *reply = NULL;
-        argv[0] = "EVAL";
-        argv[1] = script;
-        lens[0] = 4;
-        lens[1] = strlen(script);
-        st = rc_cache_exec(c, &cmd, 1, reply);
+    int st = run_script(c, pre, pre_reply, argv, lens, argc, script, reply);
+    if (heap) {
+        free(argv);
+        free(lens);
     }
-    if (st == RC_OK)
-        (void)rc_call_reply_error(c, *reply, "script"); /* counted, logged */
-    free(argv);
-    free(lens);
     return st;
+}
+
+int rc_cache_eval(rc_cache *c, const char *script, int nkeys, const char *const *keys,
+                  int nargs, const char *const *args, const size_t *arglens,
+                  redisReply **reply)
+{
+    return rc_cache_eval_after(c, NULL, NULL, script, nkeys, keys, nargs, args,
+                               arglens, reply);
 }

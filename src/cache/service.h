@@ -30,6 +30,7 @@
 #include "cache/pending.h"
 #include "cache/pool.h"
 #include "cache/tracking.h"
+#include "cache/wire.h"
 #include "repocache/cache.h"
 
 #include <hiredis/hiredis.h>
@@ -83,12 +84,7 @@ struct rc_cache {
 
 /* ---- raw commands (call.c, script.c) ---- */
 
-/* One command as an argument vector (binary-safe). */
-typedef struct rc_cmd {
-    int argc;                /* arguments, the command name included */
-    const char *const *argv; /* the arguments */
-    const size_t *argvlen;   /* NULL: every argv[i] is NUL-terminated */
-} rc_cmd;
+/* Commands are rc_cmd (wire.h). */
 
 /*
  * Runs n commands pipelined on one pooled context: one round trip.
@@ -109,12 +105,19 @@ int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
 int rc_cache_eval(rc_cache *c, const char *script, int nkeys,
                   const char *const *keys, int nargs, const char *const *args,
                   const size_t *arglens, redisReply **reply);
+/* rc_cache_eval after the read command pre, in the same round trip;
+ * *pre_reply its reply (NULL on failure; the caller frees it). On NOSCRIPT
+ * both are sent again (pre must be safe to repeat). */
+int rc_cache_eval_after(rc_cache *c, const rc_cmd *pre, redisReply **pre_reply,
+                        const char *script, int nkeys, const char *const *keys,
+                        int nargs, const char *const *args, const size_t *arglens,
+                        redisReply **reply);
 
 /* Work done on one pooled context by rc_call_with. */
 typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
 
 /*
- * Runs fn on a pooled context, through the breaker and with SIGPIPE guarded,
+ * Runs fn on a pooled context, through the breaker,
  * after replaying remembered deletes. fn returns RC_EUNAVAILABLE (I/O error,
  * timeout, server loading) or RC_EAUTH (NOAUTH) only when Redis cannot be
  * used; the context is then discarded and the failure fed to the breaker.
@@ -173,9 +176,6 @@ rc_circuit_state rc_cache_circuit(rc_cache *c);
  * redisConnect*, successful or not). */
 uint64_t rc_cache_debug_connects(rc_cache *c);
 
-/* For tests: how many SIGPIPEs raised by this library's writes the guard
- * has consumed in this process (see the SIGPIPE note in cache.h). */
-uint64_t rc_cache_debug_sigpipes(void);
 
 /* ---- remembered deletes (replay.c) ---- */
 

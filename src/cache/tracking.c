@@ -1,6 +1,7 @@
 /* tracking.c - server-assisted invalidation for the near cache (see
  * tracking.h). */
 #include "cache/tracking.h"
+#include "cache/wire.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -11,7 +12,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,63 +47,6 @@ struct rc_tracking {
     atomic_uint state;        /* ST_* */
     atomic_uint_fast64_t invalidations, losses, arms; /* statistics */
 };
-
-/* ---- RESP on our own sockets (hiredis as reader and formatter only) ---- */
-
-/* Sends one command; false on failure. No SIGPIPE (MSG_NOSIGNAL). */
-static bool send_argv(redisContext *c, int argc, const char **argv)
-{
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
-    if (len < 0)
-        return false;
-    const char *p = cmd;
-    while (len > 0) {
-        ssize_t w = send(c->fd, p, (size_t)len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        p += w;
-        len -= (int)w;
-    }
-    redisFreeCommand(cmd);
-    return len == 0;
-}
-
-/* Reads what the socket has (flags: MSG_DONTWAIT or 0, which waits up to
- * the socket timeout) into c's reader. 1 read something, 0 nothing to read
- * (would block), -1 EOF or error. */
-static int feed(redisContext *c, int flags)
-{
-    char buf[16384];
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, flags);
-        if (n > 0)
-            return redisReaderFeed(c->reader, buf, (size_t)n) == REDIS_OK ? 1 : -1;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return flags ? 0 : -1; /* blocking: the timeout passed */
-        return -1;
-    }
-}
-
-/* The next reply, waiting up to the socket timeout; NULL on failure. */
-static redisReply *read_reply(redisContext *c)
-{
-    void *r = NULL;
-    while (redisReaderGetReply(c->reader, &r) == REDIS_OK && !r)
-        if (feed(c, 0) < 0)
-            return NULL;
-    return r;
-}
-
-/* One command and its reply; NULL on failure. */
-static redisReply *command(redisContext *c, int argc, const char **argv)
-{
-    return send_argv(c, argc, argv) ? read_reply(c) : NULL;
-}
 
 /* ---- coherence ---- */
 
@@ -171,7 +114,7 @@ void rc_tracking_sync(rc_tracking *t)
     atomic_fetch_and(&t->state, ~ST_PENDING);
     int got = t->sub && !t->sub_broken ? 1 : 0;
     while (got > 0) {
-        got = feed(t->sub, MSG_DONTWAIT);
+        got = rc_wire_feed(t->sub, MSG_DONTWAIT);
         void *r = NULL;
         while (got >= 0 && redisReaderGetReply(t->sub->reader, &r) == REDIS_OK && r) {
             handle(t, r);
@@ -225,11 +168,11 @@ static redisContext *open_subscriber(rc_tracking *t, long long *id)
     if (rc_pool_connect(t->pool, &c) != RC_OK)
         return NULL;
     const char *cid[2] = {"CLIENT", "ID"}, *sub[2] = {"SUBSCRIBE", CHANNEL};
-    redisReply *r = command(c, 2, cid);
+    redisReply *r = rc_wire_command(c, 2, cid);
     bool ok = r && r->type == REDIS_REPLY_INTEGER;
     *id = ok ? r->integer : 0;
     freeReplyObject(r);
-    r = ok ? command(c, 2, sub) : NULL;
+    r = ok ? rc_wire_command(c, 2, sub) : NULL;
     ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3;
     freeReplyObject(r);
     if (!ok) {
@@ -257,7 +200,7 @@ static redisContext *open_control(rc_tracking *t, long long sub_id, const rc_str
             argv[6 + 2 * i] = "PREFIX";
             argv[7 + 2 * i] = prefixes->items[i];
         }
-        r = command(c, (int)argc, argv);
+        r = rc_wire_command(c, (int)argc, argv);
     }
     bool ok = r && r->type == REDIS_REPLY_STATUS;
     if (r && !ok && r->type == REDIS_REPLY_ERROR)
@@ -314,7 +257,8 @@ static bool check_control(rc_tracking *t, double now)
     const char *info[2] = {"CLIENT", "TRACKINGINFO"};
     if (t->ctl_pong_due)
         return now <= t->ctl_pong_due;
-    if (send_argv(t->ctl, 2, info))
+    rc_cmd cmd = {2, info, NULL};
+    if (rc_wire_send(t->ctl, &cmd, 1))
         t->ctl_pong_due = now + t->timeout_s;
     return true;
 }
@@ -341,7 +285,7 @@ static bool tracking_sound(const redisReply *r)
  * TRACKINGINFO that says tracking is off or its subscriber gone. */
 static bool read_control(rc_tracking *t)
 {
-    int got = feed(t->ctl, MSG_DONTWAIT);
+    int got = rc_wire_feed(t->ctl, MSG_DONTWAIT);
     void *r = NULL;
     while (got >= 0 && redisReaderGetReply(t->ctl->reader, &r) == REDIS_OK && r) {
         if (tracking_sound(r))
@@ -415,10 +359,6 @@ static void nap(rc_tracking *t, double s)
 static void *run(void *arg)
 {
     rc_tracking *t = arg;
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL); /* connects write AUTH/SELECT */
     double backoff = BACKOFF_MIN;
     bool rearm = false;
     while (!must_stop(t, &rearm)) {

@@ -1,6 +1,8 @@
 /* histogram.c - latency histograms (see histogram.h). */
 #include "core/histogram.h"
 
+#include "core/counter.h"
+
 #include <time.h>
 
 /* The bucket bounds in nanoseconds: 1, 2.5, 5 x 10^k from 1 us to 10 s. */
@@ -16,16 +18,10 @@ double rc_histogram_bound(int i)
     return (double)bounds_ns[i] / 1e9;
 }
 
-/* The stripe of the calling thread: given out round robin at its first
- * observation. */
-static int my_stripe(void)
+/* The stripe of the calling thread: its counter slot (core/counter.h). */
+static unsigned my_stripe(void)
 {
-    static atomic_uint next;
-    static _Thread_local int mine = -1;
-    if (mine < 0)
-        mine = (int)(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) %
-                     RC_HIST_STRIPES);
-    return mine;
+    return rc_counter_slot() % RC_HIST_STRIPES;
 }
 
 void rc_histogram_observe(rc_histogram *h, uint64_t ns)

@@ -1,6 +1,6 @@
 /*
  * strset.h - a set of distinct owned strings in insertion order: an array
- * plus an open-addressing index (FNV-1a, see hash.h), so adding n strings
+ * plus an open-addressing index (hash.h), so adding n strings
  * costs O(n) whatever repeats. Used by the remembered deletes and by the
  * decorator's key sets. Not thread-safe.
  */

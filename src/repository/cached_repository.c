@@ -290,22 +290,28 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
 }
 
 /* Redis, then the database: the read after a near-cache miss; f is the
- * near cache's claim on key (empty when it does not serve); *how says
- * where it ended (a miss of Redis unless a step says otherwise). */
+ * near cache's claim on key (empty when it does not serve); with_neg: key
+ * has a negative entry; *how says where it ended (a miss of Redis unless a
+ * step says otherwise). */
 static int read_through(cached_repo *r, bool is_list, const char *key,
-                        const char *neg, const load_req *q, void **out,
+                        bool with_neg, const load_req *q, void **out,
                         rc_tier_fill *f, read_how *how)
 {
     char *lease = rc_cached_lease_key(r, key);
+    char *neg = with_neg ? rc_cached_negative_key(r, key) : NULL;
     char token[RC_TOKEN_LEN + 1] = ""; /* "": take no lease */
     bool leased = false;
-    if (!lease) /* out of memory: no caching this time */
+    if (!lease || (with_neg && !neg)) { /* out of memory: no caching this time */
+        free(lease);
+        free(neg);
         return load(r, is_list, q, out);
+    }
     if (r->st.cache_on_read)
         rc_token_hex(token);
     int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f, how);
     if (rc != READ_GO_ON) {
         free(lease);
+        free(neg);
         return rc;
     }
     if (token[0] && !leased) /* another reader's lease: no fill for us */
@@ -326,17 +332,18 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
         free(text);
     }
     free(lease);
+    free(neg);
     return rc;
 }
 
 /*
- * The one read path: key is the full cache key; neg the negative entry
- * (find by id with negative caching on) or NULL; q says how to load. The
+ * The one read path: key is the full cache key; with_neg: it has a negative
+ * entry (find by id with negative caching on); q says how to load. The
  * near cache first (a hit there is a copy, no I/O), then Redis, then the
  * database; concurrent misses of key in this process wait for one load.
  */
 static int cached_read(cached_repo *r, bool is_list, const char *key,
-                       const char *neg, const load_req *q, void **out)
+                       bool with_neg, const load_req *q, void **out)
 {
     uint64_t t0 = rc_metrics_start(r->m);
     rc_tier_fill f = {0};
@@ -353,7 +360,7 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
             rc_near_value_clear(&nv);
     }
     if (rc == READ_GO_ON) {
-        rc = read_through(r, is_list, key, neg, q, out, &f, &how);
+        rc = read_through(r, is_list, key, with_neg, q, out, &f, &how);
         rc_cache_tier_abandon(r->cache, key, &f);
     }
     rc_metrics_read(r->m, how.tier, how.outcome, t0); /* the one count of a read */
@@ -367,20 +374,15 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
 static int cached_find_by_id(rc_repo *base, const char *id, void **out)
 {
     cached_repo *r = rc_cached_self(base);
-    char *key = NULL, *neg = NULL;
+    char *key = NULL;
     load_req q = {.id = id};
     *out = NULL;
     if (rc_strategy_key_id(&r->st, r->prefix, id, &key) != RC_OK) {
         rc_clearerr();
         return rc_repo_find_by_id(r->inner, id, out); /* its status */
     }
-    if (r->st.negative_ttl > 0 && !(neg = rc_cached_negative_key(r, key))) {
-        free(key);
-        return rc_repo_find_by_id(r->inner, id, out);
-    }
-    int rc = cached_read(r, false, key, neg, &q, out);
+    int rc = cached_read(r, false, key, r->st.negative_ttl > 0, &q, out);
     free(key);
-    free(neg);
     return rc;
 }
 
@@ -393,7 +395,7 @@ static int cached_list_all(rc_repo *base, rc_list **out)
     *out = NULL;
     if (rc_strategy_key_all(&r->st, r->prefix, &key) != RC_OK)
         return rc_repo_list_all(r->inner, out);
-    int rc = cached_read(r, true, key, NULL, &q, (void **)out);
+    int rc = cached_read(r, true, key, false, &q, (void **)out);
     free(key);
     return rc;
 }
@@ -414,7 +416,7 @@ static int cached_find_by_query(rc_repo *base, const char *query,
         rc_clearerr();
         return rc_repo_find_by_query(r->inner, query, args, nargs, out);
     }
-    int rc = cached_read(r, true, key, NULL, &q, (void **)out);
+    int rc = cached_read(r, true, key, false, &q, (void **)out);
     free(key);
     return rc;
 }

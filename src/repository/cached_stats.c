@@ -42,10 +42,10 @@ int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
     st->hit_rate = st->hits + st->misses
                        ? (double)st->hits / (double)(st->hits + st->misses)
                        : 0.0;
-    st->errors = atomic_load(&r->m->count[RC_M_errors]);
-    st->decode_errors = atomic_load(&r->m->count[RC_M_decode_errors]);
-    st->invalidations = atomic_load(&r->m->count[RC_M_invalidations]);
-    st->stale_fills_rejected = atomic_load(&r->m->count[RC_M_stale_fills_rejected]);
+    st->errors = rc_metrics_counter(r->m, RC_M_errors);
+    st->decode_errors = rc_metrics_counter(r->m, RC_M_decode_errors);
+    st->invalidations = rc_metrics_counter(r->m, RC_M_invalidations);
+    st->stale_fills_rejected = rc_metrics_counter(r->m, RC_M_stale_fills_rejected);
     if (rc_cache_count_keys(r->cache, r->ns_glob, KEYS_SCANNED_MAX, &st->keys,
                             &st->keys_exact) != RC_OK)
         st->keys = -1;
