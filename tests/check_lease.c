@@ -106,10 +106,11 @@ START_TEST(test_lookup_miss_takes_lease)
     free(v);
     long long pttl = rinteger("PTTL %s", lease);
     ck_assert(pttl > 4000 && pttl <= 5000);
-    /* another reader: a miss without the lease, which stays ours */
+    /* another reader: told a fill is in progress, without the lease, which
+     * stays ours */
     ck_assert_int_eq(
         rc_lease_lookup(cache, key, lease, NULL, "tok-b", 5000, &hit, &leased),
-        RC_LEASE_MISS);
+        RC_LEASE_FILLING);
     ck_assert(!leased);
     v = rget(lease);
     ck_assert_str_eq(v, "tok-a");

@@ -122,6 +122,9 @@ typedef struct rc_cached_repo_stats {
     uint64_t stale_fills_rejected;/* fills refused because a write took
                                      the lease meanwhile */
     uint64_t near_hits;           /* of hits, those the near cache answered */
+    uint64_t lease_waits;         /* misses that found another reader
+                                     filling (any process) and waited for
+                                     its value instead of the database */
     long long keys;               /* keys of this namespace in Redis (values,
                                      negative entries, leases), counted by
                                      rc_cache_count_keys; -1 unavailable */
@@ -136,8 +139,9 @@ typedef struct rc_cached_repo_stats {
 int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
 /* *json = the stats as a JSON object text (Python field names, then
  * "hits", "misses", "hit_rate", "negative_hits", "errors", "decode_errors",
- * "invalidations", "stale_fills_rejected", "near_hits", "keys", "keys_exact",
- * and "cache": the service's stats object). Caller frees with free(). */
+ * "invalidations", "stale_fills_rejected", "near_hits", "lease_waits", "keys",
+ * "keys_exact", and "cache": the service's stats object). Caller frees with
+ * free(). */
 int rc_cached_repo_stats_json(rc_repo *r, char **json);
 
 #ifdef __cplusplus

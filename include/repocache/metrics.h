@@ -47,7 +47,7 @@ typedef struct rc_fleet_stats {
     uint64_t reads[3][3];          /* [tier: near, redis, fallback]
                                       [outcome: hit, negative_hit, miss] */
     uint64_t fills, stale_fills_rejected, invalidations, decode_errors,
-        errors, lease_busy;        /* as the Prometheus counters */
+        errors, lease_waits;        /* as the Prometheus counters */
     long long updated_at;          /* unix time of the last send, 0 none */
     double age_s;                  /* seconds since then (-1 when none) */
 } rc_fleet_stats;

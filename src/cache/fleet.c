@@ -199,7 +199,7 @@ static void fleet_field(rc_fleet_stats *out, const char *name, const char *v)
         else {
             uint64_t *cs[RC_M_COUNTERS] = {&out->fills, &out->stale_fills_rejected,
                                            &out->invalidations, &out->decode_errors,
-                                           &out->errors, &out->lease_busy};
+                                           &out->errors, &out->lease_waits};
             *cs[i - RC_TIERS * RC_OUTCOMES] = n;
         }
         return;

@@ -81,6 +81,8 @@ static rc_lease_found lookup_reply(rc_cache *c, redisReply *got, const redisRepl
         (void)rc_lease_release(c, lease, token);
     /* kind 1 with no GET value: a fill landed between; a miss, no lease */
     *leased = res == RC_LEASE_MISS && took;
+    if (res == RC_LEASE_MISS && kind == 0 && !took && token[0])
+        res = RC_LEASE_FILLING;
     freeReplyObject(got);
     return res;
 }

@@ -43,7 +43,9 @@ typedef enum rc_lease_found {
     RC_LEASE_HIT,      /* *hit holds K's value */
     RC_LEASE_NEGATIVE, /* the negative entry exists */
     RC_LEASE_FOREIGN,  /* K holds something that is not a string */
-    RC_LEASE_MISS      /* no value: *leased says whether we took the lease */
+    RC_LEASE_MISS,     /* no value: *leased says whether we took the lease */
+    RC_LEASE_FILLING   /* no value, and another reader holds the lease we
+                          asked for: it is loading the value now */
 } rc_lease_found;
 
 /* A value found by rc_lease_lookup, read in place (no copy of the value). */

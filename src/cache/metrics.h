@@ -46,6 +46,12 @@ typedef enum rc_read_outcome {
     RC_OUTCOMES
 } rc_read_outcome;
 
+/* Where a read was answered and how it ended. */
+typedef struct rc_read_how {
+    rc_read_tier tier;       /* near, redis, fallback */
+    rc_read_outcome outcome; /* hit, negative_hit, miss */
+} rc_read_how;
+
 /* X(name, help): the counters of a repository besides its reads, each
  * exported as repocache_<name>_total{entity}. */
 #define RC_METRIC_COUNTERS(X)                                                  \
@@ -54,7 +60,7 @@ typedef enum rc_read_outcome {
     X(invalidations, "Cache keys removed by writes and manual invalidation")   \
     X(decode_errors, "Cached values that did not decode (dropped)")            \
     X(errors, "Cache operations of this repository that failed")               \
-    X(lease_busy, "Misses that found another reader's lease and did not fill")
+    X(lease_waits, "Misses that found another reader filling and waited for its value")
 
 typedef enum rc_metric_counter {
 #define RC_M_ENUM_(name, help) RC_M_##name,

@@ -212,7 +212,7 @@ int rc_cache_fleet_metrics_text(rc_cache *c, const char *const *ns, size_t n, ch
         snprintf(t[got].ns, sizeof t->ns, "%s", ns[i]);
         memcpy(t[got].reads, fs.reads, sizeof fs.reads);
         const uint64_t cs[RC_M_COUNTERS] = {fs.fills, fs.stale_fills_rejected, fs.invalidations,
-                                            fs.decode_errors, fs.errors, fs.lease_busy};
+                                            fs.decode_errors, fs.errors, fs.lease_waits};
         memcpy(t[got].count, cs, sizeof cs);
         age[got++] = fs.age_s;
     }

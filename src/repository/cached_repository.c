@@ -33,8 +33,10 @@
 #include "core/token.h"
 #include "repocache/codec.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_LEASE_MS 5000
 #define NEGATIVE_VALUE "1"
@@ -119,12 +121,9 @@ static void drop_key(cached_repo *r, const char *key)
 
 /* ---- the generic read ---- */
 
-/* Where a read was answered and how it ended (cache/metrics.h): set once
- * per read by the step that ends it, recorded by cached_read. */
-typedef struct read_how {
-    rc_read_tier tier;       /* near, redis, fallback */
-    rc_read_outcome outcome; /* hit, negative_hit, miss */
-} read_how;
+/* Where a read ended (cache/metrics.h): set by the step that ends it,
+ * recorded by cached_read. */
+typedef rc_read_how read_how;
 
 /* How to ask the wrapped repository for the answer of one cache key. */
 typedef struct load_req {
@@ -251,12 +250,13 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
  * Looks key up, at most twice: a value that does not decode is dropped and
  * looked up once more (taking the lease then); garbage twice: read through,
  * no fill. Returns the read's status when the lookup answered it (a hit, a
- * negative hit, or the fallback's read), else READ_GO_ON with *leased.
+ * negative hit, or the fallback's read), else READ_GO_ON with *leased, and
+ * *filling when another reader holds the lease (it is loading the value).
  */
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
                        const load_req *q, void **out, bool *leased,
-                       rc_tier_fill *f, read_how *how)
+                       bool *filling, rc_tier_fill *f, read_how *how)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
@@ -270,8 +270,10 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
             how->outcome = RC_OUTCOME_NEGATIVE_HIT;
             return RC_ENOTFOUND;
         }
-        if (lk == RC_LEASE_MISS)
+        if (lk == RC_LEASE_MISS || lk == RC_LEASE_FILLING) {
+            *filling = lk == RC_LEASE_FILLING;
             break;
+        }
         if (lk == RC_LEASE_HIT) {
             bool ok = take_hit(r, is_list, key, hit.val, hit.len, false, out);
             if (ok)
@@ -287,6 +289,45 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
         }
     }
     return READ_GO_ON;
+}
+
+/* Longest pause between two looks while another reader fills, seconds. */
+#define AWAIT_PAUSE_MAX 0.05
+
+static void nap(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * The lease of key is another reader's (in any process): look again with
+ * growing pauses (1 ms, doubling, at most AWAIT_PAUSE_MAX) until its value
+ * (or not found) is there, or the lease is free and we take it (*leased), or
+ * lease_ms passed (READ_GO_ON without the lease: the database, no fill, as
+ * when nobody waits). Returns as read_lookup.
+ */
+static int await_filler(cached_repo *r, bool is_list, const char *key,
+                        const char *lease, const char *neg, const char *token,
+                        const load_req *q, void **out, bool *leased,
+                        rc_tier_fill *f, read_how *how)
+{
+    double deadline = rc_clock_monotonic(NULL) + (double)r->lease_ms / 1000.0;
+    double pause = 0.001;
+    rc_metrics_count(r->m, RC_M_lease_waits);
+    for (;;) {
+        double left = deadline - rc_clock_monotonic(NULL);
+        if (left <= 0)
+            return READ_GO_ON;
+        nap(pause < left ? pause : left);
+        bool filling = false;
+        int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, leased,
+                             &filling, f, how);
+        if (rc != READ_GO_ON || !filling)
+            return rc; /* answered, or the lease is ours or free: go on */
+        pause = pause * 2 < AWAIT_PAUSE_MAX ? pause * 2 : AWAIT_PAUSE_MAX;
+    }
 }
 
 /* Redis, then the database: the read after a near-cache miss; f is the
@@ -308,14 +349,16 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
     }
     if (r->st.cache_on_read)
         rc_token_hex(token);
-    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased, f, how);
+    bool filling = false;
+    int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased,
+                         &filling, f, how);
+    if (rc == READ_GO_ON && filling)
+        rc = await_filler(r, is_list, key, lease, neg, token, q, out, &leased, f, how);
     if (rc != READ_GO_ON) {
         free(lease);
         free(neg);
         return rc;
     }
-    if (token[0] && !leased) /* another reader's lease: no fill for us */
-        rc_metrics_count(r->m, RC_M_lease_busy);
     rc = load(r, is_list, q, out);
     if (leased) {
         const char *target = NULL;
@@ -499,18 +542,19 @@ static int check_args(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     return RC_OK;
 }
 
-/* A new decorator with its patterns (the rest unset); NULL when out of
- * memory. */
-static cached_repo *alloc_repo(const rc_strategy *st)
+/* A new decorator with its patterns and its metrics block on cache (the
+ * rest unset); NULL when out of memory. */
+static cached_repo *alloc_repo(const rc_strategy *st, rc_cache *cache)
 {
     cached_repo *r = calloc(1, sizeof *r);
     char *ens = NULL;
     if (!r || rc_cache_glob_escape(st->ns, &ens) != RC_OK ||
         !(r->ns_glob = malloc(strlen(ens) + 3)) ||
-        !(r->lease_glob = malloc(strlen(ens) + 3 + strlen(LEASE_TAG)))) {
+        !(r->lease_glob = malloc(strlen(ens) + 3 + strlen(LEASE_TAG))) ||
+        !(r->m = rc_metrics_attach(cache, st->ns))) {
         free(ens);
         if (r)
-            free(r->ns_glob);
+            free(r->ns_glob), free(r->lease_glob);
         free(r);
         return NULL;
     }
@@ -530,14 +574,8 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     int rc = check_args(inner, cache, st, opt, out);
     if (rc == RC_OK) /* the near cache follows writes to ns from now on */
         rc = rc_cache_tier_track(cache, st->ns);
-    if (rc == RC_OK && (!(r = alloc_repo(st)) || !(r->m = rc_metrics_attach(cache, st->ns)))) {
-        if (r) {
-            free(r->ns_glob);
-            free(r->lease_glob);
-            free(r);
-        }
+    if (rc == RC_OK && !(r = alloc_repo(st, cache)))
         rc = rc_seterr(RC_ENOMEM, "cached repo: out of memory");
-    }
     if (rc != RC_OK) {
         if (own)
             rc_repo_free(inner);

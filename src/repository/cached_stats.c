@@ -46,6 +46,7 @@ int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
     st->decode_errors = rc_metrics_counter(r->m, RC_M_decode_errors);
     st->invalidations = rc_metrics_counter(r->m, RC_M_invalidations);
     st->stale_fills_rejected = rc_metrics_counter(r->m, RC_M_stale_fills_rejected);
+    st->lease_waits = rc_metrics_counter(r->m, RC_M_lease_waits);
     if (rc_cache_count_keys(r->cache, r->ns_glob, KEYS_SCANNED_MAX, &st->keys,
                             &st->keys_exact) != RC_OK)
         st->keys = -1;
@@ -58,7 +59,7 @@ static json_t *stats_object(const rc_cached_repo_stats *st)
 {
     return json_pack(
         "{s:s, s:i, s:b, s:I, s:b, s:b, s:I, s:I, s:f, s:I, s:I, s:I, s:I, "
-        "s:I, s:I, s:I, s:b}",
+        "s:I, s:I, s:I, s:I, s:b}",
         "entity_type", st->entity_type, "default_ttl", st->default_ttl,
         "all_cached", st->all_cached, "all_ttl_remaining",
         (json_int_t)st->all_ttl_remaining, "cache_on_read", st->cache_on_read,
@@ -68,8 +69,8 @@ static json_t *stats_object(const rc_cached_repo_stats *st)
         (json_int_t)st->errors, "decode_errors", (json_int_t)st->decode_errors,
         "invalidations", (json_int_t)st->invalidations, "stale_fills_rejected",
         (json_int_t)st->stale_fills_rejected, "near_hits",
-        (json_int_t)st->near_hits, "keys", (json_int_t)st->keys, "keys_exact",
-        st->keys_exact);
+        (json_int_t)st->near_hits, "lease_waits", (json_int_t)st->lease_waits, "keys",
+        (json_int_t)st->keys, "keys_exact", st->keys_exact);
 }
 
 int rc_cached_repo_stats_json(rc_repo *base, char **json)

@@ -77,7 +77,7 @@ def check_families(fams):
         "repocache_invalidations": "counter",
         "repocache_decode_errors": "counter",
         "repocache_errors": "counter",
-        "repocache_lease_busy": "counter",
+        "repocache_lease_waits": "counter",
         "repocache_read_duration_seconds": "histogram",
         "repocache_write_invalidation_duration_seconds": "histogram",
         "repocache_cache_gets": "counter",
