@@ -23,6 +23,8 @@
  * removes its keys at the end.
  */
 #include "eviction.h"
+#include "report.h"
+#include "support.h"
 #include "repocache/cache.h"
 #include "repocache/cached_repository.h"
 #include "repocache/repository.h"
@@ -31,9 +33,7 @@
 #include "repocache/strategy.h"
 
 #include <hiredis/hiredis.h>
-#include <jansson.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +63,7 @@ typedef struct bench {
     rc_repo *cached_l2;           /* a decorator on it */
     rc_cache *cache_relaxed;      /* a service with CACHE_L1_STRICT=false */
     rc_repo *cached_relaxed;      /* a decorator on it */
-    rc_cache *cache_nometrics;    /* CACHE_L1_STRICT=false and
-                                     CACHE_METRICS_ENABLED=false */
+    rc_cache *cache_nometrics;    /* ... and CACHE_METRICS_ENABLED=false */
     rc_repo *cached_nometrics;    /* a decorator on it */
     rc_hero *heroes[NHEROES];     /* the English heroes (as stored) */
     char *keys[NHEROES];          /* their by-id cache keys */
@@ -284,12 +283,6 @@ static int run_threads(bench *b, const workload *w, int n, double *sec)
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* One repetition of w in `threads` threads: ops per second. Untimed first:
  * one operation, so that a key a previous workload invalidated is filled
  * again, then the workload's own preparation. */
@@ -326,7 +319,7 @@ static int measure_all(bench *b, result *res, size_t n, int reps)
         for (size_t i = 0; rc == RC_OK && i < n; i++)
             rc = one_rep(b, res[i].w, res[i].threads, &rate[i][r]);
     for (size_t i = 0; rc == RC_OK && i < n; i++) {
-        qsort(rate[i], (size_t)reps, sizeof rate[i][0], cmp_double);
+        qsort(rate[i], (size_t)reps, sizeof rate[i][0], bench_cmp_double);
         res[i].ops_per_sec = rate[i][reps / 2];
         res[i].us_per_op = 1e6 * res[i].threads / res[i].ops_per_sec;
     }
@@ -335,62 +328,16 @@ static int measure_all(bench *b, result *res, size_t n, int reps)
 
 /* ---- setup ---- */
 
-static redisContext *raw_connect(const rc_settings *s)
-{
-    struct timeval tv = {2, 0};
-    redisContext *c = s->redis_unix_path
-                          ? redisConnectUnixWithTimeout(s->redis_unix_path, tv)
-                          : redisConnectWithTimeout(s->redis_host,
-                                                    s->redis_port, tv);
-    redisReply *rep = NULL;
-    if (!c || c->err) {
-        fprintf(stderr, "bench: cannot connect to Redis: %s\n",
-                c ? c->errstr : "out of memory");
-        redisFree(c);
-        return NULL;
-    }
-    if (s->redis_password) {
-        rep = s->redis_user
-                  ? redisCommand(c, "AUTH %s %s", s->redis_user, s->redis_password)
-                  : redisCommand(c, "AUTH %s", s->redis_password);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "bench: Redis AUTH failed\n");
-            freeReplyObject(rep);
-            redisFree(c);
-            return NULL;
-        }
-        freeReplyObject(rep);
-    }
-    rep = redisCommand(c, "SELECT %d", s->redis_db);
-    freeReplyObject(rep);
-    return c;
-}
-
 static int seed(bench *b)
 {
     int rc = RC_OK;
     for (int i = 0; rc == RC_OK && i < NHEROES + NOTHER; i++) {
-        rc_hero *h = rc_hero_new();
         char name[64];
         void *saved = NULL;
-        if (!h)
-            return RC_ENOMEM;
         snprintf(name, sizeof name, "Bench hero %d", i);
-        h->name = strdup(name);
-        h->age = 40;
-        h->gender = strdup(i % 2 ? "female" : "male");
-        h->appearance = strdup("a bench hero with a long green cloak");
-        h->language = strdup(i < NHEROES ? "en" : "ru");
-        rc = rc_strlist_push(&h->personality_traits, "brave");
-        if (rc == RC_OK)
-            rc = rc_strlist_push(&h->interests, "benchmarks");
-        if (rc == RC_OK)
-            rc = rc_strlist_push(&h->strengths, "patience");
-        if (rc == RC_OK && (!h->name || !h->gender || !h->appearance ||
-                            !h->language))
-            rc = RC_ENOMEM;
-        if (rc == RC_OK)
-            rc = rc_repo_save(b->sqlite, h, &saved);
+        rc_hero *h = bench_hero_new(name, "a bench hero with a long green cloak",
+                                    i < NHEROES ? "en" : "ru");
+        rc = h ? rc_repo_save(b->sqlite, h, &saved) : RC_ENOMEM;
         if (rc == RC_OK && i < NHEROES) {
             b->heroes[i] = saved;
             rc = rc_strategy_key_id(&b->st, rc_cache_prefix(b->cache),
@@ -427,18 +374,15 @@ static void bench_close(bench *b)
     rc_settings_clear(&b->s);
 }
 
-/* A second service on the same Redis and prefix with the boolean settings
- * flags (NULL-terminated) false, and a hero decorator on it. */
-static int side_service(bench *b, const char *const *flags, rc_cache **c, rc_repo **r)
+/* A second service on the same Redis and prefix with the settings kv
+ * (name, value pairs, NULL-terminated), and a hero decorator on it. */
+static int side_service(bench *b, const char *const *kv, rc_cache **c, rc_repo **r)
 {
     rc_settings s;
-    int rc = rc_settings_load(&s, NULL);
-    if (rc == RC_OK)
-        rc = rc_settings_set(&s, "CACHE_KEY_PREFIX", b->s.cache_key_prefix);
-    for (; rc == RC_OK && *flags; flags++)
-        rc = rc_settings_set(&s, *flags, "false");
-    if (rc == RC_OK)
-        rc = rc_cache_new(&s, c);
+    int rc = bench_settings(&s, "bench:", kv);
+    if (rc != RC_OK)
+        return rc;
+    rc = rc_cache_new(&s, c);
     if (rc == RC_OK)
         rc = rc_cached_repo_new(b->sqlite, *c, &b->st, NULL, r);
     rc_settings_clear(&s);
@@ -447,22 +391,10 @@ static int side_service(bench *b, const char *const *flags, rc_cache **c, rc_rep
 
 static int bench_open(bench *b, const char *path)
 {
-    char prefix[512];
     rc_strategy nw;
-    char side[1024];
     int rc;
-    /* A fresh file: remove what an earlier run left. */
-    unlink(path);
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
-
-    rc = rc_settings_load(&b->s, NULL);
-    if (rc != RC_OK)
-        return rc;
-    snprintf(prefix, sizeof prefix, "%sbench:", b->s.cache_key_prefix);
-    rc = rc_settings_set(&b->s, "CACHE_KEY_PREFIX", prefix);
+    bench_unlink_db(path); /* a fresh file: remove what an earlier run left */
+    rc = bench_settings(&b->s, "bench:", NULL);
     if (rc == RC_OK)
         rc = rc_sqlite_open(path, &b->db);
     if (rc == RC_OK)
@@ -472,7 +404,7 @@ static int bench_open(bench *b, const char *path)
         return RC_EUNAVAILABLE;
     }
     for (int t = 0; rc == RC_OK && t < MAX_THREADS; t++)
-        if (!(b->raw[t] = raw_connect(&b->s)))
+        if (!(b->raw[t] = bench_redis_connect(&b->s)))
             rc = RC_EUNAVAILABLE;
     if (rc == RC_OK)
         rc = rc_strategy_hero(&b->s, &b->st);
@@ -485,82 +417,20 @@ static int bench_open(bench *b, const char *path)
     if (rc == RC_OK)
         rc = rc_cached_repo_new(b->sqlite, b->cache, &nw, NULL, &b->cached_nw);
     if (rc == RC_OK)
-        rc = side_service(b, (const char *[]){"CACHE_L1_ENABLED", NULL}, &b->cache_l2,
-                          &b->cached_l2);
+        rc = side_service(b, (const char *[]){"CACHE_L1_ENABLED", "false", NULL},
+                          &b->cache_l2, &b->cached_l2);
     if (rc == RC_OK)
-        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", NULL}, &b->cache_relaxed,
-                          &b->cached_relaxed);
-    if (rc == RC_OK) /* the cost of metrics on a hit: the same, without them */
-        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "CACHE_METRICS_ENABLED", NULL},
+        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "false", NULL},
+                          &b->cache_relaxed, &b->cached_relaxed);
+    if (rc == RC_OK) /* the cost of metrics on a hit: the same without them */
+        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "false",
+                                              "CACHE_METRICS_ENABLED", "false", NULL},
                           &b->cache_nometrics, &b->cached_nometrics);
     if (rc == RC_OK)
         rc = rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
     if (rc == RC_OK)
         rc = seed(b);
     return rc;
-}
-
-/* ---- output ---- */
-
-typedef struct target {
-    const char *name;  /* what is compared */
-    double value;      /* measured */
-    double limit;      /* the bound */
-    bool at_least;     /* value must be >= limit (else <=) */
-    const char *unit;  /* "x" or "us" */
-} target;
-
-static bool met(const target *t)
-{
-    return t->at_least ? t->value >= t->limit : t->value <= t->limit;
-}
-
-static void print_table(const char *machine, const result *r, size_t n,
-                        const target *tg, size_t ntg, int reps, double rtt)
-{
-    printf("%s\n\n", machine);
-    printf("%-44s %7s %12s %10s\n", "workload", "threads", "ops/s", "us/op");
-    for (size_t i = 0; i < n; i++)
-        printf("%-44s %7d %12.0f %10.1f\n", r[i].w->name, r[i].threads,
-               r[i].ops_per_sec, r[i].us_per_op);
-    printf("(median of %d repetitions; us/op is the latency one thread "
-           "sees; round trip = raw GET = %.1f us)\n\n",
-           reps, rtt);
-    printf("%-58s %10s %10s  %s\n", "target", "measured", "bound", "");
-    for (size_t i = 0; i < ntg; i++)
-        printf("%-58s %9.2f%s %9.2f%s  %s\n", tg[i].name, tg[i].value,
-               tg[i].unit, tg[i].limit, tg[i].unit,
-               met(&tg[i]) ? "met" : "NOT MET");
-}
-
-static int print_json(const char *machine, const result *r, size_t n,
-                      const target *tg, size_t ntg, int reps, double rtt)
-{
-    json_t *root = json_object(), *res = json_array(), *tgs = json_array();
-    char *text;
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(
-            res, json_pack("{s:s, s:s, s:i, s:f, s:f}", "workload",
-                           r[i].w->key, "name", r[i].w->name, "threads",
-                           r[i].threads, "ops_per_sec", r[i].ops_per_sec,
-                           "us_per_op", r[i].us_per_op));
-    for (size_t i = 0; i < ntg; i++)
-        json_array_append_new(
-            tgs, json_pack("{s:s, s:f, s:f, s:s, s:b}", "target", tg[i].name,
-                           "measured", tg[i].value, "bound", tg[i].limit,
-                           "unit", tg[i].unit, "met", met(&tg[i])));
-    json_object_set_new(root, "machine", json_string(machine));
-    json_object_set_new(root, "repetitions", json_integer(reps));
-    json_object_set_new(root, "round_trip_us", json_real(rtt));
-    json_object_set_new(root, "results", res);
-    json_object_set_new(root, "targets", tgs);
-    text = json_dumps(root, JSON_INDENT(2));
-    json_decref(root);
-    if (!text)
-        return RC_ENOMEM;
-    printf("%s\n", text);
-    free(text);
-    return RC_OK;
 }
 
 /* ---- main ---- */
@@ -574,22 +444,6 @@ static const result *find_result(const result *r, size_t n, const char *key,
     return NULL;
 }
 
-/* "2 CPUs online, redis-server 7.0.15, SQLite 3.40.1, hiredis 0.14.1". */
-static void describe_machine(bench *b, char *out, size_t n)
-{
-    redisReply *rep = redisCommand(b->raw[0], "INFO server");
-    const char *v = rep && rep->type == REDIS_REPLY_STRING
-                        ? strstr(rep->str, "redis_version:")
-                        : NULL;
-    char ver[32] = "?";
-    if (v)
-        sscanf(v + strlen("redis_version:"), "%31[0-9.]", ver);
-    freeReplyObject(rep);
-    snprintf(out, n, "%ld CPUs online, redis-server %s, SQLite %s, hiredis %d.%d.%d",
-             sysconf(_SC_NPROCESSORS_ONLN), ver, sqlite3_libversion(),
-             HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: bench --db PATH [--json] [--reps N] [--scale F]\n"
@@ -597,138 +451,158 @@ static int usage(void)
     return 2;
 }
 
-int main(int argc, char **argv)
-{
-    const char *path = NULL;
-    bool json = false;
-    int reps = 5;
-    double scale = 1.0;
-    static bench b;
-    workload wl[] = {
-        {"find by id, SQLite", "sqlite_find", NULL, op_sqlite_find, 5000},
-        {"find by id, near-cache hit", "near_hit", prep_warm, op_cached_find,
-         100000},
-        {"find by id, near-cache hit (CACHE_L1_STRICT=false)", "near_hit_relaxed",
-         prep_warm_relaxed, op_relaxed_find, 100000},
-        {"find by id, near-cache hit (not strict, CACHE_METRICS_ENABLED=false)",
-         "near_hit_nometrics", prep_warm_nometrics, op_nometrics_find, 100000},
-        {"find by id, Redis hit (near cache off)", "cache_hit", prep_warm_l2,
-         op_l2_find, 5000},
-        {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL,
-         op_raw_get, 5000},
-        {"find by id, cache miss (fill included)", "cache_miss",
-         prep_empty_cache, op_cached_find, MAX_DISTINCT},
-        {"update, SQLite", "sqlite_update", NULL, op_sqlite_update,
-         MAX_DISTINCT},
-        {"update, cached (invalidation only)", "cached_update", NULL,
-         op_cached_update_nw, MAX_DISTINCT},
-        {"update, cached (+ cache_on_write, default)", "cached_update_cow",
-         NULL, op_cached_update, MAX_DISTINCT},
-        {"query by_language -> 1000 heroes, SQLite", "sqlite_query", NULL,
-         op_sqlite_query, 20},
-        {"query by_language -> 1000 heroes, near-cache hit", "near_query",
-         prep_warm, op_cached_query, 100},
-        {"query by_language -> 1000 heroes, Redis hit (near off)", "cache_query",
-         prep_warm_l2, op_l2_query, 20},
-    };
-    const size_t nwl = sizeof wl / sizeof wl[0];
-    result res[2 * sizeof wl / sizeof wl[0]];
-    size_t nres = 0;
-    enum { NTARGETS = 10 };
-    target tg[NTARGETS];
-    char machine[160];
-    double rtt;
-    int rc = RC_OK;
+/* The workloads, in the order of the table (ops scaled by --scale). */
+static workload workloads[] = {
+    {"find by id, SQLite", "sqlite_find", NULL, op_sqlite_find, 5000},
+    {"find by id, near-cache hit", "near_hit", prep_warm, op_cached_find, 100000},
+    {"find by id, near-cache hit (CACHE_L1_STRICT=false)", "near_hit_relaxed",
+     prep_warm_relaxed, op_relaxed_find, 100000},
+    {"find by id, near-cache hit (not strict, CACHE_METRICS_ENABLED=false)",
+     "near_hit_nometrics", prep_warm_nometrics, op_nometrics_find, 100000},
+    {"find by id, Redis hit (near cache off)", "cache_hit", prep_warm_l2,
+     op_l2_find, 5000},
+    {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL, op_raw_get, 5000},
+    {"find by id, cache miss (fill included)", "cache_miss", prep_empty_cache,
+     op_cached_find, MAX_DISTINCT},
+    {"update, SQLite", "sqlite_update", NULL, op_sqlite_update, MAX_DISTINCT},
+    {"update, cached (invalidation only)", "cached_update", NULL,
+     op_cached_update_nw, MAX_DISTINCT},
+    {"update, cached (+ cache_on_write, default)", "cached_update_cow", NULL,
+     op_cached_update, MAX_DISTINCT},
+    {"query by_language -> 1000 heroes, SQLite", "sqlite_query", NULL,
+     op_sqlite_query, 20},
+    {"query by_language -> 1000 heroes, near-cache hit", "near_query", prep_warm,
+     op_cached_query, 100},
+    {"query by_language -> 1000 heroes, Redis hit (near off)", "cache_query",
+     prep_warm_l2, op_l2_query, 20},
+};
+#define NWORKLOADS (sizeof workloads / sizeof workloads[0])
+#define NRESULTS (2 * NWORKLOADS)
+#define NTARGETS 10
 
+typedef struct options {
+    const char *path; /* --db */
+    bool json;        /* --json */
+    int reps;         /* --reps */
+    double scale;     /* --scale */
+} options;
+
+/* Parses the arguments into o and scales the workloads; 0, or -1 on bad
+ * usage. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    *o = (options){NULL, false, 5, 1.0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--db") && i + 1 < argc)
-            path = argv[++i];
+            o->path = argv[++i];
         else if (!strcmp(argv[i], "--json"))
-            json = true;
+            o->json = true;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-            reps = atoi(argv[++i]);
+            o->reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--scale") && i + 1 < argc)
-            scale = atof(argv[++i]);
+            o->scale = atof(argv[++i]);
         else
-            return usage();
+            return -1;
     }
-    if (!path || reps < 1 || reps > MAX_REPS || scale <= 0 || scale > 100)
-        return usage();
-    for (size_t i = 0; i < nwl; i++) {
-        bool distinct = wl[i].ops == MAX_DISTINCT;
-        wl[i].ops = (size_t)((double)wl[i].ops * scale);
-        if (wl[i].ops < 1)
-            wl[i].ops = 1;
-        if (distinct && wl[i].ops > MAX_DISTINCT)
-            wl[i].ops = MAX_DISTINCT;
+    if (!o->path || o->reps < 1 || o->reps > MAX_REPS || o->scale <= 0 ||
+        o->scale > 100)
+        return -1;
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        workload *w = &workloads[i];
+        bool distinct = w->ops == MAX_DISTINCT;
+        w->ops = (size_t)((double)w->ops * o->scale);
+        if (w->ops < 1)
+            w->ops = 1;
+        if (distinct && w->ops > MAX_DISTINCT)
+            w->ops = MAX_DISTINCT;
     }
+    return 0;
+}
 
-    rc = bench_open(&b, path);
-    if (rc != RC_OK) {
+/* The targets of the run into tg; returns the round trip (a raw GET, us). */
+static double targets(const result *res, bench_target tg[NTARGETS])
+{
+#define R(key, threads) find_result(res, NRESULTS, key, threads)
+    double rtt = R("raw_get", 1)->us_per_op;
+    double sq = R("sqlite_find", 1)->ops_per_sec;
+    tg[0] = (bench_target){"Redis hit (near off) throughput / raw GET throughput",
+                           R("cache_hit", 1)->ops_per_sec / R("raw_get", 1)->ops_per_sec,
+                           0.85, true, "x"};
+    tg[1] = (bench_target){"miss <= SQLite find + 2 round trips",
+                           R("cache_miss", 1)->us_per_op,
+                           R("sqlite_find", 1)->us_per_op + 2 * rtt, false, "us"};
+    tg[2] = (bench_target){"update (invalidation) <= SQLite update + 2 round trips",
+                           R("cached_update", 1)->us_per_op,
+                           R("sqlite_update", 1)->us_per_op + 2 * rtt, false, "us"};
+    tg[3] = (bench_target){"Redis hits: 2 threads / 1 thread throughput",
+                           R("cache_hit", 2)->ops_per_sec / R("cache_hit", 1)->ops_per_sec,
+                           1.6, true, "x"};
+    tg[4] = (bench_target){"near hit / SQLite find throughput",
+                           R("near_hit", 1)->ops_per_sec / sq, 20, true, "x"};
+    tg[5] = (bench_target){"near hit, not strict / SQLite find throughput",
+                           R("near_hit_relaxed", 1)->ops_per_sec / sq, 20, true, "x"};
+    tg[6] = (bench_target){"near hits: 2 threads / 1 thread throughput",
+                           R("near_hit", 2)->ops_per_sec / R("near_hit", 1)->ops_per_sec,
+                           1.7, true, "x"};
+    tg[7] = (bench_target){"near hits, not strict: 2 threads / 1 thread",
+                           R("near_hit_relaxed", 2)->ops_per_sec /
+                               R("near_hit_relaxed", 1)->ops_per_sec,
+                           1.7, true, "x"};
+    tg[8] = (bench_target){"1000-hero query: near hit / SQLite throughput",
+                           R("near_query", 1)->ops_per_sec /
+                               R("sqlite_query", 1)->ops_per_sec,
+                           5, true, "x"};
+    tg[9] = (bench_target){"near hit, not strict: latency metrics on / off",
+                           R("near_hit_relaxed", 1)->us_per_op /
+                               R("near_hit_nometrics", 1)->us_per_op,
+                           1.10, false, "x"};
+#undef R
+    return rtt;
+}
+
+/* Prints the figures and targets of res, as a table or JSON. */
+static int report(bench *b, const result *res, const options *o)
+{
+    bench_figure f[NRESULTS];
+    bench_target tg[NTARGETS];
+    char machine[160];
+    bench_run run = {machine, o->reps, targets(res, tg)};
+    double sieve = 0, lru = 0;
+    bench_describe_machine(b->raw[0], machine, sizeof machine);
+    for (size_t i = 0; i < NRESULTS; i++)
+        f[i] = (bench_figure){res[i].w->name, res[i].w->key, res[i].threads,
+                              res[i].ops_per_sec, res[i].us_per_op};
+    if (o->json)
+        return bench_report_json(&run, f, NRESULTS, tg, NTARGETS) ? RC_ENOMEM : RC_OK;
+    bench_report_table(&run, f, NRESULTS, tg, NTARGETS);
+    if (bench_eviction(&sieve, &lru) == 0)
+        printf("\neviction, Zipf 0.99 over 1,000,000 keys, 10,000 entries, 2,000,000 "
+               "reads:\n  hit ratio near cache (SIEVE) %.4f, plain LRU %.4f\n", sieve, lru);
+    return RC_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static bench b;
+    result res[NRESULTS];
+    options o;
+    int rc;
+    if (parse_args(argc, argv, &o) != 0)
+        return usage();
+    rc = bench_open(&b, o.path);
+    if (rc != RC_OK)
         fprintf(stderr, "bench: setup: %s: %s\n", rc_strerror(rc), rc_errmsg());
-        bench_close(&b);
-        return 1;
-    }
-    describe_machine(&b, machine, sizeof machine);
     /* Fill the by-id keys and the query key (seeding bypassed the cache). */
     for (size_t i = 0; rc == RC_OK && i < NHEROES; i++)
         rc = op_cached_find(&b, 0, i);
-    for (size_t i = 0; i < nwl; i++)
-        res[nres++] = (result){&wl[i], 1, 0, 0};
-    for (size_t i = 0; i < nwl; i++)
-        res[nres++] = (result){&wl[i], MAX_THREADS, 0, 0};
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        res[i] = (result){&workloads[i], 1, 0, 0};
+        res[NWORKLOADS + i] = (result){&workloads[i], MAX_THREADS, 0, 0};
+    }
     if (rc == RC_OK)
-        rc = measure_all(&b, res, nres, reps);
-    if (rc != RC_OK) {
-        bench_close(&b);
-        return 1;
-    }
-
-    {
-        const result *sq = find_result(res, nres, "sqlite_find", 1);
-        const result *hit = find_result(res, nres, "cache_hit", 1);
-        const result *hit2 = find_result(res, nres, "cache_hit", 2);
-        const result *raw = find_result(res, nres, "raw_get", 1);
-        const result *miss = find_result(res, nres, "cache_miss", 1);
-        const result *squp = find_result(res, nres, "sqlite_update", 1);
-        const result *up = find_result(res, nres, "cached_update", 1);
-        const result *nh = find_result(res, nres, "near_hit", 1);
-        const result *nh2 = find_result(res, nres, "near_hit", 2);
-        const result *nr = find_result(res, nres, "near_hit_relaxed", 1);
-        const result *nr2 = find_result(res, nres, "near_hit_relaxed", 2);
-        const result *sqq = find_result(res, nres, "sqlite_query", 1);
-        const result *nq = find_result(res, nres, "near_query", 1);
-        const result *nm = find_result(res, nres, "near_hit_nometrics", 1);
-        rtt = raw->us_per_op;
-        tg[0] = (target){"Redis hit (near off) throughput / raw GET throughput",
-                         hit->ops_per_sec / raw->ops_per_sec, 0.85, true, "x"};
-        tg[1] = (target){"miss <= SQLite find + 2 round trips",
-                         miss->us_per_op, sq->us_per_op + 2 * rtt, false, "us"};
-        tg[2] = (target){"update (invalidation) <= SQLite update + 2 round trips",
-                         up->us_per_op, squp->us_per_op + 2 * rtt, false, "us"};
-        tg[3] = (target){"Redis hits: 2 threads / 1 thread throughput",
-                         hit2->ops_per_sec / hit->ops_per_sec, 1.6, true, "x"};
-        tg[4] = (target){"near hit / SQLite find throughput",
-                         nh->ops_per_sec / sq->ops_per_sec, 20, true, "x"};
-        tg[5] = (target){"near hit, not strict / SQLite find throughput",
-                         nr->ops_per_sec / sq->ops_per_sec, 20, true, "x"};
-        tg[6] = (target){"near hits: 2 threads / 1 thread throughput",
-                         nh2->ops_per_sec / nh->ops_per_sec, 1.7, true, "x"};
-        tg[7] = (target){"near hits, not strict: 2 threads / 1 thread",
-                         nr2->ops_per_sec / nr->ops_per_sec, 1.7, true, "x"};
-        tg[8] = (target){"1000-hero query: near hit / SQLite throughput",
-                         nq->ops_per_sec / sqq->ops_per_sec, 5, true, "x"};
-        tg[9] = (target){"near hit, not strict: latency metrics on / off",
-                         nr->us_per_op / nm->us_per_op, 1.10, false, "x"};
-    }
-    if (json)
-        rc = print_json(machine, res, nres, tg, NTARGETS, reps, rtt);
-    else
-        print_table(machine, res, nres, tg, NTARGETS, reps, rtt);
-    double sieve = 0, lru = 0;
-    if (rc == RC_OK && !json && bench_eviction(&sieve, &lru) == 0)
-        printf("\neviction, Zipf 0.99 over 1,000,000 keys, 10,000 entries, 2,000,000 "
-               "reads:\n  hit ratio near cache (SIEVE) %.4f, plain LRU %.4f\n", sieve, lru);
+        rc = measure_all(&b, res, NRESULTS, o.reps);
+    if (rc == RC_OK)
+        rc = report(&b, res, &o);
     bench_close(&b);
     return rc == RC_OK ? 0 : 1;
 }

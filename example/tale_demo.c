@@ -2,9 +2,11 @@
  * tale_demo.c - `tale demo`: the four scenes of the Python example, with
  * timings measured on this machine (never invented):
  *   1. reads straight from SQLite (no cache);
- *   2. the same reads through the cache: a cold pass (misses, fills) and warm
- *      passes (hits), with hit and miss counts, and a plain statement for
- *      every case where the cache is slower than SQLite;
+ *   2. the same reads through the cache: a cold pass (misses, fills), then
+ *      warm passes answered by Redis (a second service without the near
+ *      cache) and by the near cache (or by the fallback while Redis is
+ *      unreachable), with hit and miss counts, and for each workload and
+ *      each tier a plain statement of how it compares with SQLite;
  *   3. an update, the keys it invalidated, and the read that follows;
  *   4. Redis unavailable (a closed port): the same answers, and the time per
  *      call showing no timeout is paid.
@@ -206,6 +208,19 @@ static void repo_counts(rc_repo *const repos[TALE_NKINDS], uint64_t *hits,
     }
 }
 
+/* Of the hits of the three cached repositories, those the near cache
+ * answered. */
+static uint64_t near_hits_of(rc_repo *const repos[TALE_NKINDS])
+{
+    uint64_t n = 0;
+    for (int k = 0; k < TALE_NKINDS; k++) {
+        rc_cached_repo_stats st;
+        if (rc_cached_repo_get_stats(repos[k], &st) == RC_OK)
+            n += st.near_hits;
+    }
+    return n;
+}
+
 static int invalidate_all(rc_repo *const repos[TALE_NKINDS], long long *removed)
 {
     int rc = RC_OK;
@@ -270,7 +285,7 @@ static void key_set_of(key_set *ks, const rc_hero *h)
         ks->st->query_keys(h, add_query_key, ks);
 }
 
-static void key_set_exists(key_set *ks, rc_cache *c, bool out[MAX_KEYS])
+static void key_set_exists(const key_set *ks, rc_cache *c, bool out[MAX_KEYS])
 {
     for (size_t i = 0; i < ks->n; i++) {
         out[i] = false;
@@ -323,22 +338,116 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static int scene_update(tale_app *a, const demo_data *d)
+/* Reads through heroes every key an update of orig will have to remove. */
+static int fill_update_keys(rc_repo *heroes, const rc_hero *orig)
+{
+    rc_hero *h = NULL;
+    rc_list *l[4] = {NULL, NULL, NULL, NULL};
+    int rc = rc_repo_find_by_id(heroes, orig->id, (void **)&h);
+    if (rc == RC_OK)
+        rc = rc_hero_find_by_language(heroes, "en", &l[0]);
+    if (rc == RC_OK)
+        rc = rc_hero_find_by_language(heroes, "ru", &l[1]);
+    if (rc == RC_OK)
+        rc = rc_hero_find_by_name(heroes, orig->name, &l[2]);
+    if (rc == RC_OK)
+        rc = rc_repo_list_all(heroes, &l[3]);
+    rc_hero_free(h);
+    for (int i = 0; i < 4; i++)
+        rc_list_free(l[i]);
+    return rc;
+}
+
+/* A copy of orig named "<name> the Bold", in Russian; NULL on ENOMEM. */
+static rc_hero *bold_copy(const rc_hero *orig)
+{
+    rc_hero *changed = rc_hero_clone(orig);
+    size_t n = strlen(orig->name) + sizeof " the Bold";
+    char *name = malloc(n), *lang = dup_str("ru");
+    if (!changed || !name || !lang) {
+        free(name);
+        free(lang);
+        rc_hero_free(changed);
+        return NULL;
+    }
+    snprintf(name, n, "%s the Bold", orig->name);
+    free(changed->name);
+    free(changed->language);
+    changed->name = name;
+    changed->language = lang;
+    return changed;
+}
+
+/* What the update (dt seconds, `counted` keys invalidated by the
+ * decorator's count) did to each key of ks, cached or not before it. */
+static void print_key_states(tale_app *a, const key_set *ks,
+                             const bool before[], const rc_hero *changed,
+                             double dt, uint64_t counted)
+{
+    bool now[MAX_KEYS];
+    int state[MAX_KEYS];
+    size_t gone = 0, cached = 0, plen = strlen(ks->prefix);
+    char t[32];
+    key_set_exists(ks, a->cache, now);
+    for (size_t i = 0; i < ks->n; i++) {
+        state[i] = key_state(a->cache, ks->keys[i], before[i], now[i], changed);
+        cached += before[i];
+        gone += state[i] == K_REMOVED || state[i] == K_REWRITTEN;
+    }
+    printf("  the update took %s; %zu of the %zu cached keys it affects "
+           "lost their old answer\n  (the decorator counted %llu key(s) "
+           "invalidated):\n",
+           fmt_time(dt, t), gone, cached, (unsigned long long)counted);
+    for (size_t i = 0; i < ks->n; i++)
+        printf("    %-40s %s\n", ks->keys[i] + plen, key_state_names[state[i]]);
+    if (a->settings->cache_key_prefix[0])
+        printf("    (keys shown without the prefix \"%s\")\n", ks->prefix);
+}
+
+/* Reads the updated hero back (a hit when the hits grew past hits0) and
+ * the query it moved into. */
+static int read_back(tale_app *a, const rc_hero *changed, uint64_t hits0)
 {
     rc_repo *heroes = a->cached[TALE_HERO];
-    const rc_hero *orig = NULL;
-    rc_hero *changed = NULL, *after = NULL;
-    const char *lang_en = "en", *lang_ru = "ru";
-    key_set ks = {.st = &a->strategy[TALE_HERO],
-                  .prefix = rc_cache_prefix(a->cache)};
-    bool before[MAX_KEYS], now[MAX_KEYS];
-    size_t plen = strlen(ks.prefix);
+    rc_hero *after = NULL;
     rc_list *l = NULL;
-    uint64_t h0, m0, i0, h1, m1, i1;
+    uint64_t h, m, i;
     char t[32];
+    double t0 = tale_now();
+    int rc = rc_repo_find_by_id(heroes, changed->id, (void **)&after);
+    double dt = tale_now() - t0;
+    repo_counts(a->cached, &h, &m, &i);
+    if (rc == RC_OK) {
+        printf("  read back through the cache (%s, a %s): name \"%s\", "
+               "language %s\n", fmt_time(dt, t), h > hits0 ? "hit" : "miss",
+               after->name, after->language);
+        printf("  %s\n", strcmp(after->name, changed->name) == 0 &&
+                                 strcmp(after->language, "ru") == 0
+                             ? "the new value is served, never the old one"
+                             : "WRONG: the old value was served");
+        rc = rc_hero_find_by_language(heroes, "ru", &l);
+    }
+    if (rc == RC_OK) {
+        bool listed = false;
+        for (size_t k = 0; k < l->len; k++)
+            listed |= strcmp(((rc_hero *)l->items[k])->id, changed->id) == 0;
+        printf("  heroes by language ru now %s it\n",
+               listed ? "include" : "DO NOT include");
+    }
+    rc_list_free(l);
+    rc_hero_free(after);
+    return rc;
+}
+
+static int scene_update(tale_app *a, const demo_data *d)
+{
+    const rc_hero *orig = NULL;
+    rc_hero *changed;
+    key_set ks = {.st = &a->strategy[TALE_HERO], .prefix = rc_cache_prefix(a->cache)};
+    bool before[MAX_KEYS];
+    uint64_t h0, m0, i0, h1, m1, i1;
     double t0, dt;
     int rc;
-
     for (size_t i = 0; i < d->heroes->len && !orig; i++) {
         const rc_hero *h = d->heroes->items[i];
         if (strcmp(h->language, "en") == 0)
@@ -348,111 +457,25 @@ static int scene_update(tale_app *a, const demo_data *d)
         printf("  (no English hero to update)\n");
         return RC_OK;
     }
-    /* Fill the keys the update will have to remove. */
-    rc = rc_repo_find_by_id(heroes, orig->id, (void **)&after);
-    rc_hero_free(after);
-    after = NULL;
-    if (rc == RC_OK)
-        rc = rc_hero_find_by_language(heroes, lang_en, &l);
-    rc_list_free(l);
-    l = NULL;
-    if (rc == RC_OK)
-        rc = rc_hero_find_by_language(heroes, lang_ru, &l);
-    rc_list_free(l);
-    l = NULL;
-    if (rc == RC_OK)
-        rc = rc_hero_find_by_name(heroes, orig->name, &l);
-    rc_list_free(l);
-    l = NULL;
-    if (rc == RC_OK)
-        rc = rc_repo_list_all(heroes, &l);
-    rc_list_free(l);
-    l = NULL;
+    rc = fill_update_keys(a->cached[TALE_HERO], orig);
     if (rc != RC_OK)
         return rc;
-
-    changed = rc_hero_clone(orig);
-    if (!changed)
+    if (!(changed = bold_copy(orig)))
         return RC_ENOMEM;
-    {
-        size_t n = strlen(orig->name) + sizeof " the Bold";
-        char *name = malloc(n);
-        char *lang = dup_str("ru");
-        if (!name || !lang) {
-            free(name);
-            free(lang);
-            rc_hero_free(changed);
-            return RC_ENOMEM;
-        }
-        snprintf(name, n, "%s the Bold", orig->name);
-        free(changed->name);
-        free(changed->language);
-        changed->name = name;
-        changed->language = lang;
-    }
     key_set_of(&ks, orig);
     key_set_of(&ks, changed);
     key_set_exists(&ks, a->cache, before);
-
     printf("  hero %s: name \"%s\" -> \"%s\", language en -> ru\n", orig->id,
            orig->name, changed->name);
     repo_counts(a->cached, &h0, &m0, &i0);
     t0 = tale_now();
-    rc = rc_repo_update(heroes, changed, NULL, NULL);
+    rc = rc_repo_update(a->cached[TALE_HERO], changed, NULL, NULL);
     dt = tale_now() - t0;
     repo_counts(a->cached, &h1, &m1, &i1);
-    if (rc != RC_OK) {
-        rc_hero_free(changed);
-        key_set_clear(&ks);
-        return rc;
-    }
-    key_set_exists(&ks, a->cache, now);
-    {
-        int state[MAX_KEYS];
-        size_t gone = 0, cached = 0;
-        for (size_t i = 0; i < ks.n; i++) {
-            state[i] = key_state(a->cache, ks.keys[i], before[i], now[i],
-                                 changed);
-            cached += before[i];
-            gone += state[i] == K_REMOVED || state[i] == K_REWRITTEN;
-        }
-        printf("  the update took %s; %zu of the %zu cached keys it affects "
-               "lost their old answer\n  (the decorator counted %llu key(s) "
-               "invalidated):\n",
-               fmt_time(dt, t), gone, cached, (unsigned long long)(i1 - i0));
-        for (size_t i = 0; i < ks.n; i++)
-            printf("    %-40s %s\n", ks.keys[i] + plen,
-                   key_state_names[state[i]]);
-    }
-    if (a->settings->cache_key_prefix[0])
-        printf("    (keys shown without the prefix \"%s\")\n", ks.prefix);
-
-    t0 = tale_now();
-    rc = rc_repo_find_by_id(heroes, orig->id, (void **)&after);
-    dt = tale_now() - t0;
-    repo_counts(a->cached, &h0, &m0, &i0);
     if (rc == RC_OK) {
-        printf("  read back through the cache (%s, a %s): name \"%s\", "
-               "language %s\n",
-               fmt_time(dt, t), h0 > h1 ? "hit" : "miss", after->name,
-               after->language);
-        printf("  %s\n", strcmp(after->name, changed->name) == 0 &&
-                                 strcmp(after->language, "ru") == 0
-                             ? "the new value is served, never the old one"
-                             : "WRONG: the old value was served");
+        print_key_states(a, &ks, before, changed, dt, i1 - i0);
+        rc = read_back(a, changed, h1);
     }
-    if (rc == RC_OK) {
-        rc = rc_hero_find_by_language(heroes, lang_ru, &l);
-        if (rc == RC_OK) {
-            bool listed = false;
-            for (size_t i = 0; i < l->len; i++)
-                listed |= strcmp(((rc_hero *)l->items[i])->id, orig->id) == 0;
-            printf("  heroes by language ru now %s it\n",
-                   listed ? "include" : "DO NOT include");
-        }
-        rc_list_free(l);
-    }
-    rc_hero_free(after);
     rc_hero_free(changed);
     key_set_clear(&ks);
     return rc;
@@ -466,6 +489,17 @@ static void print_case_header(int n, const char *const cols[])
     printf("  %-22s %6s", "workload", "calls");
     for (int i = 0; i < n; i++)
         printf("  %12s", cols[i]);
+    printf("\n");
+}
+
+/* A table row: case c, its calls, then the time per call of each of the n
+ * results. */
+static void print_case_row(int c, int n, const case_result *const r[])
+{
+    char t[32];
+    printf("  %-22s %6zu", case_names[c], r[n - 1][c].calls);
+    for (int i = 0; i < n; i++)
+        printf("  %12s", fmt_time(per_call(&r[i][c]), t));
     printf("\n");
 }
 
@@ -488,139 +522,199 @@ static int load_data(tale_app *a, demo_data *d)
     return rc;
 }
 
-int tale_demo(tale_app *a)
+/* A second cache service over the app's database, with a's settings (and
+ * .env), a's key prefix, and then the pairs of kv (name, value, ..., NULL):
+ * *c and the repositories over it (owned by the caller), *s its settings
+ * (rc_settings_clear). */
+static int open_service(tale_app *a, const char *const *kv, rc_settings *s,
+                        rc_cache **c, rc_repo *repos[TALE_NKINDS])
 {
-    demo_data d = {NULL, NULL};
-    case_result base[NCASES], cold[NCASES], warm[NCASES], ref[NCASES],
-        down1[NCASES], down2[NCASES];
-    rc_settings s2;
-    rc_cache *closed = NULL;
-    rc_repo *down[TALE_NKINDS] = {NULL, NULL, NULL};
-    uint64_t hits, misses, inval;
-    long long removed = 0;
-    bool redis_up, any_slower = false;
-    char t1[32], t2[32], t3[32];
-    double t0;
-    int rc;
-
-    setvbuf(stdout, NULL, _IOLBF, 0); /* keep order with the library's log */
-    printf("tale demo: a Redis cache in front of SQLite repositories\n");
-    printf("  database   %s\n", a->settings->database_path);
-    redis_up = a->settings->redis_enabled &&
-               rc_cache_health_check(a->cache) == RC_OK;
-    if (redis_up)
-        printf("  redis      reachable; demo keys under the prefix \"%s\"\n",
-               rc_cache_prefix(a->cache));
-    else
-        printf("  redis      %s: scenes 2 and 3 run on the in-memory "
-               "fallback (set REDIS_URL to use a server)\n",
-               a->settings->redis_enabled ? "NOT reachable" : "disabled");
-
-    t0 = tale_now();
-    rc = tale_seed(a->sqlite[TALE_HERO], a->sqlite[TALE_CHILD],
-                   a->sqlite[TALE_STORY], DEMO_HEROES, DEMO_CHILDREN,
-                   DEMO_STORIES, NULL);
+    int rc = rc_settings_load(s, ".env");
+    for (int k = 0; k < TALE_NKINDS; k++)
+        repos[k] = NULL;
+    *c = NULL;
+    if (rc != RC_OK)
+        return rc;
+    rc = rc_settings_set(s, "CACHE_KEY_PREFIX", rc_cache_prefix(a->cache));
+    for (size_t i = 0; rc == RC_OK && kv[i]; i += 2)
+        rc = rc_settings_set(s, kv[i], kv[i + 1]);
     if (rc == RC_OK)
-        rc = load_data(a, &d);
-    if (rc != RC_OK)
-        goto fail;
-    invalidate_all(a->cached, &removed); /* start cold, whatever was there */
-    printf("  seeded %d heroes, %d children, %d stories in %s\n",
-           DEMO_HEROES, DEMO_CHILDREN, DEMO_STORIES,
-           fmt_time(tale_now() - t0, t1));
-    printf("  each figure: median of %d passes, time per call\n", DEMO_PASSES);
+        rc = rc_cache_new(s, c);
+    if (rc == RC_OK)
+        rc = tale_wrap(a, *c, repos);
+    return rc;
+}
 
-    /* Scene 1 */
-    printf("\nScene 1: reads straight from SQLite, no cache\n");
-    rc = run_workload(a->sqlite, &d, DEMO_PASSES, base);
-    if (rc != RC_OK)
-        goto fail;
-    print_case_header(1, (const char *const[]){"SQLite"});
-    for (int c = 0; c < NCASES; c++)
-        printf("  %-22s %6zu  %12s\n", case_names[c], base[c].calls,
-               fmt_time(per_call(&base[c]), t1));
+static void close_service(rc_settings *s, rc_cache *c, rc_repo *repos[TALE_NKINDS])
+{
+    for (int k = 0; k < TALE_NKINDS; k++)
+        rc_repo_free(repos[k]);
+    rc_cache_free(c);
+    rc_settings_clear(s);
+}
 
-    /* Scene 2 */
+/* ---- scene 2: the reads through each tier of the cache ---- */
+
+/* A way to answer the reads warm: Redis, the near cache or the fallback. */
+typedef struct tier {
+    const char *column;     /* table heading: "Redis hit" */
+    const char *name;       /* in sentences: "a Redis hit" */
+    const char *why;        /* why it can be slower than SQLite */
+    case_result r[NCASES];  /* the median pass of each case */
+    uint64_t hits, near, misses; /* over its passes */
+} tier;
+
+/* Runs the warm passes of t over repos, with its hit counts. */
+static int run_tier(tier *t, rc_repo *const repos[TALE_NKINDS],
+                    const demo_data *d)
+{
+    uint64_t h0, m0, i0, n0 = near_hits_of(repos), h1, m1, i1;
+    int rc;
+    repo_counts(repos, &h0, &m0, &i0);
+    rc = run_workload(repos, d, DEMO_PASSES, t->r);
+    repo_counts(repos, &h1, &m1, &i1);
+    t->hits = h1 - h0;
+    t->misses = m1 - m0;
+    t->near = near_hits_of(repos) - n0;
+    return rc;
+}
+
+/* One sentence per workload: how each tier compares with SQLite; then why,
+ * for each tier slower than SQLite somewhere. */
+static void compare_tiers(const case_result base[NCASES], const tier *t,
+                          int nt)
+{
+    bool slower[4] = {false, false, false, false};
+    char t1[32], t2[32];
+    for (int c = 0; c < NCASES; c++) {
+        double b = per_call(&base[c]);
+        printf("  - %s:", case_names[c]);
+        for (int i = 0; i < nt; i++) {
+            double w = per_call(&t[i].r[c]);
+            if (w > b)
+                printf("%s %s is slower than SQLite here (%s against %s)",
+                       i ? ";" : "", t[i].name, fmt_time(w, t1), fmt_time(b, t2));
+            else
+                printf("%s %s is %.1fx faster than SQLite", i ? ";" : "",
+                       t[i].name, w > 0 ? b / w : 0.0);
+            slower[i] |= w > b;
+        }
+        printf(".\n");
+    }
+    for (int i = 0; i < nt; i++)
+        if (slower[i])
+            printf("  Why %s is slower: %s.\n", t[i].name, t[i].why);
+    for (int i = 0; i < nt; i++)
+        if (slower[i]) {
+            printf("  SQLite reads a local file from the page cache inside "
+                   "this process; a cache pays off\n  when the database is "
+                   "remote or busy, or the query is expensive.\n");
+            break;
+        }
+}
+
+static const tier tier_redis = {
+    .column = "Redis hit", .name = "a Redis hit",
+    .why = "it is a network round trip to Redis plus decoding the cached JSON"};
+static const tier tier_near = {
+    .column = "near hit", .name = "a near-cache hit",
+    .why = "it hands the caller a copy of every entity of the answer"};
+static const tier tier_fallback = {
+    .column = "fallback hit", .name = "a fallback hit",
+    .why = "it still decodes the cached JSON (the Python layout)"};
+
+/* The warm tiers of scene 2 into t (*nt of them): with Redis and the near
+ * cache, Redis alone first (a second service without the near cache, on
+ * the keys the cold pass filled), then the app's own service after one
+ * untimed pass that brings every answer into its near cache. */
+static int warm_tiers(tale_app *a, const demo_data *d, bool redis_up,
+                      tier t[2], int *nt)
+{
+    static const char *const no_near[] = {"CACHE_L1_ENABLED", "false", NULL};
+    bool near_on = redis_up && a->settings->cache_l1_enabled;
+    case_result prime[NCASES];
+    rc_settings s2;
+    rc_cache *c2;
+    rc_repo *r2[TALE_NKINDS];
+    int rc = RC_OK;
+    *nt = 0;
+    if (near_on) {
+        t[*nt] = tier_redis;
+        rc = open_service(a, no_near, &s2, &c2, r2);
+        if (rc == RC_OK)
+            rc = run_tier(&t[(*nt)++], r2, d);
+        close_service(&s2, c2, r2);
+        if (rc == RC_OK)
+            rc = run_workload(a->cached, d, 1, prime);
+    }
+    t[*nt] = near_on ? tier_near : redis_up ? tier_redis : tier_fallback;
+    if (rc == RC_OK)
+        rc = run_tier(&t[(*nt)++], a->cached, d);
+    return rc;
+}
+
+static int scene_cache(tale_app *a, const demo_data *d,
+                       const case_result base[NCASES], bool redis_up)
+{
+    case_result cold[NCASES];
+    tier t[2];
+    uint64_t hits, misses, inval;
+    bool same;
+    int nt = 0, rc;
     printf("\nScene 2: the same reads through the cache (%s)\n",
-           redis_up ? "Redis" : "in-memory fallback");
-    rc = run_workload(a->cached, &d, 1, cold);
+           !redis_up ? "in-memory fallback"
+           : a->settings->cache_l1_enabled ? "Redis, and the near cache in this process"
+                                           : "Redis; the near cache is off");
+    rc = run_workload(a->cached, d, 1, cold);
     repo_counts(a->cached, &hits, &misses, &inval);
     printf("  cold pass: %llu hits, %llu misses (every answer read from "
            "SQLite, then stored)\n",
            (unsigned long long)hits, (unsigned long long)misses);
     if (rc == RC_OK)
-        rc = run_workload(a->cached, &d, DEMO_PASSES, warm);
+        rc = warm_tiers(a, d, redis_up, t, &nt);
     if (rc != RC_OK)
-        goto fail;
-    {
-        uint64_t h2, m2, i2;
-        repo_counts(a->cached, &h2, &m2, &i2);
-        printf("  warm passes: %llu hits, %llu misses\n",
-               (unsigned long long)(h2 - hits), (unsigned long long)(m2 - misses));
-    }
-    print_case_header(3, (const char *const[]){"SQLite", "cold (miss)",
-                                                "warm (hit)"});
-    for (int c = 0; c < NCASES; c++) {
-        double b = per_call(&base[c]), w = per_call(&warm[c]);
-        printf("  %-22s %6zu  %12s  %12s  %12s\n", case_names[c],
-               warm[c].calls, fmt_time(b, t1), fmt_time(per_call(&cold[c]), t2),
-               fmt_time(w, t3));
-    }
-    for (int c = 0; c < NCASES; c++) {
-        double b = per_call(&base[c]), w = per_call(&warm[c]);
-        if (w > b) {
-            any_slower = true;
-            printf("  - %s: the cache is slower than SQLite here "
-                   "(%s against %s per call).\n",
-                   case_names[c], fmt_time(w, t1), fmt_time(b, t2));
-        } else {
-            printf("  - %s: the cache is %.1fx faster than SQLite.\n",
-                   case_names[c], w > 0 ? b / w : 0.0);
-        }
-    }
-    if (any_slower)
-        printf("  Why slower: %s, while SQLite\n  reads a local file from "
-               "the page cache inside this process. The cache pays off when\n"
-               "  the database is remote or busy, or the query is expensive.\n",
-               redis_up ? "a cache hit is a network round trip plus decoding "
-                          "the cached JSON"
-                        : "a fallback hit still decodes the cached JSON "
-                          "(the Python layout)");
-    printf("  answers identical to SQLite's: %s\n",
-           same_answers(base, cold) && same_answers(base, warm) ? "yes" : "NO");
+        return rc;
+    for (int i = 0; i < nt; i++)
+        printf("  warm passes, %s: %llu hits (%llu from the near cache), "
+               "%llu misses\n", t[i].column, (unsigned long long)t[i].hits,
+               (unsigned long long)t[i].near, (unsigned long long)t[i].misses);
+    print_case_header(2 + nt, (const char *const[]){"SQLite", "cold (miss)",
+                                                     t[0].column, t[1].column});
+    for (int c = 0; c < NCASES; c++)
+        print_case_row(c, 2 + nt, (const case_result *const[]){base, cold, t[0].r, t[1].r});
+    compare_tiers(base, t, nt);
+    same = same_answers(base, cold);
+    for (int i = 0; i < nt; i++)
+        same = same && same_answers(base, t[i].r);
+    printf("  answers identical to SQLite's: %s\n", same ? "yes" : "NO");
+    return RC_OK;
+}
 
-    /* Scene 3 */
-    printf("\nScene 3: an update invalidates every key whose answer changed\n");
-    rc = scene_update(a, &d);
-    if (rc != RC_OK)
-        goto fail;
-
-    /* Scene 4: its answers are checked against SQLite after the update. */
-    rc = run_workload(a->sqlite, &d, 1, ref);
-    if (rc != RC_OK)
-        goto fail;
+/* Scene 4: a second service on a closed port; its answers are checked
+ * against ref (SQLite after the update). */
+static int scene_down(tale_app *a, const demo_data *d,
+                      const case_result base[NCASES], const case_result ref[NCASES])
+{
+    static const char *const closed_kv[] = {
+        "REDIS_URL", DEMO_CLOSED_URL, "REDIS_ENABLED", "true",
+        "LOG_LEVEL", "error", /* the connect failures are the point */
+        NULL};
+    case_result down1[NCASES], down2[NCASES];
+    rc_settings s2;
+    rc_cache *closed;
+    rc_repo *down[TALE_NKINDS];
+    rc_cache_stats cs;
+    double slowest = 0;
+    char t1[32], t2[32];
+    int rc;
     printf("\nScene 4: Redis unavailable (REDIS_URL=%s, a closed port)\n",
            DEMO_CLOSED_URL);
-    rc = rc_settings_load(&s2, ".env");
+    rc = open_service(a, closed_kv, &s2, &closed, down);
     if (rc == RC_OK)
-        rc = rc_settings_set(&s2, "REDIS_URL", DEMO_CLOSED_URL);
+        rc = run_workload(down, d, 1, down1);
     if (rc == RC_OK)
-        rc = rc_settings_set(&s2, "REDIS_ENABLED", "true");
-    if (rc == RC_OK) /* the connect failures are the point: not logged */
-        rc = rc_settings_set(&s2, "LOG_LEVEL", "error");
-    if (rc == RC_OK)
-        rc = rc_settings_set(&s2, "CACHE_KEY_PREFIX", rc_cache_prefix(a->cache));
-    if (rc == RC_OK)
-        rc = rc_cache_new(&s2, &closed);
-    if (rc == RC_OK)
-        rc = tale_wrap(a, closed, down);
-    if (rc == RC_OK)
-        rc = run_workload(down, &d, 1, down1);
-    if (rc == RC_OK)
-        rc = run_workload(down, &d, DEMO_PASSES, down2);
+        rc = run_workload(down, d, DEMO_PASSES, down2);
     if (rc == RC_OK) {
-        rc_cache_stats cs;
-        double slowest = 0;
         for (int c = 0; c < NCASES; c++) {
             slowest = down1[c].max > slowest ? down1[c].max : slowest;
             slowest = down2[c].max > slowest ? down2[c].max : slowest;
@@ -628,43 +722,87 @@ int tale_demo(tale_app *a)
         print_case_header(3, (const char *const[]){"SQLite", "first pass",
                                                     "later passes"});
         for (int c = 0; c < NCASES; c++)
-            printf("  %-22s %6zu  %12s  %12s  %12s\n", case_names[c],
-                   down2[c].calls, fmt_time(per_call(&base[c]), t1),
-                   fmt_time(per_call(&down1[c]), t2),
-                   fmt_time(per_call(&down2[c]), t3));
+            print_case_row(c, 3, (const case_result *const[]){base, down1, down2});
         rc_cache_get_stats(closed, &cs);
         printf("  answers identical to SQLite's: %s\n",
-               same_answers(ref, down1) && same_answers(ref, down2) ? "yes"
-                                                                      : "NO");
-        printf("  slowest single call: %s; REDIS_SOCKET_TIMEOUT is %s, so "
-               "%s\n",
+               same_answers(ref, down1) && same_answers(ref, down2) ? "yes" : "NO");
+        printf("  slowest single call: %s; REDIS_SOCKET_TIMEOUT is %s, so %s\n",
                fmt_time(slowest, t1), fmt_time(s2.redis_socket_timeout, t2),
-               slowest < s2.redis_socket_timeout
-                   ? "no call waited for a timeout"
-                   : "a call took as long as the timeout");
-        printf("  circuit %s after %llu failed Redis call(s); %s, "
-               "%llu fallback hit(s)\n",
-               rc_circuit_state_name(cs.circuit),
-               (unsigned long long)cs.errors,
-               s2.cache_fallback_enabled ? "fallback enabled"
-                                         : "fallback disabled",
+               slowest < s2.redis_socket_timeout ? "no call waited for a timeout"
+                                                 : "a call took as long as the timeout");
+        printf("  circuit %s after %llu failed Redis call(s); %s, %llu fallback hit(s)\n",
+               rc_circuit_state_name(cs.circuit), (unsigned long long)cs.errors,
+               s2.cache_fallback_enabled ? "fallback enabled" : "fallback disabled",
                (unsigned long long)cs.fallback_hits);
     }
-    for (int k = 0; k < TALE_NKINDS; k++)
-        rc_repo_free(down[k]);
-    rc_cache_free(closed);
-    rc_settings_clear(&s2);
-    if (rc != RC_OK)
-        goto fail;
+    close_service(&s2, closed, down);
+    return rc;
+}
 
+/* The header, the sample data (d) and scene 1 (base). */
+static int scene_sqlite(tale_app *a, demo_data *d, case_result base[NCASES],
+                        bool *redis_up)
+{
+    long long removed = 0;
+    char t[32];
+    double t0;
+    int rc;
+    printf("tale demo: a Redis cache in front of SQLite repositories\n");
+    printf("  database   %s\n", a->settings->database_path);
+    *redis_up = a->settings->redis_enabled && rc_cache_health_check(a->cache) == RC_OK;
+    if (*redis_up)
+        printf("  redis      reachable; demo keys under the prefix \"%s\"\n",
+               rc_cache_prefix(a->cache));
+    else
+        printf("  redis      %s: scenes 2 and 3 run on the in-memory "
+               "fallback (set REDIS_URL to use a server)\n",
+               a->settings->redis_enabled ? "NOT reachable" : "disabled");
+    t0 = tale_now();
+    rc = tale_seed(a->sqlite[TALE_HERO], a->sqlite[TALE_CHILD], a->sqlite[TALE_STORY],
+                   DEMO_HEROES, DEMO_CHILDREN, DEMO_STORIES, NULL);
+    if (rc == RC_OK)
+        rc = load_data(a, d);
+    if (rc != RC_OK)
+        return rc;
+    invalidate_all(a->cached, &removed); /* start cold, whatever was there */
+    printf("  seeded %d heroes, %d children, %d stories in %s\n", DEMO_HEROES,
+           DEMO_CHILDREN, DEMO_STORIES, fmt_time(tale_now() - t0, t));
+    printf("  each figure: median of %d passes, time per call\n", DEMO_PASSES);
+    printf("\nScene 1: reads straight from SQLite, no cache\n");
+    rc = run_workload(a->sqlite, d, DEMO_PASSES, base);
+    if (rc != RC_OK)
+        return rc;
+    print_case_header(1, (const char *const[]){"SQLite"});
+    for (int c = 0; c < NCASES; c++)
+        print_case_row(c, 1, (const case_result *const[]){base});
+    return RC_OK;
+}
+
+int tale_demo(tale_app *a)
+{
+    demo_data d = {NULL, NULL};
+    case_result base[NCASES], ref[NCASES];
+    long long removed = 0;
+    bool redis_up = false;
+    int rc;
+
+    setvbuf(stdout, NULL, _IOLBF, 0); /* keep order with the library's log */
+    rc = scene_sqlite(a, &d, base, &redis_up);
+    if (rc == RC_OK)
+        rc = scene_cache(a, &d, base, redis_up);
+    if (rc == RC_OK) {
+        printf("\nScene 3: an update invalidates every key whose answer changed\n");
+        rc = scene_update(a, &d);
+    }
+    if (rc == RC_OK) /* scene 4's answers are those of SQLite after the update */
+        rc = run_workload(a->sqlite, &d, 1, ref);
+    if (rc == RC_OK)
+        rc = scene_down(a, &d, base, ref);
+    rc_list_free(d.heroes);
+    rc_list_free(d.children);
+    if (rc != RC_OK)
+        return tale_fail("demo", rc);
     invalidate_all(a->cached, &removed);
     printf("\ndone: removed the demo's %lld cache key(s)\n", removed);
-    rc_list_free(d.heroes);
-    rc_list_free(d.children);
     return TALE_EXIT_OK;
-
-fail:
-    rc_list_free(d.heroes);
-    rc_list_free(d.children);
-    return tale_fail("demo", rc);
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# bench.sh - builds the benchmark (RelWithDebInfo: -O2), starts a private
+# bench.sh - builds the benchmarks (RelWithDebInfo: -O2), starts a private
 # redis-server on a free loopback port, runs bench against it and a fresh
-# SQLite file, and stops the server. Arguments are passed to bench
-# (e.g. --json, --reps 9).
+# SQLite file, then bench_crossproc (a writer process against a reader
+# process's near cache), bench_stampede (64 cold reads of one id from 4
+# processes) and bench_memory (bytes per hero in the near cache), and stops
+# the server. Arguments are passed to bench (e.g. --json, --reps 9); with
+# --json only bench runs, so that the output stays one JSON document.
 #
 #   bash scripts/bench.sh
 set -euo pipefail
@@ -13,7 +16,8 @@ rc_install_deps
 
 BUILD_DIR=${BUILD_DIR:-build-bench}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREPOCACHE_TESTS=OFF >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target bench >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" \
+    --target bench bench_crossproc bench_stampede bench_memory >/dev/null
 
 work=$(mktemp -d /tmp/repocache-bench-XXXXXX)
 cleanup() {
@@ -23,5 +27,12 @@ cleanup() {
 trap cleanup EXIT
 rc_redis_start
 
-REDIS_URL="redis://127.0.0.1:$RC_REDIS_PORT/0" \
-    "$BUILD_DIR/bench/bench" --db "$work/bench.db" "$@"
+export REDIS_URL="redis://127.0.0.1:$RC_REDIS_PORT/0"
+"$BUILD_DIR/bench/bench" --db "$work/bench.db" "$@"
+case " $* " in *" --json "*) exit 0 ;; esac
+echo
+"$BUILD_DIR/bench/bench_crossproc" --db "$work/crossproc.db"
+echo
+"$BUILD_DIR/bench/bench_stampede" --db "$work/stampede.db"
+echo
+"$BUILD_DIR/bench/bench_memory"

@@ -744,7 +744,7 @@ static void check_json(char *s, int rc, const char *field, const char *sub)
 {
     if (rc == RC_OK) {
         json_t *j = json_loads(s, 0, NULL);
-        ck_assert_ptr_nonnull(j);
+        ck_assert_msg(j != NULL, "not JSON: %s", s);
         ck_assert_ptr_nonnull(json_object_get(j, field));
         json_t *in = sub ? json_object_get(j, sub) : j;
         ck_assert_ptr_nonnull(json_object_get(in, "keys"));

@@ -45,6 +45,7 @@ struct rc_tracking {
     redisContext *ctl;        /* the control connection (thread only) */
     double ctl_pong_due;      /* the pending TRACKINGINFO is due by then (0: none; thread only) */
     atomic_uint state;        /* ST_* */
+    _Atomic double drained;   /* clock time the last drain began */
     atomic_uint_fast64_t invalidations, losses, arms; /* statistics */
 };
 
@@ -111,6 +112,7 @@ static void handle(rc_tracking *t, const redisReply *r)
 void rc_tracking_sync(rc_tracking *t)
 {
     pthread_mutex_lock(&t->sub_mu);
+    atomic_store_explicit(&t->drained, rc_clock_monotonic(NULL), memory_order_relaxed);
     atomic_fetch_and(&t->state, ~ST_PENDING);
     int got = t->sub && !t->sub_broken ? 1 : 0;
     while (got > 0) {
@@ -137,7 +139,9 @@ void rc_tracking_sync(rc_tracking *t)
 bool rc_tracking_ready(rc_tracking *t, bool strict)
 {
     unsigned s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s == ST_COHERENT && !strict)
+    if (s == ST_COHERENT && !strict &&
+        rc_clock_monotonic(NULL) - atomic_load_explicit(&t->drained, memory_order_relaxed) <=
+            RC_TRACKING_MAX_LAG)
         return true;
     if (!(s & ST_COHERENT))
         return false;

@@ -73,10 +73,14 @@ int rc_tracking_add_prefix(rc_tracking *t, const char *prefix);
 /* Whether the near cache may serve now: coherent, with every invalidation
  * that has reached the process applied. strict: read the subscriber socket
  * first (one non-blocking recv), so nothing already in its buffer is missed.
- * Not strict: apply only what the thread has seen arrive (one atomic load
- * when nothing is pending), which misses what arrived in the few
- * microseconds before the thread woke up. */
+ * Not strict: apply what the thread has seen arrive (one atomic load and a
+ * clock read when nothing is pending), and read the socket here only when
+ * no drain began in the last RC_TRACKING_MAX_LAG seconds; so an invalidation
+ * that reached the socket is applied before any hit that begins more than
+ * that after it arrived, however late the thread is scheduled. */
 bool rc_tracking_ready(rc_tracking *t, bool strict);
+/* The bound of the not-strict mode, seconds. */
+#define RC_TRACKING_MAX_LAG 0.001
 /* Applies every invalidation that has reached the subscriber socket (one
  * non-blocking read at least). */
 void rc_tracking_sync(rc_tracking *t);

@@ -38,25 +38,50 @@ static _Thread_local int encode_status_;
 
 /* ---- small helpers ---- */
 
+/* A growing malloc'd buffer that jansson's dump writes into. */
+typedef struct dump_buf {
+    char *buf;
+    size_t len, cap;
+    bool failed; /* sticky: jansson ignores the callback's failure in places
+                    (an object's key), so one failed append fails the dump */
+} dump_buf;
+
+static int dump_append_(const char *text, size_t n, void *ud)
+{
+    dump_buf *d = ud;
+    if (d->failed)
+        return -1;
+    if (d->len + n + 1 > d->cap) {
+        size_t cap = d->cap ? d->cap : 512;
+        while (cap < d->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(d->buf, cap);
+        if (grown == NULL) {
+            d->failed = true;
+            return -1;
+        }
+        d->buf = grown;
+        d->cap = cap;
+    }
+    memcpy(d->buf + d->len, text, n);
+    d->len += n;
+    return 0;
+}
+
 /* *out, *len = j dumped compactly into a malloc'd buffer (not jansson's
- * allocator, so callers free it with free()). */
+ * allocator, so callers free it with free()), in one pass. */
 static int dump_(const json_t *j, size_t flags, char **out, size_t *len)
 {
-    flags |= JSON_COMPACT;
-    size_t n = json_dumpb(j, NULL, 0, flags);
-    if (n == 0)
-        return rc_seterr(RC_ENOMEM, "JSON dump failed (out of memory)");
-    char *buf = malloc(n + 1);
-    if (buf == NULL)
-        return rc_seterr(RC_ENOMEM, "out of memory");
-    if (json_dumpb(j, buf, n, flags) != n) {
-        free(buf);
+    dump_buf d = {0};
+    if (json_dump_callback(j, dump_append_, &d, flags | JSON_COMPACT) != 0 ||
+        dump_append_("", 0, &d) != 0) {
+        free(d.buf);
         return rc_seterr(RC_ENOMEM, "JSON dump failed (out of memory)");
     }
-    buf[n] = '\0';
-    *out = buf;
+    d.buf[d.len] = '\0';
+    *out = d.buf;
     if (len != NULL)
-        *len = n;
+        *len = d.len;
     return RC_OK;
 }
 

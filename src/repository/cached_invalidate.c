@@ -141,14 +141,14 @@ static void write_fill(cached_repo *r, const char *id, const char *key,
                        const char *token)
 {
     void *e = NULL;
-    char *lease = rc_cached_lease_key(r, key);
-    if (lease && rc_repo_find_by_id(r->inner, id, &e) == RC_OK) {
-        size_t len = 0;
-        char *text = NULL;
-        if (rc_cached_encode(r, false, e, &text, &len) == RC_OK)
-            rc_cached_fill(r, key, lease, token, text, len, r->st.ttl);
-        free(text);
-    }
+    char *lease = rc_cached_lease_key(r, key), *text = NULL;
+    size_t len = 0;
+    if (lease && rc_repo_find_by_id(r->inner, id, &e) == RC_OK &&
+        rc_cached_encode(r, false, e, &text, &len) == RC_OK)
+        rc_cached_fill(r, key, lease, token, text, len, r->st.ttl);
+    else if (lease) /* nothing to fill: readers must not wait for us */
+        (void)rc_lease_release(r->cache, lease, token);
+    free(text);
     if (e)
         r->st.entity->free(e);
     free(lease);
