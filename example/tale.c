@@ -2,7 +2,7 @@
  * tale.c - the `tale` program: an operator CLI and demo over the SQLite
  * repositories wrapped by cached repositories.
  *
- *   tale [--db PATH] COMMAND [ARGS]
+ *   tale [--db=PATH] COMMAND [ARGS]     tale help [COMMAND]
  *
  * Settings come from the environment and `.env` in the working directory
  * (the environment wins); --db overrides DATABASE_PATH. Every argument and
@@ -13,8 +13,11 @@
  */
 #include "tale.h"
 
+#include "repocache/version.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -26,25 +29,6 @@
 
 #define TALE_MAX_STDIN (64u * 1024 * 1024) /* bytes `put` accepts */
 #define TALE_MAX_SEED 1000000u             /* entities `seed` makes per kind */
-
-static const char usage_text[] =
-    "usage: tale [--db PATH] COMMAND [ARGS]\n"
-    "\n"
-    "  seed [--heroes N] [--children N] [--stories N]  sample data (10/5/10)\n"
-    "  get hero|child|story ID                  entity as JSON (exit 3 if absent)\n"
-    "  find hero|child|story all|QUERY [ARG...] JSON array\n"
-    "  put hero|child|story < entity.json       create (no id, or id absent) or update\n"
-    "  delete hero|child|story ID\n"
-    "  invalidate hero|child|story all|by_id ID|QUERY [ARG...]\n"
-    "  stats [--json|--prometheus] [hero|child|story]\n"
-    "  health                                   Redis and circuit state\n"
-    "  demo                                     the four scenes\n"
-    "\n"
-    "queries: hero by_language LANG, by_name NAME; child by_name NAME,\n"
-    "  exact_match NAME AGE GENDER; story by_child_id ID, by_child_name NAME,\n"
-    "  by_language LANG\n"
-    "settings: environment and ./.env (see .env.example); --db overrides\n"
-    "DATABASE_PATH. Exit codes: 0 ok, 1 failure, 2 bad usage or input, 3 not found.\n";
 
 double tale_now(void) { return rc_clock_monotonic(NULL); }
 
@@ -108,7 +92,7 @@ static int usage_error(const char *fmt, const char *arg)
 {
     fputs("tale: ", stderr);
     fprintf(stderr, fmt, arg);
-    fputs("\n(run `tale --help` for usage)\n", stderr);
+    fputs("\n(run `tale help` for usage)\n", stderr);
     return TALE_EXIT_USAGE;
 }
 
@@ -384,9 +368,7 @@ static int cmd_seed(cmdline *cl)
     int rc;
     if (tale_app_open(&a, cl->settings) != RC_OK)
         return TALE_EXIT_FAIL;
-    rc = tale_seed(a.cached[TALE_HERO], a.cached[TALE_CHILD],
-                   a.cached[TALE_STORY], cl->counts[TALE_HERO],
-                   cl->counts[TALE_CHILD], cl->counts[TALE_STORY], NULL);
+    rc = tale_seed_batched(&a, cl->counts, isatty(STDERR_FILENO) == 1);
     if (rc == RC_OK)
         printf("seeded %u heroes, %u children, %u stories into %s\n",
                cl->counts[TALE_HERO], cl->counts[TALE_CHILD],
@@ -598,13 +580,40 @@ static int cmd_stats(cmdline *cl)
     return tale_exit_code(rc);
 }
 
+/* Prints health as text or (json) one JSON object. */
+static int print_health(const rc_settings *s, const char *where, int rc,
+                        const rc_cache_stats *st, bool json)
+{
+    const char *redis = !s->redis_enabled ? "disabled"
+                        : rc == RC_OK     ? "reachable"
+                                          : "unreachable";
+    const char *circuit = st ? rc_circuit_state_name(st->circuit) : "unknown";
+    if (json)
+        return print_json(stdout,
+                          json_pack("{s:s, s:s, s:s, s:s, s:b}", "redis", redis,
+                                    "where", where, "error",
+                                    rc == RC_OK ? "" : rc_strerror(rc),
+                                    "circuit", circuit, "fallback",
+                                    (int)s->cache_fallback_enabled));
+    if (!s->redis_enabled)
+        printf("redis: disabled (REDIS_ENABLED=false)\n");
+    else if (rc == RC_OK)
+        printf("redis: reachable at %s\n", where);
+    else
+        printf("redis: unreachable at %s (%s%s%s)\n", where, rc_strerror(rc),
+               rc_errmsg()[0] ? ": " : "", rc_errmsg());
+    printf("circuit: %s\n", circuit);
+    printf("fallback: %s\n", s->cache_fallback_enabled ? "enabled" : "disabled");
+    return RC_OK;
+}
+
 static int cmd_health(cmdline *cl)
 {
     const rc_settings *s = cl->settings;
     char where[512];
     rc_cache *c = NULL;
     rc_cache_stats st;
-    int rc;
+    int rc, out;
     if (s->redis_unix_path)
         snprintf(where, sizeof where, "unix:%s db %d", s->redis_unix_path,
                  s->redis_db);
@@ -615,21 +624,12 @@ static int cmd_health(cmdline *cl)
     rc = rc_cache_new(s, &c);
     if (rc != RC_OK)
         return tale_fail("cache service", rc);
-    if (!s->redis_enabled) {
-        printf("redis: disabled (REDIS_ENABLED=false)\n");
-        rc = RC_OK;
-    } else {
-        rc = rc_cache_health_check(c);
-        if (rc == RC_OK)
-            printf("redis: reachable at %s\n", where);
-        else
-            printf("redis: unreachable at %s (%s%s%s)\n", where,
-                   rc_strerror(rc), rc_errmsg()[0] ? ": " : "", rc_errmsg());
-    }
-    if (rc_cache_get_stats(c, &st) == RC_OK)
-        printf("circuit: %s\n", rc_circuit_state_name(st.circuit));
-    printf("fallback: %s\n", s->cache_fallback_enabled ? "enabled" : "disabled");
+    rc = s->redis_enabled ? rc_cache_health_check(c) : RC_OK;
+    bool have = rc_cache_get_stats(c, &st) == RC_OK;
+    out = print_health(s, where, rc, have ? &st : NULL, cl->json);
     rc_cache_free(c);
+    if (out != RC_OK)
+        return tale_fail("health", out);
     return rc == RC_OK ? TALE_EXIT_OK : TALE_EXIT_FAIL;
 }
 
@@ -658,6 +658,15 @@ static int cmd_demo(cmdline *cl)
     return rc;
 }
 
+static int cmd_help(cmdline *cl)
+{
+    if (cl->npos == 0)
+        tale_print_usage(stdout);
+    else if (tale_print_help(stdout, cl->pos[0]) != 0)
+        return usage_error("no command \"%s\"", cl->pos[0]);
+    return TALE_EXIT_OK;
+}
+
 typedef struct command {
     const char *name;
     int min_pos, max_pos; /* positional arguments after the name (-1: any) */
@@ -674,18 +683,8 @@ static const command commands[] = {
     {"stats", 0, 1, cmd_stats},
     {"health", 0, 0, cmd_health},
     {"demo", 0, 0, cmd_demo},
+    {"help", 0, 1, cmd_help},
 };
-
-/* The kind a seed count option sets ("--heroes" ...), or -1. */
-static int seed_option(const char *arg)
-{
-    static const char *const names[TALE_NKINDS] = {"--heroes", "--children",
-                                                   "--stories"};
-    for (int k = 0; k < TALE_NKINDS; k++)
-        if (strcmp(arg, names[k]) == 0)
-            return k;
-    return -1;
-}
 
 /* A closed stdin or stderr reads and writes /dev/null, so that no file
  * opened later (the database, a Redis socket) takes its descriptor. A
@@ -712,100 +711,126 @@ static int guard_std_streams(void)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    const command *cmd = NULL;
-    const char *db = NULL;
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    bool options = true;
-    rc_settings s;
-    cmdline cl = {.counts = {10, 5, 10}};
-    int npos = 0, rc;
+/* What the options asked for, beyond cmdline's own fields. */
+typedef struct options {
+    const char *db;  /* --db */
+    bool help;       /* -h, --help */
+    bool version;    /* --version */
+} options;
 
-    if (guard_std_streams() != 0) {
-        free(pos);
-        return TALE_EXIT_FAIL;
-    }
-    if (!pos)
-        return tale_fail("tale", RC_ENOMEM);
-    /* Options may appear anywhere; "--" ends them. */
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        int kind;
-        if (options && strcmp(arg, "--") == 0) {
-            options = false;
-        } else if (options && (!strcmp(arg, "-h") || !strcmp(arg, "--help"))) {
-            fputs(usage_text, stdout);
-            free(pos);
-            return flush_out(stdout) == RC_OK ? TALE_EXIT_OK
-                                              : tale_fail("stdout", TALE_EWRITE);
-        } else if (options && strcmp(arg, "--db") == 0) {
-            if (++i >= argc) {
-                free(pos);
-                return usage_error("--db needs a path%s", "");
-            }
-            db = argv[i];
-        } else if (options && strcmp(arg, "--json") == 0) {
-            cl.json = true;
-        } else if (options && strcmp(arg, "--prometheus") == 0) {
-            cl.prometheus = true;
-        } else if (options && (kind = seed_option(arg)) >= 0) {
-            if (parse_count(arg, i + 1 < argc ? argv[i + 1] : NULL,
-                            &cl.counts[kind]) < 0) {
-                free(pos);
+enum { OPT_DB = 256, OPT_VERSION, OPT_JSON, OPT_PROMETHEUS, OPT_HEROES, OPT_CHILDREN,
+       OPT_STORIES };
+
+/* Parses the options (anywhere on the line, getopt_long permuting argv;
+ * "--" ends them) into o and cl; argv[optind..] are then the positional
+ * arguments. 0, or an exit code after a message. */
+static int parse_options(int argc, char **argv, options *o, cmdline *cl)
+{
+    static const struct option longs[] = {
+        {"db", required_argument, NULL, OPT_DB},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
+        {"heroes", required_argument, NULL, OPT_HEROES},
+        {"children", required_argument, NULL, OPT_CHILDREN},
+        {"stories", required_argument, NULL, OPT_STORIES},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0; /* our messages, not getopt's */
+    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
+        switch (c) {
+        case OPT_DB: o->db = optarg; break;
+        case 'h': o->help = true; break;
+        case OPT_VERSION: o->version = true; break;
+        case OPT_JSON: cl->json = true; break;
+        case OPT_PROMETHEUS: cl->prometheus = true; break;
+        case OPT_HEROES:
+        case OPT_CHILDREN:
+        case OPT_STORIES:
+            if (parse_count(argv[optind - 1], optarg, &cl->counts[c - OPT_HEROES]) < 0)
                 return TALE_EXIT_USAGE;
-            }
-            cl.seed_opts = true;
-            i++;
-        } else if (options && arg[0] == '-' && arg[1] == '-') {
-            free(pos);
-            return usage_error("unknown option %s", arg);
-        } else {
-            pos[npos++] = argv[i];
+            cl->seed_opts = true;
+            break;
+        case ':': return usage_error("%s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option %s", argv[optind - 1]);
         }
     }
-    if (npos == 0) {
-        fputs(usage_text, stderr);
-        free(pos);
-        return TALE_EXIT_USAGE;
-    }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(commands[i].name, pos[0]) == 0)
-            cmd = &commands[i];
-    if (!cmd) {
-        rc = usage_error("unknown command \"%s\"", pos[0]);
-        free(pos);
-        return rc;
-    }
-    cl.pos = pos + 1;
-    cl.npos = npos - 1;
-    if (cl.npos < cmd->min_pos || (cmd->max_pos >= 0 && cl.npos > cmd->max_pos)) {
-        rc = usage_error("wrong number of arguments for %s", cmd->name);
-        free(pos);
-        return rc;
-    }
-    if (((cl.json || cl.prometheus) && cmd->run != cmd_stats) ||
-        (cl.json && cl.prometheus) ||
-        (cl.seed_opts && cmd->run != cmd_seed)) {
-        rc = usage_error("option not valid for %s", cmd->name);
-        free(pos);
-        return rc;
-    }
+    return 0;
+}
 
-    rc = rc_settings_load(&s, ".env");
+/* The command named name, or NULL after a message. */
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    usage_error("unknown command \"%s\"", name);
+    return NULL;
+}
+
+/* Checks cl's arguments and options against cmd: 0, or an exit code. */
+static int check_usage(const command *cmd, const cmdline *cl)
+{
+    if (cl->npos < cmd->min_pos || (cmd->max_pos >= 0 && cl->npos > cmd->max_pos))
+        return usage_error("wrong number of arguments for %s", cmd->name);
+    if ((cl->json && cmd->run != cmd_stats && cmd->run != cmd_health) ||
+        (cl->prometheus && (cmd->run != cmd_stats || cl->json)) ||
+        (cl->seed_opts && cmd->run != cmd_seed))
+        return usage_error("option not valid for %s", cmd->name);
+    return 0;
+}
+
+/* Loads the settings (./.env, the environment, --db) and runs cmd. */
+static int run_command(const command *cmd, cmdline *cl, const char *db)
+{
+    rc_settings s;
+    int rc = rc_settings_load(&s, ".env");
     if (rc == RC_OK && db)
         rc = rc_settings_set(&s, "DATABASE_PATH", db);
     if (rc != RC_OK) {
         rc_settings_clear(&s);
-        free(pos);
         return tale_fail("settings", rc);
     }
-    cl.settings = &s;
-    rc = cmd->run(&cl);
+    cl->settings = &s;
+    rc = cmd->run(cl);
+    rc_settings_clear(&s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const command *cmd = NULL;
+    options o = {0};
+    cmdline cl = {.counts = {10, 5, 10}};
+    int rc;
+
+    if (guard_std_streams() != 0)
+        return TALE_EXIT_FAIL;
+    if ((rc = parse_options(argc, argv, &o, &cl)) != 0)
+        return rc;
+    cl.pos = argv + optind + 1;
+    cl.npos = argc - optind - 1;
+    if (o.version) {
+        printf("tale %s (library repocache %s)\n", REPOCACHE_VERSION, rc_version());
+    } else if (o.help && optind < argc) { /* COMMAND --help */
+        if (tale_print_help(stdout, argv[optind]) != 0)
+            return usage_error("no command \"%s\"", argv[optind]);
+    } else if (o.help) {
+        tale_print_usage(stdout);
+    } else if (optind >= argc) {
+        tale_print_usage(stderr);
+        return TALE_EXIT_USAGE;
+    } else if (!(cmd = find_command(argv[optind]))) {
+        return TALE_EXIT_USAGE;
+    } else if ((rc = check_usage(cmd, &cl)) != 0) {
+        return rc;
+    } else {
+        rc = cmd->run == cmd_help ? cmd_help(&cl) : run_command(cmd, &cl, o.db);
+    }
     /* Output of printf that never arrived (a full disk, a closed pipe). */
     if (rc == TALE_EXIT_OK && flush_out(stdout) != RC_OK)
         rc = tale_fail("stdout", TALE_EWRITE);
-    rc_settings_clear(&s);
-    free(pos);
     return rc;
 }

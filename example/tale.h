@@ -16,6 +16,7 @@
 #include "repocache/status.h"
 #include "repocache/strategy.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit codes of every tale command (tale_exit_code maps a status to one):
@@ -93,6 +94,25 @@ rc_story *tale_sample_story(unsigned i, const rc_child *child);
 int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
               unsigned nheroes, unsigned nchildren, unsigned nstories,
               rc_list *made_children);
+
+/* Saves counts[k] sample entities of each kind k straight into a's SQLite
+ * repositories, in transactions of TALE_SEED_BATCH (rc_sqlite_batch), then
+ * invalidates each namespace written once (the cache is never filled by a
+ * bulk load). progress: a line on stderr per batch. RC_OK or the first
+ * failing status; an invalidation that could not reach Redis is not one
+ * (it is a pending delete: see rc_cache_stats). */
+int tale_seed_batched(tale_app *a, const unsigned counts[TALE_NKINDS],
+                      bool progress);
+#define TALE_SEED_BATCH 1000u
+
+/* ---- help (tale_help.c) ---- */
+
+/* Whether name is a tale command. */
+bool tale_is_command(const char *name);
+/* The usage: every command's synopsis and the options. */
+void tale_print_usage(FILE *f);
+/* The help of one command; 0, or -1 when there is no such command. */
+int tale_print_help(FILE *f, const char *command);
 
 /* ---- stats (tale_stats.c) ---- */
 

@@ -109,6 +109,28 @@ rc_story *tale_sample_story(unsigned i, const rc_child *child)
     return s;
 }
 
+/* Saves sample entities number from .. to-1 of kind k into r. Children
+ * saved go into kids; stories are about the children of kids, round robin. */
+static int seed_range(rc_repo *r, int k, unsigned from, unsigned to,
+                      rc_list *kids)
+{
+    int rc = RC_OK;
+    for (unsigned i = from; rc == RC_OK && i < to; i++) {
+        void *e = NULL, *saved = NULL;
+        if (k == TALE_HERO)
+            e = tale_sample_hero(i, NULL);
+        else if (k == TALE_CHILD)
+            e = tale_sample_child(i);
+        else
+            e = tale_sample_story(i, kids->len ? kids->items[i % kids->len] : NULL);
+        rc = e ? rc_repo_save(r, e, k == TALE_CHILD ? &saved : NULL) : RC_ENOMEM;
+        r->entity->free(e);
+        if (rc == RC_OK && saved)
+            rc = rc_list_push(kids, saved);
+    }
+    return rc;
+}
+
 int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
               unsigned nheroes, unsigned nchildren, unsigned nstories,
               rc_list *made_children)
@@ -116,26 +138,68 @@ int tale_seed(rc_repo *heroes, rc_repo *children, rc_repo *stories,
     rc_list *kids = made_children ? made_children
                                   : rc_list_new(&rc_child_entity);
     int rc = kids ? RC_OK : RC_ENOMEM;
-    for (unsigned i = 0; rc == RC_OK && i < nheroes; i++) {
-        rc_hero *h = tale_sample_hero(i, NULL);
-        rc = h ? rc_repo_save(heroes, h, NULL) : RC_ENOMEM;
-        rc_hero_free(h);
-    }
-    for (unsigned i = 0; rc == RC_OK && i < nchildren; i++) {
-        rc_child *c = tale_sample_child(i);
-        void *saved = NULL;
-        rc = c ? rc_repo_save(children, c, &saved) : RC_ENOMEM;
-        rc_child_free(c);
-        if (rc == RC_OK)
-            rc = rc_list_push(kids, saved);
-    }
-    for (unsigned i = 0; rc == RC_OK && i < nstories; i++) {
-        const rc_child *c = kids->len ? kids->items[i % kids->len] : NULL;
-        rc_story *s = tale_sample_story(i, c);
-        rc = s ? rc_repo_save(stories, s, NULL) : RC_ENOMEM;
-        rc_story_free(s);
-    }
+    if (rc == RC_OK)
+        rc = seed_range(heroes, TALE_HERO, 0, nheroes, kids);
+    if (rc == RC_OK)
+        rc = seed_range(children, TALE_CHILD, 0, nchildren, kids);
+    if (rc == RC_OK)
+        rc = seed_range(stories, TALE_STORY, 0, nstories, kids);
     if (kids != made_children)
         rc_list_free(kids);
+    return rc;
+}
+
+/* One transaction's worth of seed_range. */
+typedef struct seed_batch {
+    rc_repo *repo;
+    int kind;
+    unsigned from, to;
+    rc_list *kids;
+} seed_batch;
+
+static int run_batch(void *ud)
+{
+    const seed_batch *b = ud;
+    return seed_range(b->repo, b->kind, b->from, b->to, b->kids);
+}
+
+/* Seeds n entities of kind k into a's SQLite repository, a batch at a time. */
+static int seed_kind(tale_app *a, int k, unsigned n, rc_list *kids,
+                     bool progress)
+{
+    const char *ns = tale_kind(k)->ns;
+    int rc = RC_OK;
+    for (unsigned from = 0; rc == RC_OK && from < n; from += TALE_SEED_BATCH) {
+        seed_batch b = {a->sqlite[k], k, from,
+                        n - from < TALE_SEED_BATCH ? n : from + TALE_SEED_BATCH,
+                        kids};
+        rc = rc_sqlite_batch(a->db, run_batch, &b);
+        if (progress && rc == RC_OK)
+            fprintf(stderr, "\rtale: seed: %s %u/%u", ns, b.to, n);
+    }
+    if (progress && n)
+        fputc('\n', stderr);
+    return rc;
+}
+
+int tale_seed_batched(tale_app *a, const unsigned counts[TALE_NKINDS],
+                      bool progress)
+{
+    rc_list *kids = rc_list_new(&rc_child_entity);
+    int rc = kids ? RC_OK : RC_ENOMEM;
+    for (int k = 0; rc == RC_OK && k < TALE_NKINDS; k++)
+        rc = seed_kind(a, k, counts[k], kids, progress);
+    rc_list_free(kids);
+    /* The rows went around the cache: drop what it held of each namespace
+     * written (even after a failure: earlier batches are committed). The
+     * invalidation also takes the leases, so a reader that read before the
+     * last commit cannot fill an answer from before it. */
+    for (int k = 0; k < TALE_NKINDS; k++) {
+        if (!counts[k])
+            continue;
+        int inv = rc_cached_repo_invalidate(a->cached[k], "all", NULL, 0, NULL);
+        if (rc == RC_OK && inv != RC_OK && inv != RC_EUNAVAILABLE)
+            rc = inv; /* unreachable: the caller warns (pending deletes) */
+    }
     return rc;
 }

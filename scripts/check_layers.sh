@@ -26,7 +26,7 @@ rank() {
 # The layer of each public header (include/repocache/<name>.h).
 public_layer() {
     case "$1" in
-    status | entity | codec | settings | log) echo core ;;
+    status | entity | codec | settings | export | version | log) echo core ;;
     cache | metrics) echo cache ;;
     strategy) echo strategies ;;
     repository | sqlite_repository | cached_repository) echo repository ;;

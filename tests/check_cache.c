@@ -369,7 +369,8 @@ static void check_stats_json(void *ud, int rc)
     if (rc == RC_OK) {
         json_t *j = json_loads(stats_text, 0, NULL);
         ck_assert_ptr_nonnull(j);
-        ck_assert_uint_eq(json_object_size(j), 15) /* with "near" */;
+        ck_assert_uint_eq(json_object_size(j), 16) /* with "near" */;
+        ck_assert_ptr_nonnull(json_object_get(j, "oversized_skipped"));
         ck_assert_str_eq(json_string_value(json_object_get(j, "circuit")),
                          "closed");
         json_decref(j);

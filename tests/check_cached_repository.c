@@ -1609,6 +1609,53 @@ START_TEST(test_stats_json_out_of_memory)
 }
 END_TEST
 
+/* Reads the oversized-value test makes through c, a cached repository over
+ * in holding 20 heroes: the list (about 9 KB encoded) is over the 2000-byte
+ * cap, each hero (about 350 bytes) under it. */
+static void read_big_and_small(rc_repo *c, count_repo *in)
+{
+    rc_list *l = NULL;
+    void *e = NULL;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(rc_repo_list_all(c, &l), RC_OK);
+        ck_assert_uint_eq(l->len, 20);
+        rc_list_free(l);
+        ck_assert_int_eq(rc_repo_find_by_id(c, "h1", &e), RC_OK);
+        rc_hero_free(e);
+    }
+    ck_assert_int_eq(in->lists, 3); /* the list is never cached */
+    ck_assert_int_eq(in->finds, 1); /* the hero is */
+    rc_cached_repo_stats st;
+    stats(c, &st);
+    ck_assert_uint_eq(st.cache.oversized_skipped, 3);
+    ck_assert_uint_eq(st.errors, 0);
+}
+
+/* CACHE_MAX_VALUE_BYTES: a value over it is answered from the wrapped
+ * repository every time and stored nowhere (Redis, near cache, fallback). */
+START_TEST(test_oversized_values_not_cached)
+{
+    char id[8];
+    for (int pass = 0; pass < 2; pass++) {
+        rc_cache_free(cache);
+        ck_assert_int_eq(rc_settings_set(&settings, "CACHE_MAX_VALUE_BYTES", "2000"), RC_OK);
+        if (pass == 1) /* the fallback as the cache */
+            ck_assert_int_eq(rc_settings_set(&settings, "REDIS_ENABLED", "false"), RC_OK);
+        ck_assert_int_eq(rc_cache_new(&settings, &cache), RC_OK);
+        count_repo *in;
+        rc_repo *c = cached_hero(&in, false);
+        for (int i = 1; i <= 20; i++) {
+            snprintf(id, sizeof id, "h%d", i);
+            cr_put(in, mk_hero(id, "Ann", "en"));
+        }
+        read_big_and_small(c, in);
+        if (pass == 0)
+            ASSERT_KEYS("hero:h1\n");
+        rc_repo_free(c);
+    }
+}
+END_TEST
+
 static Suite *cached_suite(void)
 {
     Suite *s = suite_create("cached_repository");
@@ -1632,6 +1679,7 @@ static Suite *cached_suite(void)
         {"invalidate_scopes", test_invalidate_scopes},
         {"invalidate_all_with_glob_prefix", test_invalidate_all_with_glob_prefix},
         {"stats", test_stats},
+        {"oversized_values_not_cached", test_oversized_values_not_cached},
         {"codec_out_of_memory", test_codec_out_of_memory},
         {"stats_json_out_of_memory", test_stats_json_out_of_memory},
     };

@@ -19,7 +19,7 @@ static const char *const all_vars[] = {
     "CACHE_FALLBACK_ENABLED", "CACHE_FALLBACK_MAX_ENTRIES", "CIRCUIT_BREAKER_THRESHOLD",
     "CIRCUIT_BREAKER_TIMEOUT", "DATABASE_PATH", "LOG_LEVEL", "CACHE_L1_ENABLED",
     "CACHE_L1_MAX_ENTRIES", "CACHE_L1_MAX_BYTES", "CACHE_L1_MAX_TTL", "CACHE_SINGLE_FLIGHT", "CACHE_L1_STRICT",
-    "CACHE_METRICS_ENABLED", "CACHE_STATS_FLUSH_INTERVAL",
+    "CACHE_MAX_VALUE_BYTES", "CACHE_METRICS_ENABLED", "CACHE_STATS_FLUSH_INTERVAL",
 };
 
 static rc_settings s;
@@ -72,6 +72,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(s.cache_key_prefix, "");
     ck_assert(s.cache_fallback_enabled);
     ck_assert_int_eq(s.cache_fallback_max_entries, 1000);
+    ck_assert_int_eq(s.cache_max_value_bytes, 1048576);
     ck_assert_int_eq(s.circuit_breaker_threshold, 5);
     ck_assert_double_eq(s.circuit_breaker_timeout, 30.0);
     ck_assert_str_eq(s.database_path, "tale.db");
@@ -118,6 +119,12 @@ START_TEST(test_every_variable)
     ck_assert_int_eq(s.cache_negative_ttl, 0);
     ck_assert_int_eq(rc_settings_set(&s, "CACHE_KEY_PREFIX", "app:"), RC_OK);
     ck_assert_str_eq(s.cache_key_prefix, "app:");
+    ck_assert_int_eq(rc_settings_set(&s, "CACHE_MAX_VALUE_BYTES", "4096"), RC_OK);
+    ck_assert_int_eq(s.cache_max_value_bytes, 4096);
+    ck_assert_int_eq(rc_settings_set(&s, "CACHE_MAX_VALUE_BYTES", "536870912"), RC_OK);
+    refused("CACHE_MAX_VALUE_BYTES", "0");
+    refused("CACHE_MAX_VALUE_BYTES", "536870913");
+    refused("CACHE_MAX_VALUE_BYTES", "1MB");
     ck_assert_int_eq(rc_settings_set(&s, "CACHE_FALLBACK_ENABLED", "off"), RC_OK);
     ck_assert(!s.cache_fallback_enabled);
     ck_assert_int_eq(rc_settings_set(&s, "CACHE_FALLBACK_MAX_ENTRIES", "50"), RC_OK);

@@ -1027,6 +1027,70 @@ START_TEST(test_update_previous_atomic)
 }
 END_TEST
 
+/* ---- rc_sqlite_batch ---- */
+
+typedef struct batch_work {
+    int status;        /* what the batch returns */
+    rc_repo *observer; /* a repository on a second connection to the file */
+    size_t seen;       /* heroes it saw from inside the batch */
+    int nested;        /* status of a batch started inside this one */
+} batch_work;
+
+/* Inside a batch: saves b1 and b2, updates h0, removes h1; looks at the
+ * file through the second connection; tries to nest. */
+static int batch_body(void *ud)
+{
+    batch_work *w = ud;
+    rc_hero *h = mk_hero("h0", "Changed", "ru", 9);
+    rc_hero_free(save(heroes, mk_hero("b1", "Bo", "en", 7)));
+    rc_hero_free(save(heroes, mk_hero("b2", "Cy", "en", 8)));
+    ck_assert_int_eq(rc_repo_update(heroes, h, NULL, NULL), RC_OK);
+    ck_assert_int_eq(rc_repo_remove(heroes, "h1", NULL), RC_OK);
+    rc_hero_free(h);
+    w->seen = count_all(w->observer);
+    w->nested = rc_sqlite_batch(db, batch_body, w);
+    return w->status;
+}
+
+/* One transaction: all of the batch's writes or none of them, invisible to
+ * another connection until the commit. */
+START_TEST(test_batch)
+{
+    rc_sqlite_db *db2 = NULL;
+    rc_repo *other = NULL;
+    void *e = NULL;
+    ck_assert_int_eq(rc_sqlite_open(db_path, &db2), RC_OK);
+    ck_assert_int_eq(rc_sqlite_repo_new(db2, &rc_hero_entity, &other), RC_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        rc_hero_free(save(heroes, mk_hero("h0", "Ann", "en", 7)));
+        rc_hero_free(save(heroes, mk_hero("h1", "Ben", "en", 8)));
+        batch_work w = {.status = pass == 0 ? RC_ECONFLICT : RC_OK, .observer = other};
+        ck_assert_int_eq(rc_sqlite_batch(db, batch_body, &w), w.status);
+        ck_assert_uint_eq(w.seen, 2); /* the batch's writes were not visible */
+        ck_assert_int_eq(w.nested, RC_EINVAL);
+        ck_assert_int_eq(rc_repo_find_by_id(other, "h0", &e), RC_OK);
+        ck_assert_str_eq(((rc_hero *)e)->name, pass == 0 ? "Ann" : "Changed");
+        rc_hero_free(e);
+        ck_assert_int_eq(rc_repo_find_by_id(other, "h1", &e),
+                         pass == 0 ? RC_OK : RC_ENOTFOUND);
+        rc_hero_free(e);
+        e = NULL;
+        ck_assert_uint_eq(count_all(other), pass == 0 ? 2 : 3);
+        ck_assert_int_eq(rc_repo_remove(heroes, "h0", NULL), RC_OK);
+        rc_repo_remove(heroes, "h1", NULL);
+        rc_repo_remove(heroes, "b1", NULL);
+        rc_repo_remove(heroes, "b2", NULL);
+    }
+    /* after a batch, calls commit on their own again */
+    rc_hero_free(save(heroes, mk_hero("h9", "Dee", "en", 7)));
+    ck_assert_uint_eq(count_all(other), 1);
+    ck_assert_int_eq(rc_sqlite_batch(NULL, batch_body, NULL), RC_EINVAL);
+    ck_assert_int_eq(rc_sqlite_batch(db, NULL, NULL), RC_EINVAL);
+    rc_repo_free(other);
+    rc_sqlite_free(db2);
+}
+END_TEST
+
 static Suite *sqlite_suite(void)
 {
     Suite *s = suite_create("sqlite");
@@ -1057,6 +1121,7 @@ static Suite *sqlite_suite(void)
         {"threads_one_db", test_two_threads_one_db},
         {"threads_two_connections", test_two_threads_two_connections},
         {"update_previous_atomic", test_update_previous_atomic},
+        {"batch", test_batch},
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# install_check.sh BUILD_DIR SOURCE_DIR - installs the built library into a
-# temporary prefix and builds example/wrap_own.c against it with nothing but
+# install_check.sh BUILD_DIR SOURCE_DIR - installs the build into a
+# temporary prefix (library, headers, CMake package, tale, manual pages: each
+# is checked) and builds example/wrap_own.c against it with nothing but
 # `pkg-config --cflags --libs repocache`, as another project would; then runs
 # it (it works with or without Redis).
 set -euo pipefail
@@ -11,9 +12,16 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 pc=$(find "$prefix" -name repocache.pc)
 [ -n "$pc" ] || { echo "repocache.pc not installed"; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$pc")
-for h in status entity repository sqlite_repository codec settings cache strategy cached_repository; do
+for h in status entity repository sqlite_repository codec settings cache strategy cached_repository \
+    export version; do
     [ -f "$prefix/include/repocache/$h.h" ] || { echo "missing header $h.h"; exit 1; }
 done
+# The rest of the install: the CMake package, tale and the manual pages.
+for f in lib/cmake/repocache/repocacheConfig.cmake lib/cmake/repocache/repocacheConfigVersion.cmake \
+    share/man/man1/tale.1 share/man/man3/repocache.3 share/doc/repocache/LICENSE; do
+    [ -n "$(find "$prefix" -path "$prefix/*$f" -o -path "$prefix/$f")" ] || { echo "not installed: $f"; exit 1; }
+done
+"$prefix/bin/tale" --version | grep -q "^tale " || { echo "installed tale does not run"; exit 1; }
 # shellcheck disable=SC2046
 ${CC:-cc} -Wall -Wextra -Werror -o "$prefix/wrap_own" "$src/example/wrap_own.c" \
     $(pkg-config --cflags --libs repocache)

@@ -58,6 +58,7 @@
 #ifndef REPOCACHE_CACHE_H
 #define REPOCACHE_CACHE_H
 
+#include "repocache/export.h"
 #include "repocache/settings.h"
 #include "repocache/status.h"
 
@@ -79,92 +80,92 @@ typedef enum rc_circuit_state {
 } rc_circuit_state;
 
 /* Name of a state: "closed", "open", "half_open". */
-const char *rc_circuit_state_name(rc_circuit_state s);
+RC_API const char *rc_circuit_state_name(rc_circuit_state s);
 
 /* A monotonic clock in seconds; tests substitute their own. */
 typedef double (*rc_clock_fn)(void *ud);
 /* The default clock: seconds on CLOCK_MONOTONIC (ud ignored). */
-double rc_clock_monotonic(void *ud);
+RC_API double rc_clock_monotonic(void *ud);
 
 /* Creates a service from settings (copied; s may be freed afterwards).
  * Never fails because Redis is unreachable: it connects lazily.
  * *out owned by the caller (rc_cache_free). RC_ENOMEM / RC_ECONFIG. */
-int rc_cache_new(const rc_settings *s, rc_cache **out);
+RC_API int rc_cache_new(const rc_settings *s, rc_cache **out);
 /* Frees the service and closes its connections; accepts NULL. */
-void rc_cache_free(rc_cache *c);
+RC_API void rc_cache_free(rc_cache *c);
 /* Replaces the clock (NULL restores the monotonic clock). For tests. */
-void rc_cache_set_clock(rc_cache *c, rc_clock_fn fn, void *ud);
+RC_API void rc_cache_set_clock(rc_cache *c, rc_clock_fn fn, void *ud);
 
 /* The configured key prefix (borrowed, never NULL). */
-const char *rc_cache_prefix(const rc_cache *c);
+RC_API const char *rc_cache_prefix(const rc_cache *c);
 /* *out = prefix + key, a new string the caller frees with free(). */
-int rc_cache_key(const rc_cache *c, const char *key, char **out);
+RC_API int rc_cache_key(const rc_cache *c, const char *key, char **out);
 
 /* ---- values ---- */
 
 /* *val (malloc'd, NUL-terminated past *len, caller frees) = the value.
  * RC_ENOTFOUND on a miss, including when Redis is unavailable and the
  * fallback has nothing. */
-int rc_cache_get(rc_cache *c, const char *key, char **val, size_t *len);
+RC_API int rc_cache_get(rc_cache *c, const char *key, char **val, size_t *len);
 /* Stores val for ttl seconds (ttl <= 0: RC_EINVAL). RC_OK when stored in
  * Redis or, while Redis is unavailable, in the fallback; else RC_EUNAVAILABLE. */
-int rc_cache_set(rc_cache *c, const char *key, const char *val, size_t len,
-                 int ttl);
+RC_API int rc_cache_set(rc_cache *c, const char *key, const char *val, size_t len,
+                        int ttl);
 /* Deletes key. RC_OK (deleted or absent), or RC_EUNAVAILABLE when Redis
  * could not be reached (the delete is then remembered and replayed). */
-int rc_cache_del(rc_cache *c, const char *key);
+RC_API int rc_cache_del(rc_cache *c, const char *key);
 /* Deletes n keys in one round trip; *removed (may be NULL) = how many
  * existed. Same remembering rule as rc_cache_del. */
-int rc_cache_del_many(rc_cache *c, const char *const *keys, size_t n,
-                      long long *removed);
+RC_API int rc_cache_del_many(rc_cache *c, const char *const *keys, size_t n,
+                             long long *removed);
 /* *exists = whether key exists. RC_EUNAVAILABLE when Redis is unavailable
  * and the fallback is off. */
-int rc_cache_exists(rc_cache *c, const char *key, bool *exists);
+RC_API int rc_cache_exists(rc_cache *c, const char *key, bool *exists);
 /* *ttl = remaining seconds, -1 without expiry, -2 when absent. */
-int rc_cache_ttl(rc_cache *c, const char *key, long long *ttl);
+RC_API int rc_cache_ttl(rc_cache *c, const char *key, long long *ttl);
 /* Deletes every key under the prefix matching glob (the prefix is added and
  * escaped; glob itself is used as a pattern, so escape user values with
  * rc_cache_glob_escape). SCAN + UNLINK in batches, never KEYS; matching
  * fallback entries go too. *removed = count. RC_EUNAVAILABLE when Redis
  * could not be reached (the clear is then remembered and replayed). */
-int rc_cache_clear(rc_cache *c, const char *glob, long long *removed);
+RC_API int rc_cache_clear(rc_cache *c, const char *glob, long long *removed);
 /* Escapes * ? [ ] \ in s so it matches only itself in a pattern.
  * *out new, caller frees. */
-int rc_cache_glob_escape(const char *s, char **out);
+RC_API int rc_cache_glob_escape(const char *s, char **out);
 
 /* Loader for rc_cache_get_or_load: *val (malloc'd) and *len on RC_OK. */
 typedef int (*rc_loader_fn)(void *ud, char **val, size_t *len);
 /* Get, or on a miss call loader and store its value for ttl seconds.
  * Returns the loader's status when it fails (nothing stored). */
-int rc_cache_get_or_load(rc_cache *c, const char *key, int ttl,
-                         rc_loader_fn loader, void *ud, char **val,
-                         size_t *len);
+RC_API int rc_cache_get_or_load(rc_cache *c, const char *key, int ttl,
+                                rc_loader_fn loader, void *ud, char **val,
+                                size_t *len);
 
 /* Pipelined batch get: vals[i]/lens[i] (vals[i] NULL on a miss; caller
  * frees each). One round trip. */
-int rc_cache_mget(rc_cache *c, const char *const *keys, size_t n,
-                  char **vals, size_t *lens);
+RC_API int rc_cache_mget(rc_cache *c, const char *const *keys, size_t n,
+                         char **vals, size_t *lens);
 /* Pipelined batch set, all with ttl. One round trip. */
-int rc_cache_mset(rc_cache *c, const char *const *keys,
-                  const char *const *vals, const size_t *lens, size_t n,
-                  int ttl);
+RC_API int rc_cache_mset(rc_cache *c, const char *const *keys,
+                         const char *const *vals, const size_t *lens, size_t n,
+                         int ttl);
 
 /* PING. RC_OK when Redis answered, else RC_EUNAVAILABLE (or RC_EAUTH). */
-int rc_cache_health_check(rc_cache *c);
+RC_API int rc_cache_health_check(rc_cache *c);
 
 /* ---- FIFO queue on a Redis list (never falls back: items are not lost
  * silently; RC_EUNAVAILABLE instead) ---- */
 
 /* Appends a copy of val (binary) at the tail of the list named queue (used
  * as given, no prefix added). RC_OK or RC_EUNAVAILABLE. */
-int rc_queue_push(rc_cache *c, const char *queue, const char *val, size_t len);
+RC_API int rc_queue_push(rc_cache *c, const char *queue, const char *val, size_t len);
 /* Takes the head item: *val (malloc'd, NUL-terminated past *len) caller
  * frees. RC_ENOTFOUND when empty, RC_EUNAVAILABLE. */
-int rc_queue_pop(rc_cache *c, const char *queue, char **val, size_t *len);
+RC_API int rc_queue_pop(rc_cache *c, const char *queue, char **val, size_t *len);
 /* *len = items in the queue. RC_OK or RC_EUNAVAILABLE. */
-int rc_queue_length(rc_cache *c, const char *queue, long long *len);
+RC_API int rc_queue_length(rc_cache *c, const char *queue, long long *len);
 /* Removes the queue and its items. RC_OK or RC_EUNAVAILABLE. */
-int rc_queue_clear(rc_cache *c, const char *queue);
+RC_API int rc_queue_clear(rc_cache *c, const char *queue);
 
 /* ---- statistics ---- */
 
@@ -195,6 +196,11 @@ typedef struct rc_cache_stats {
     uint64_t near_invalidations; /* invalidations received from Redis */
     uint64_t near_coherence_losses; /* times it stopped serving and emptied */
     uint64_t single_flight_waits;   /* reads that waited for another's load */
+    uint64_t oversized_skipped;  /* values not cached: their encoding was
+                                    over CACHE_MAX_VALUE_BYTES */
+    /* Room for figures added later (see "Growing structs" in
+     * repocache/export.h); zero. */
+    uint64_t reserved_[16];
 } rc_cache_stats;
 
 /* *count = keys under the prefix matching glob (the prefix is added and
@@ -202,13 +208,13 @@ typedef struct rc_cache_stats {
  * trip per 1000 keys of the whole database, stopping once max_scanned keys
  * have been examined (*exact false then, and *count a lower bound). RC_OK or
  * RC_EUNAVAILABLE. */
-int rc_cache_count_keys(rc_cache *c, const char *glob, long long max_scanned,
+RC_API int rc_cache_count_keys(rc_cache *c, const char *glob, long long max_scanned,
                         long long *count, bool *exact);
 
 /* Fills *st (asks the server for memory and key count when reachable). */
-int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st);
+RC_API int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st);
 /* *json = the stats as a JSON object text, caller frees. */
-int rc_cache_stats_json(rc_cache *c, char **json);
+RC_API int rc_cache_stats_json(rc_cache *c, char **json);
 
 #ifdef __cplusplus
 }

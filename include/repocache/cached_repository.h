@@ -39,6 +39,7 @@
 #ifndef REPOCACHE_CACHED_REPOSITORY_H
 #define REPOCACHE_CACHED_REPOSITORY_H
 
+#include "repocache/export.h"
 #include "repocache/cache.h"
 #include "repocache/repository.h"
 #include "repocache/strategy.h"
@@ -62,6 +63,10 @@ typedef struct rc_cached_repo_options {
                                   rejected. */
     rc_fill_hook_fn fill_hook; /* test hook, see above; NULL = none */
     void *fill_hook_ud;        /* passed to fill_hook */
+    /* Room for options added later, each off when zero (see "Growing
+     * structs" in repocache/export.h): initialise the whole struct, e.g.
+     * with designated initializers. */
+    void *reserved_[4];
 } rc_cached_repo_options;
 
 /*
@@ -73,17 +78,17 @@ typedef struct rc_cached_repo_options {
  * *out is owned by the caller (rc_repo_free). RC_EINVAL when st does not
  * pass rc_strategy_check or its entity differs from inner->entity, RC_ENOMEM.
  */
-int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
-                       const rc_cached_repo_options *opt, rc_repo **out);
+RC_API int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
+                              const rc_cached_repo_options *opt, rc_repo **out);
 
 /* Whether r is a cached repository made by rc_cached_repo_new. */
-bool rc_cached_repo_is(const rc_repo *r);
+RC_API bool rc_cached_repo_is(const rc_repo *r);
 /* The former name of rc_cached_repo_is, kept so that code written for 0.1.0
  * still compiles and links; new code uses rc_cached_repo_is. */
-bool rc_is_cached_repo(const rc_repo *r);
+RC_API bool rc_is_cached_repo(const rc_repo *r);
 
 /* The wrapped repository of a cached repository (borrowed), or NULL. */
-rc_repo *rc_cached_repo_inner(rc_repo *r);
+RC_API rc_repo *rc_cached_repo_inner(rc_repo *r);
 
 /*
  * Manual invalidation. scope: "all" (every key of the namespace under the
@@ -96,9 +101,9 @@ rc_repo *rc_cached_repo_inner(rc_repo *r);
  * cached one; RC_EUNAVAILABLE when Redis could not be reached (the deletes
  * are then remembered and replayed, and *removed = 0).
  */
-int rc_cached_repo_invalidate(rc_repo *r, const char *scope,
-                              const char *const *args, size_t nargs,
-                              long long *removed);
+RC_API int rc_cached_repo_invalidate(rc_repo *r, const char *scope,
+                                     const char *const *args, size_t nargs,
+                                     long long *removed);
 
 typedef struct rc_cached_repo_stats {
     /* The Python fields */
@@ -125,24 +130,28 @@ typedef struct rc_cached_repo_stats {
     uint64_t lease_waits;         /* misses that found another reader
                                      filling (any process) and waited for
                                      its value instead of the database */
+    /* The cache service */
+    rc_cache_stats cache;         /* rc_cache_get_stats */
+    /* Added in 0.2.0, from the reserved room */
     long long keys;               /* keys of this namespace in Redis (values,
                                      negative entries, leases), counted by
                                      rc_cache_count_keys; -1 unavailable */
     bool keys_exact;              /* false: the count stopped at 1,000,000
                                      keys examined and is a lower bound */
-    /* The cache service */
-    rc_cache_stats cache;         /* rc_cache_get_stats */
+    /* Room for figures added later (see "Growing structs" in
+     * repocache/export.h); zero. */
+    uint64_t reserved_[6];
 } rc_cached_repo_stats;
 
 /* Fills *st for cached repository r. RC_EINVAL when r is not one. Works (with
  * all_cached false, all_ttl_remaining -2) when Redis is unavailable. */
-int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
+RC_API int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
 /* *json = the stats as a JSON object text (Python field names, then
  * "hits", "misses", "hit_rate", "negative_hits", "errors", "decode_errors",
  * "invalidations", "stale_fills_rejected", "near_hits", "lease_waits", "keys",
  * "keys_exact", and "cache": the service's stats object). Caller frees with
  * free(). */
-int rc_cached_repo_stats_json(rc_repo *r, char **json);
+RC_API int rc_cached_repo_stats_json(rc_repo *r, char **json);
 
 #ifdef __cplusplus
 }

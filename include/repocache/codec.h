@@ -21,6 +21,7 @@
 #ifndef REPOCACHE_CODEC_H
 #define REPOCACHE_CODEC_H
 
+#include "repocache/export.h"
 #include "repocache/entity.h"
 #include "repocache/status.h"
 
@@ -44,32 +45,32 @@ typedef struct rc_codec {
     int (*decode)(const json_t *j, void **out);
 } rc_codec;
 
-extern const rc_codec rc_hero_codec;
-extern const rc_codec rc_child_codec;
-extern const rc_codec rc_story_codec;
+RC_API extern const rc_codec rc_hero_codec;
+RC_API extern const rc_codec rc_child_codec;
+RC_API extern const rc_codec rc_story_codec;
 
 /* *out = e as compact JSON object text (malloc'd, caller frees). */
-int rc_entity_encode_text(const rc_codec *codec, const void *e, char **out);
+RC_API int rc_entity_encode_text(const rc_codec *codec, const void *e, char **out);
 /* *out = entity decoded from JSON object text of len bytes. */
-int rc_entity_decode_text(const rc_codec *codec, const char *text, size_t len,
-                          void **out);
+RC_API int rc_entity_decode_text(const rc_codec *codec, const char *text, size_t len,
+                                 void **out);
 
 /* *out, *len = envelope text for e with this ttl and cached_at = now
  * (malloc'd, caller frees). */
-int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
-                       char **out, size_t *len);
+RC_API int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
+                              char **out, size_t *len);
 /* *out = the entity inside an envelope text. RC_EDECODE when it is not one. */
-int rc_envelope_decode(const rc_codec *codec, const char *text, size_t len,
-                       void **out);
+RC_API int rc_envelope_decode(const rc_codec *codec, const char *text, size_t len,
+                              void **out);
 /* *out, *len = JSON array of envelopes, one per item of l. */
-int rc_envelope_list_encode(const rc_codec *codec, const rc_list *l, int ttl,
-                            char **out, size_t *len);
+RC_API int rc_envelope_list_encode(const rc_codec *codec, const rc_list *l, int ttl,
+                                   char **out, size_t *len);
 /* *out = a list (items of type ops) decoded from an array of envelopes. */
-int rc_envelope_list_decode(const rc_codec *codec, const rc_entity_ops *ops,
-                            const char *text, size_t len, rc_list **out);
+RC_API int rc_envelope_list_decode(const rc_codec *codec, const rc_entity_ops *ops,
+                                   const char *text, size_t len, rc_list **out);
 
 /* *out = now as "YYYY-MM-DDTHH:MM:SS.ffffff" (UTC, no zone), caller frees. */
-int rc_iso_now(char **out);
+RC_API int rc_iso_now(char **out);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,8 @@
 #ifndef REPOCACHE_ENTITY_H
 #define REPOCACHE_ENTITY_H
 
+#include "repocache/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -117,33 +119,33 @@ typedef struct rc_story {
 /* ---- string lists ---- */
 
 /* Appends a copy of s. Returns RC_OK or RC_ENOMEM (list unchanged). */
-int rc_strlist_push(rc_strlist *l, const char *s);
+RC_API int rc_strlist_push(rc_strlist *l, const char *s);
 /* Frees the items and empties the list; the struct itself is the caller's. */
-void rc_strlist_clear(rc_strlist *l);
+RC_API void rc_strlist_clear(rc_strlist *l);
 /* Deep-copies src into *dst (which must be empty). RC_OK or RC_ENOMEM. */
-int rc_strlist_copy(rc_strlist *dst, const rc_strlist *src);
+RC_API int rc_strlist_copy(rc_strlist *dst, const rc_strlist *src);
 
 /* ---- entity lifecycle ---- */
 
-rc_hero *rc_hero_new(void);                /* caller frees with rc_hero_free */
-void rc_hero_free(rc_hero *h);             /* accepts NULL */
-rc_hero *rc_hero_clone(const rc_hero *h);  /* caller frees; NULL on ENOMEM */
-rc_child *rc_child_new(void);
-void rc_child_free(rc_child *c);
-rc_child *rc_child_clone(const rc_child *c);
-rc_story *rc_story_new(void);
-void rc_story_free(rc_story *s);
-rc_story *rc_story_clone(const rc_story *s);
+RC_API rc_hero *rc_hero_new(void);                /* caller frees with rc_hero_free */
+RC_API void rc_hero_free(rc_hero *h);             /* accepts NULL */
+RC_API rc_hero *rc_hero_clone(const rc_hero *h);  /* caller frees; NULL on ENOMEM */
+RC_API rc_child *rc_child_new(void);
+RC_API void rc_child_free(rc_child *c);
+RC_API rc_child *rc_child_clone(const rc_child *c);
+RC_API rc_story *rc_story_new(void);
+RC_API void rc_story_free(rc_story *s);
+RC_API rc_story *rc_story_clone(const rc_story *s);
 
 /* ---- validation (the only place the rules live) ---- */
 
 /* RC_OK, or RC_EINVAL with a message in rc_errmsg() naming the field. A NULL
  * id is accepted (save generates one) unless require_id is true. */
-int rc_hero_validate(const rc_hero *h, bool require_id);
-int rc_child_validate(const rc_child *c, bool require_id);
-int rc_story_validate(const rc_story *s, bool require_id);
+RC_API int rc_hero_validate(const rc_hero *h, bool require_id);
+RC_API int rc_child_validate(const rc_child *c, bool require_id);
+RC_API int rc_story_validate(const rc_story *s, bool require_id);
 /* RC_OK when id is a valid id (see limits above), else RC_EINVAL. */
-int rc_id_validate(const char *id);
+RC_API int rc_id_validate(const char *id);
 
 /* ---- the entity descriptor ---- */
 
@@ -161,9 +163,9 @@ typedef struct rc_entity_ops {
     int (*validate)(const void *e, bool require_id); /* RC_OK / RC_EINVAL */
 } rc_entity_ops;
 
-extern const rc_entity_ops rc_hero_entity;
-extern const rc_entity_ops rc_child_entity;
-extern const rc_entity_ops rc_story_entity;
+RC_API extern const rc_entity_ops rc_hero_entity;
+RC_API extern const rc_entity_ops rc_child_entity;
+RC_API extern const rc_entity_ops rc_story_entity;
 
 /* ---- named queries ----
  * The names of the built-in entities' queries (as in the Python version),
@@ -193,14 +195,14 @@ typedef struct rc_list {
 } rc_list;
 
 /* A new empty list for entities of type ops; caller frees with rc_list_free. */
-rc_list *rc_list_new(const rc_entity_ops *ops);
+RC_API rc_list *rc_list_new(const rc_entity_ops *ops);
 /* Appends e, taking ownership of it even on failure (freed then).
  * RC_OK or RC_ENOMEM. */
-int rc_list_push(rc_list *l, void *e);
+RC_API int rc_list_push(rc_list *l, void *e);
 /* Frees the list and every item; accepts NULL. */
-void rc_list_free(rc_list *l);
+RC_API void rc_list_free(rc_list *l);
 /* Deep copy; caller frees; NULL on ENOMEM. */
-rc_list *rc_list_clone(const rc_list *l);
+RC_API rc_list *rc_list_clone(const rc_list *l);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,8 @@
 #ifndef REPOCACHE_LOG_H
 #define REPOCACHE_LOG_H
 
+#include "repocache/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,13 +48,13 @@ typedef void (*rc_log_fn)(void *ud, int level, const char *event,
 
 /* Sends every log line of the process to fn(ud, ...) from now on; fn NULL
  * restores the default handler. Thread-safe. */
-void rc_log_set_handler(rc_log_fn fn, void *ud);
+RC_API void rc_log_set_handler(rc_log_fn fn, void *ud);
 
 /* The default handler: one line to stderr, as shown above (ud ignored). */
-void rc_log_stderr(void *ud, int level, const char *event, const char *message);
+RC_API void rc_log_stderr(void *ud, int level, const char *event, const char *message);
 
 /* The name of level ("debug", "info", "warning", "error"), or "?". */
-const char *rc_log_level_name(int level);
+RC_API const char *rc_log_level_name(int level);
 
 #ifdef __cplusplus
 }

@@ -28,13 +28,13 @@ extern "C" {
  * README. Reads the process's own figures only (no Redis call). Caller
  * frees with free(). RC_OK, RC_EINVAL, RC_ENOMEM.
  */
-int rc_cache_metrics_text(rc_cache *c, char **text);
+RC_API int rc_cache_metrics_text(rc_cache *c, char **text);
 
 /* Sends this process's counters to Redis now (they go by themselves every
  * CACHE_STATS_FLUSH_INTERVAL seconds from a miss or a write, and at
  * rc_cache_free, unless that setting is 0). RC_OK, RC_EUNAVAILABLE (kept
  * for the next send). */
-int rc_cache_metrics_flush(rc_cache *c);
+RC_API int rc_cache_metrics_flush(rc_cache *c);
 
 /* The fleet totals of one entity namespace: what every process sharing this
  * Redis and prefix has sent. */
@@ -54,13 +54,13 @@ typedef struct rc_fleet_stats {
 
 /* Reads the fleet totals of namespace ns (one HGETALL). RC_OK (with
  * present false when there are none), RC_EUNAVAILABLE, RC_EINVAL. */
-int rc_cache_fleet_stats(rc_cache *c, const char *ns, rc_fleet_stats *out);
+RC_API int rc_cache_fleet_stats(rc_cache *c, const char *ns, rc_fleet_stats *out);
 
 /* *text = the fleet totals of the namespaces ns[0..n) as Prometheus text:
  * repocache_fleet_reads_total{entity,tier,outcome}, repocache_fleet_<counter>_total
  * {entity} and repocache_fleet_age_seconds{entity}. Caller frees. RC_OK
  * (families empty where Redis had nothing or could not be asked), RC_ENOMEM. */
-int rc_cache_fleet_metrics_text(rc_cache *c, const char *const *ns, size_t n,
+RC_API int rc_cache_fleet_metrics_text(rc_cache *c, const char *const *ns, size_t n,
                                 char **text);
 
 #ifdef __cplusplus

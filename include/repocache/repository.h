@@ -22,6 +22,7 @@
 #ifndef REPOCACHE_REPOSITORY_H
 #define REPOCACHE_REPOSITORY_H
 
+#include "repocache/export.h"
 #include "repocache/entity.h"
 #include "repocache/status.h"
 
@@ -79,20 +80,20 @@ struct rc_repo {
  * version predates the slot, and otherwise the implementation's status
  * unchanged. Ownership as in the table above. */
 
-int rc_repo_find_by_id(rc_repo *r, const char *id, void **out);
-int rc_repo_list_all(rc_repo *r, rc_list **out);
-int rc_repo_find_by_query(rc_repo *r, const char *query,
-                          const char *const *args, size_t nargs,
-                          rc_list **out);
-int rc_repo_save(rc_repo *r, const void *entity, void **saved);
-int rc_repo_update(rc_repo *r, const void *entity, void **stored,
-                   void **previous);
-int rc_repo_remove(rc_repo *r, const char *id, void **previous);
+RC_API int rc_repo_find_by_id(rc_repo *r, const char *id, void **out);
+RC_API int rc_repo_list_all(rc_repo *r, rc_list **out);
+RC_API int rc_repo_find_by_query(rc_repo *r, const char *query,
+                                 const char *const *args, size_t nargs,
+                                 rc_list **out);
+RC_API int rc_repo_save(rc_repo *r, const void *entity, void **saved);
+RC_API int rc_repo_update(rc_repo *r, const void *entity, void **stored,
+                          void **previous);
+RC_API int rc_repo_remove(rc_repo *r, const char *id, void **previous);
 /* Frees r (through its destroy slot); accepts NULL and a NULL slot. */
-void rc_repo_free(rc_repo *r);
+RC_API void rc_repo_free(rc_repo *r);
 /* The former name of rc_repo_free, kept so that code written for 0.1.0
  * still compiles and links; new code uses rc_repo_free. */
-void rc_repo_destroy(rc_repo *r);
+RC_API void rc_repo_destroy(rc_repo *r);
 
 /* The query names (RC_Q_BY_LANGUAGE ...) are in repocache/entity.h. */
 
@@ -100,17 +101,17 @@ void rc_repo_destroy(rc_repo *r);
  * implementation: each is one call to rc_repo_find_by_query; *out as
  * there). rc_child_find_exact_match passes age as decimal text ("7"). ---- */
 
-int rc_hero_find_by_language(rc_repo *r, const char *language, rc_list **out);
-int rc_hero_find_by_name(rc_repo *r, const char *name, rc_list **out);
-int rc_child_find_by_name(rc_repo *r, const char *name, rc_list **out);
-int rc_child_find_exact_match(rc_repo *r, const char *name, int age,
-                              const char *gender, rc_list **out);
-int rc_story_find_by_child_id(rc_repo *r, const char *child_id,
-                              rc_list **out);
-int rc_story_find_by_child_name(rc_repo *r, const char *child_name,
-                                rc_list **out);
-int rc_story_find_by_language(rc_repo *r, const char *language,
-                              rc_list **out);
+RC_API int rc_hero_find_by_language(rc_repo *r, const char *language, rc_list **out);
+RC_API int rc_hero_find_by_name(rc_repo *r, const char *name, rc_list **out);
+RC_API int rc_child_find_by_name(rc_repo *r, const char *name, rc_list **out);
+RC_API int rc_child_find_exact_match(rc_repo *r, const char *name, int age,
+                                     const char *gender, rc_list **out);
+RC_API int rc_story_find_by_child_id(rc_repo *r, const char *child_id,
+                                     rc_list **out);
+RC_API int rc_story_find_by_child_name(rc_repo *r, const char *child_name,
+                                       rc_list **out);
+RC_API int rc_story_find_by_language(rc_repo *r, const char *language,
+                                     rc_list **out);
 
 #ifdef __cplusplus
 }

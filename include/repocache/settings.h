@@ -10,6 +10,8 @@
 #ifndef REPOCACHE_SETTINGS_H
 #define REPOCACHE_SETTINGS_H
 
+#include "repocache/export.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -47,6 +49,9 @@ typedef struct rc_settings {
     char *cache_key_prefix;      /* CACHE_KEY_PREFIX ("" by default, never NULL) */
     bool cache_fallback_enabled; /* CACHE_FALLBACK_ENABLED (true) */
     int cache_fallback_max_entries; /* CACHE_FALLBACK_MAX_ENTRIES (1000) */
+    int cache_max_value_bytes;   /* CACHE_MAX_VALUE_BYTES (1048576): a cached
+                                    repository stores no encoded value or
+                                    list larger than this */
     /* Near cache (the in-process tier in front of Redis) */
     bool cache_l1_enabled;       /* CACHE_L1_ENABLED (true) */
     int cache_l1_max_entries;    /* CACHE_L1_MAX_ENTRIES (10000) */
@@ -54,23 +59,26 @@ typedef struct rc_settings {
     int cache_l1_max_ttl;        /* CACHE_L1_MAX_TTL seconds (300) */
     bool cache_single_flight;    /* CACHE_SINGLE_FLIGHT (true) */
     bool cache_l1_strict;        /* CACHE_L1_STRICT (true) */
-    /* Metrics */
-    bool cache_metrics_enabled;  /* CACHE_METRICS_ENABLED (true): latency
-                                    histograms (counters are always kept) */
-    int cache_stats_flush_interval; /* CACHE_STATS_FLUSH_INTERVAL seconds (5):
-                                    how often counters go to Redis for the
-                                    fleet totals (and at rc_cache_free);
-                                    0 = never by itself */
     /* Circuit breaker */
     int circuit_breaker_threshold; /* CIRCUIT_BREAKER_THRESHOLD (5) */
     double circuit_breaker_timeout; /* CIRCUIT_BREAKER_TIMEOUT seconds (30) */
     /* Application */
     char *database_path;         /* DATABASE_PATH ("tale.db") */
     char *log_level;             /* LOG_LEVEL ("info": debug|info|warning|error) */
+    /* Metrics (added in 0.2.0, from the reserved room) */
+    bool cache_metrics_enabled;  /* CACHE_METRICS_ENABLED (true): latency
+                                    histograms (counters are always kept) */
+    int cache_stats_flush_interval; /* CACHE_STATS_FLUSH_INTERVAL seconds (5):
+                                    how often counters go to Redis for the
+                                    fleet totals (and at rc_cache_free);
+                                    0 = never by itself */
+    /* Room for settings added later (see "Growing structs" in
+     * repocache/export.h); filled by rc_settings_defaults. */
+    void *reserved_[7];
 } rc_settings;
 
 /* Fills s with the defaults. RC_OK or RC_ENOMEM. Free with rc_settings_clear. */
-int rc_settings_defaults(rc_settings *s);
+RC_API int rc_settings_defaults(rc_settings *s);
 
 /*
  * Fills s from the defaults, then the .env file at env_path (NULL = none; a
@@ -87,15 +95,15 @@ int rc_settings_defaults(rc_settings *s);
  * Booleans: true/false, 1/0, yes/no, on/off. rediss:// is refused (hiredis
  * 0.14 has no TLS).
  */
-int rc_settings_load(rc_settings *s, const char *env_path);
+RC_API int rc_settings_load(rc_settings *s, const char *env_path);
 
 /* Applies one setting by its variable name ("REDIS_URL", "CACHE_HERO_TTL",
  * ...) with the same parsing and messages as rc_settings_load. RC_ECONFIG for
  * an unknown name or a bad value (s unchanged then), RC_ENOMEM. */
-int rc_settings_set(rc_settings *s, const char *name, const char *value);
+RC_API int rc_settings_set(rc_settings *s, const char *name, const char *value);
 
 /* Frees the strings of s; safe on a zeroed or cleared struct. */
-void rc_settings_clear(rc_settings *s);
+RC_API void rc_settings_clear(rc_settings *s);
 
 #ifdef __cplusplus
 }

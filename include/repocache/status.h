@@ -8,6 +8,8 @@
 #ifndef REPOCACHE_STATUS_H
 #define REPOCACHE_STATUS_H
 
+#include "repocache/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,27 +36,27 @@ typedef enum rc_status {
 } rc_status;
 
 /* Message for a status code; never NULL ("unknown status" for other values). */
-const char *rc_strerror(int status);
+RC_API const char *rc_strerror(int status);
 
 /* Name of a status code ("RC_ENOTFOUND"); never NULL ("RC_UNKNOWN" otherwise). */
-const char *rc_status_name(int status);
+RC_API const char *rc_status_name(int status);
 
 /*
  * Detail of the last failure on the calling thread ("age: must be 1-120, got
  * 300"), or "" when none was recorded. The string is owned by the library and
  * valid until the next repocache call on this thread. Passwords never appear.
  */
-const char *rc_errmsg(void);
+RC_API const char *rc_errmsg(void);
 
 /* Records a detail for rc_errmsg() (printf-style) and returns status unchanged. */
-int rc_seterr(int status, const char *fmt, ...)
+RC_API int rc_seterr(int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
 /* Clears the calling thread's detail message. */
-void rc_clearerr(void);
+RC_API void rc_clearerr(void);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,7 @@
 #ifndef REPOCACHE_STRATEGY_H
 #define REPOCACHE_STRATEGY_H
 
+#include "repocache/export.h"
 #include "repocache/codec.h"
 #include "repocache/entity.h"
 #include "repocache/settings.h"
@@ -86,6 +87,10 @@ typedef struct rc_strategy {
      * non-OK status of emit. NULL: the entity belongs to no query key (a
      * write then invalidates every query key of the namespace). */
     int (*query_keys)(const void *e, rc_query_key_fn emit, void *ud);
+    /* Room for members added later, each meaning "as before" when zero
+     * (see "Growing structs" in repocache/export.h): initialise the whole
+     * struct, e.g. with designated initializers. */
+    void *reserved_[4];
 } rc_strategy;
 
 /* ---- the built-in strategies ---- */
@@ -99,18 +104,18 @@ typedef struct rc_strategy {
  * RC_DEFAULT_NEGATIVE_TTL), as rc_settings_defaults does. Both flags on. The
  * tables *out points at are static. RC_OK, or RC_EINVAL when out is NULL.
  */
-int rc_strategy_hero(const rc_settings *s, rc_strategy *out);
-int rc_strategy_child(const rc_settings *s, rc_strategy *out);
-int rc_strategy_story(const rc_settings *s, rc_strategy *out);
+RC_API int rc_strategy_hero(const rc_settings *s, rc_strategy *out);
+RC_API int rc_strategy_child(const rc_settings *s, rc_strategy *out);
+RC_API int rc_strategy_story(const rc_settings *s, rc_strategy *out);
 /* The built-in strategy for entity name ("hero", "child", "story") as above;
  * RC_EINVAL for another name. */
-int rc_strategy_builtin(const char *name, const rc_settings *s,
-                        rc_strategy *out);
+RC_API int rc_strategy_builtin(const char *name, const rc_settings *s,
+                               rc_strategy *out);
 /* The name of built-in strategy i (0 "hero", 1 "child", 2 "story"), or NULL
  * past the last one, so that
  *     for (size_t i = 0; (name = rc_strategy_builtin_name(i)); i++)
  * walks them all. */
-const char *rc_strategy_builtin_name(size_t i);
+RC_API const char *rc_strategy_builtin_name(size_t i);
 
 /* ---- checks and lookups ---- */
 
@@ -118,29 +123,29 @@ const char *rc_strategy_builtin_name(size_t i);
  * negative_ttl >= 0, query table: names and segments unique, non-empty, not
  * "all", not starting with '~', nargs in range); else RC_EINVAL with a
  * message naming the problem. */
-int rc_strategy_check(const rc_strategy *st);
+RC_API int rc_strategy_check(const rc_strategy *st);
 /* The query named name, or NULL (borrowed from st's table). */
-const rc_query_def *rc_strategy_find_query(const rc_strategy *st,
-                                           const char *name);
+RC_API const rc_query_def *rc_strategy_find_query(const rc_strategy *st,
+                                                  const char *name);
 
 /* ---- key builders: *out is a new string the caller frees with free();
  * prefix may be NULL (= ""). RC_OK, RC_EINVAL, RC_ENOMEM ---- */
 
 /* prefix + ns + ":" + id. RC_EINVAL when id is not a valid id. */
-int rc_strategy_key_id(const rc_strategy *st, const char *prefix,
-                       const char *id, char **out);
+RC_API int rc_strategy_key_id(const rc_strategy *st, const char *prefix,
+                              const char *id, char **out);
 /* prefix + ns + ":all". */
-int rc_strategy_key_all(const rc_strategy *st, const char *prefix,
-                        char **out);
+RC_API int rc_strategy_key_all(const rc_strategy *st, const char *prefix,
+                               char **out);
 /* prefix + ns + ":" + segment + ":" + args joined by ":". RC_EINVAL for an
  * unknown query or a wrong argument count (message in rc_errmsg()). */
-int rc_strategy_key_query(const rc_strategy *st, const char *prefix,
-                          const char *query, const char *const *args,
-                          size_t nargs, char **out);
+RC_API int rc_strategy_key_query(const rc_strategy *st, const char *prefix,
+                                 const char *query, const char *const *args,
+                                 size_t nargs, char **out);
 /* A pattern matching every key of the namespace, decorator keys included:
  * escape(prefix) + escape(ns) + ":*". */
-int rc_strategy_key_pattern(const rc_strategy *st, const char *prefix,
-                            char **out);
+RC_API int rc_strategy_key_pattern(const rc_strategy *st, const char *prefix,
+                                   char **out);
 
 #ifdef __cplusplus
 }

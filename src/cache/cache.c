@@ -19,7 +19,7 @@ static int check_settings(const rc_settings *s, int *level)
         return rc_seterr(RC_ECONFIG, "rc_cache_new: NULL settings");
     if (s->redis_max_connections < 1 || s->redis_socket_timeout <= 0 ||
         s->circuit_breaker_threshold < 1 || s->circuit_breaker_timeout <= 0 ||
-        s->cache_fallback_max_entries < 1 ||
+        s->cache_fallback_max_entries < 1 || s->cache_max_value_bytes < 1 ||
         (!s->redis_host && !s->redis_unix_path))
         return rc_seterr(RC_ECONFIG,
                          "rc_cache_new: settings out of range "
@@ -84,6 +84,7 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         return rc_seterr(RC_ENOMEM, "out of memory");
     c->enabled = s->redis_enabled;
     c->fallback_enabled = s->cache_fallback_enabled;
+    c->max_value_bytes = (size_t)s->cache_max_value_bytes;
     c->log_level = level;
     if (build_parts(c, s) != RC_OK) {
         free(c);
@@ -128,6 +129,14 @@ void rc_cache_set_clock(rc_cache *c, rc_clock_fn fn, void *ud)
         return;
     rc_breaker_set_clock(&c->breaker, fn, ud);
     rc_fallback_set_clock(c->fb, fn, ud);
+}
+
+bool rc_cache_value_oversized(rc_cache *c, size_t len)
+{
+    if (len <= c->max_value_bytes)
+        return false;
+    atomic_fetch_add(&c->oversized_skipped, 1);
+    return true;
 }
 
 /* ---- keys ---- */

@@ -122,7 +122,6 @@ rc_lease_fill_result rc_lease_fill(rc_cache *c, const char *key,
                                    const char *val, size_t len, int ttl)
 {
     if (len > RC_LEASE_VALUE_MAX) { /* Redis would refuse it: never sent */
-        atomic_fetch_add(&c->oversized, 1);
         rc_lease_release(c, lease, token);
         return RC_LEASE_NOT_SENT;
     }

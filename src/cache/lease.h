@@ -84,6 +84,11 @@ typedef enum rc_lease_fill_result {
  * given back, RC_LEASE_NOT_SENT), rather than sent in full to be refused. */
 #define RC_LEASE_VALUE_MAX ((size_t)512 * 1024 * 1024 - 4096)
 
+/* Whether a value of len bytes is over CACHE_MAX_VALUE_BYTES: the
+ * decorator caches no such value (anywhere) and this counts it
+ * (oversized_skipped in the stats). */
+bool rc_cache_value_oversized(rc_cache *c, size_t len);
+
 /* Stores val[0..len) under key for ttl seconds only if lease still holds
  * token, then deletes the lease (one round trip). While Redis has refused a
  * write for memory in the last RC_FILL_PAUSE seconds, rc_lease_lookup takes

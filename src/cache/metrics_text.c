@@ -43,7 +43,7 @@ static const char *label(const char *s, char *buf, size_t size)
 
 /* ---- the service ---- */
 
-static void service_counters(rc_strbuf *b, rc_cache *c, const rc_cache_stats *st)
+static void service_counters(rc_strbuf *b, const rc_cache_stats *st)
 {
     family(b, "cache_gets_total", "counter",
            "Lookups through the service's own API (rc_cache_get, rc_cache_get_or_load, the "
@@ -61,8 +61,9 @@ static void service_counters(rc_strbuf *b, rc_cache *c, const rc_cache_stats *st
         {"redis_errors_total", "Redis calls that failed or were refused by the open breaker, "
                                "and error replies", st->errors},
         {"fallback_hits_total", "Lookups answered by the in-memory fallback", st->fallback_hits},
-        {"oversized_values_skipped_total", "Fills never sent: the value is over Redis's bulk limit",
-         atomic_load(&c->oversized)},
+        {"oversized_values_skipped_total",
+         "Answers not cached: their encoding was over CACHE_MAX_VALUE_BYTES",
+         st->oversized_skipped},
         {"single_flight_waits_total", "Reads that waited for another thread's load of the key",
          st->single_flight_waits},
         {"near_evictions_total", "Near-cache values evicted for room", st->near_evictions},
@@ -181,7 +182,7 @@ int rc_cache_metrics_text(rc_cache *c, char **text)
     counters(&b, "", "", t, n);
     if (c->metrics_timed)
         latencies(&b, t, n);
-    service_counters(&b, c, &st);
+    service_counters(&b, &st);
     service_gauges(&b, &st);
     free(t);
     return rc_strbuf_finish(&b, text);

@@ -46,6 +46,7 @@ struct rc_cache {
     char *escaped_prefix;  /* prefix with glob characters escaped */
     bool enabled;          /* REDIS_ENABLED */
     bool fallback_enabled; /* CACHE_FALLBACK_ENABLED */
+    size_t max_value_bytes; /* CACHE_MAX_VALUE_BYTES */
     int log_level;         /* LOG_LEVEL */
     char where[300];       /* "host:port" or socket path, for messages */
     rc_pool pool;          /* the connections */
@@ -66,11 +67,11 @@ struct rc_cache {
     atomic_uint replay_failures; /* failed replays so far */
     /* statistics */
     atomic_uint_fast64_t hits, misses, sets, deletes, errors, fallback_hits;
+    atomic_uint_fast64_t oversized_skipped; /* rc_cache_value_oversized */
     atomic_int avail; /* RC_AVAIL_* */
     atomic_bool degraded;        /* the breaker opened since Redis was last up */
     _Atomic double refused_logged; /* clock time of the last refusal logged */
     _Atomic double fills_paused_until; /* no fills before (Redis said OOM) */
-    atomic_uint_fast64_t oversized; /* fills never sent: over Redis's limit */
     /* metrics of the cached repositories (metrics.c) and the fleet (fleet.c) */
     bool metrics_timed;             /* CACHE_METRICS_ENABLED */
     pthread_mutex_t metrics_mu;     /* guards metrics and retired */

@@ -95,6 +95,7 @@ void rc_stats_local(rc_cache *c, rc_cache_stats *st)
     st->errors = atomic_load(&c->errors);
     st->fallback_hits = atomic_load(&c->fallback_hits);
     st->fallback_entries = rc_fallback_count(c->fb);
+    st->oversized_skipped = atomic_load(&c->oversized_skipped);
     st->circuit = rc_breaker_state(&c->breaker);
     st->redis_enabled = c->enabled;
     st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
@@ -132,13 +133,14 @@ static json_t *near_object(const rc_cache_stats *st)
 static json_t *stats_object(const rc_cache_stats *st)
 {
     return json_pack(
-        "{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b, s:I, s:s, "
-        "s:I, s:o}",
+        "{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:b, s:I, "
+        "s:s, s:I, s:o}",
         "hits", (json_int_t)st->hits, "misses", (json_int_t)st->misses,
         "hit_rate", st->hit_rate, "sets", (json_int_t)st->sets, "deletes",
         (json_int_t)st->deletes, "errors", (json_int_t)st->errors,
         "fallback_hits", (json_int_t)st->fallback_hits, "fallback_entries",
-        (json_int_t)st->fallback_entries, "circuit",
+        (json_int_t)st->fallback_entries, "oversized_skipped",
+        (json_int_t)st->oversized_skipped, "circuit",
         rc_circuit_state_name(st->circuit), "redis_enabled",
         (int)st->redis_enabled, "redis_available", (int)st->redis_available,
         "pending_deletes", (json_int_t)st->pending_deletes, "used_memory_human",

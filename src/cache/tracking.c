@@ -46,6 +46,7 @@ struct rc_tracking {
     double ctl_pong_due;      /* the pending TRACKINGINFO is due by then (0: none; thread only) */
     atomic_uint state;        /* ST_* */
     _Atomic double drained;   /* clock time the last drain began */
+    atomic_uint_fast64_t drains; /* drains begun (changed under sub_mu) */
     atomic_uint_fast64_t invalidations, losses, arms; /* statistics */
 };
 
@@ -111,7 +112,15 @@ static void handle(rc_tracking *t, const redisReply *r)
 
 void rc_tracking_sync(rc_tracking *t)
 {
+    uint_fast64_t seen = atomic_load(&t->drains);
     pthread_mutex_lock(&t->sub_mu);
+    if (atomic_load(&t->drains) != seen) {
+        /* a drain began after we were called and is over (we hold the
+         * mutex): what had reached the socket by then is applied */
+        pthread_mutex_unlock(&t->sub_mu);
+        return;
+    }
+    atomic_fetch_add(&t->drains, 1);
     atomic_store_explicit(&t->drained, rc_clock_monotonic(NULL), memory_order_relaxed);
     atomic_fetch_and(&t->state, ~ST_PENDING);
     int got = t->sub && !t->sub_broken ? 1 : 0;

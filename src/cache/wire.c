@@ -9,9 +9,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-/* Commands formatted per sendmsg call at most (the rest go in more calls). */
-#define IOV_BATCH 64
-
 static atomic_uint_fast64_t resets;
 
 uint64_t rc_wire_debug_resets(void) { return atomic_load(&resets); }
@@ -53,33 +50,70 @@ static bool send_all(redisContext *c, struct iovec *iov, int n)
     return true;
 }
 
+/* Writes "<lead><v>\r\n" at p; returns the end. */
+static char *put_header(char *p, char lead, size_t v)
+{
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    *p++ = lead;
+    while (n > 0)
+        *p++ = digits[--n];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+static size_t arg_len(const rc_cmd *cmd, int i)
+{
+    return cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
+}
+
+/* Bytes of cmds[0..n) in RESP: *argc, then $len and the bytes of each. */
+static size_t resp_size(const rc_cmd *cmds, size_t n)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        total += 24 + 2;
+        for (int i = 0; i < cmds[k].argc; i++)
+            total += 24 + 2 + arg_len(&cmds[k], i) + 2;
+    }
+    return total;
+}
+
+/* The bytes to send, in RESP (the protocol's multi-bulk request form). */
+static char *resp_format(char *p, const rc_cmd *cmds, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        p = put_header(p, '*', (size_t)cmds[k].argc);
+        for (int i = 0; i < cmds[k].argc; i++) {
+            size_t len = arg_len(&cmds[k], i);
+            p = put_header(p, '$', len);
+            memcpy(p, cmds[k].argv[i], len);
+            p += len;
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+    }
+    return p;
+}
+
 bool rc_wire_send(redisContext *c, const rc_cmd *cmds, size_t n)
 {
-    while (n > 0) {
-        char *fmt[IOV_BATCH];
-        struct iovec iov[IOV_BATCH];
-        int k = 0;
-        bool ok = true;
-        for (; ok && k < IOV_BATCH && (size_t)k < n; k++) {
-            int len = redisFormatCommandArgv(&fmt[k], cmds[k].argc,
-                                                   (const char **)cmds[k].argv,
-                                                   cmds[k].argvlen);
-            ok = len >= 0;
-            if (!ok)
-                break;
-            iov[k] = (struct iovec){fmt[k], (size_t)len};
-        }
-        if (!ok)
-            broken(c, REDIS_ERR_OOM, "out of memory");
-        ok = ok && send_all(c, iov, k);
-        for (int i = 0; i < k; i++)
-            redisFreeCommand(fmt[i]);
-        if (!ok)
-            return false;
-        cmds += k;
-        n -= (size_t)k;
+    char stack[8192];
+    size_t cap = resp_size(cmds, n);
+    char *buf = cap <= sizeof stack ? stack : malloc(cap);
+    if (!buf) {
+        broken(c, REDIS_ERR_OOM, "out of memory");
+        return false;
     }
-    return true;
+    struct iovec iov = {buf, (size_t)(resp_format(buf, cmds, n) - buf)};
+    bool ok = send_all(c, &iov, 1);
+    if (buf != stack)
+        free(buf);
+    return ok;
 }
 
 int rc_wire_feed(redisContext *c, int flags)

@@ -1,7 +1,7 @@
 /*
- * wire.h - RESP on the service's sockets, written by us: hiredis only
- * formats the commands (redisFormatCommandArgv) and parses the replies (its
- * reader). Every write is a send(2) with MSG_NOSIGNAL, so a server gone away
+ * wire.h - RESP on the service's sockets, written by us: commands are
+ * formatted here (the protocol's request form: *argc, then $len and the
+ * bytes of each argument) and hiredis only parses the replies (its reader). Every write is a send(2) with MSG_NOSIGNAL, so a server gone away
  * gives EPIPE, never SIGPIPE, and no call touches the signal mask; every
  * read waits at most the socket's timeout (SO_RCVTIMEO, set by the pool).
  *
@@ -25,8 +25,9 @@ typedef struct rc_cmd {
     const size_t *argvlen;   /* NULL: every argv[i] is NUL-terminated */
 } rc_cmd;
 
-/* Sends cmds[0..n) on c, pipelined (one sendmsg when the socket takes it
- * all). false on failure (c broken; out of memory: c->err REDIS_ERR_OOM). */
+/* Sends cmds[0..n) on c, pipelined: one buffer (on the stack up to 8 KiB),
+ * one sendmsg when the socket takes it all. false on failure (c broken; out
+ * of memory: c->err REDIS_ERR_OOM). */
 bool rc_wire_send(redisContext *c, const rc_cmd *cmds, size_t n);
 /* Reads what the socket has into c's reader. flags: 0 waits up to the socket
  * timeout; MSG_DONTWAIT does not wait. 1: bytes read; 0: nothing to read

@@ -3,7 +3,10 @@
 #ifndef RC_CORE_CLOCK_H
 #define RC_CORE_CLOCK_H
 
-/* Seconds on CLOCK_MONOTONIC; ud is ignored (the rc_clock_fn signature). */
-double rc_clock_monotonic(void *ud);
+#include "repocache/export.h"
+
+/* Seconds on CLOCK_MONOTONIC; ud is ignored (the rc_clock_fn signature).
+ * Public too: repocache/cache.h declares it for callers. */
+RC_API double rc_clock_monotonic(void *ud);
 
 #endif

@@ -18,6 +18,7 @@
  */
 #include "repocache/codec.h"
 
+#include "core/codec_fast.h"
 #include "core/entity_fields.h"
 #include "core/json.h"
 
@@ -431,10 +432,23 @@ int rc_envelope_encode(const rc_codec *codec, const void *e, int ttl,
     return rc;
 }
 
+/* The field table of a built-in codec (they decode plain texts without
+ * jansson, codec_fast.h); NULL for a codec of the caller's. */
+static const rc_fields *builtin_fields_(const rc_codec *codec)
+{
+    return codec == &rc_hero_codec    ? &rc_hero_fields
+           : codec == &rc_child_codec ? &rc_child_fields
+           : codec == &rc_story_codec ? &rc_story_fields
+                                      : NULL;
+}
+
 int rc_envelope_decode(const rc_codec *codec, const char *text, size_t len,
                        void **out)
 {
     *out = NULL;
+    const rc_fields *t = builtin_fields_(codec);
+    if (t && rc_fast_envelope_decode(t, text, len, out))
+        return RC_OK;
     json_t *j;
     int rc = load_(text, len, false, &j, "envelope");
     if (rc != RC_OK)
@@ -472,6 +486,9 @@ int rc_envelope_list_decode(const rc_codec *codec, const rc_entity_ops *ops,
                             const char *text, size_t len, rc_list **out)
 {
     *out = NULL;
+    const rc_fields *t = builtin_fields_(codec);
+    if (t && rc_fast_envelope_list_decode(t, ops, text, len, out))
+        return RC_OK;
     json_t *j;
     int rc = load_(text, len, false, &j, "envelope list");
     if (rc != RC_OK)

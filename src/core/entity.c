@@ -25,6 +25,13 @@ bool rc_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        uint64_t w;
+        /* eight ASCII bytes at a time: no high bit, no zero byte */
+        if (len - i >= 8 && (memcpy(&w, p + i, 8), (w & 0x8080808080808080ULL) == 0) &&
+            ((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL) == 0) {
+            i += 8;
+            continue;
+        }
         unsigned c = p[i];
         size_t n;
         uint32_t cp;

@@ -112,6 +112,8 @@ static const setting_def defs[] = {
     {"CACHE_KEY_PREFIX", K_STR, F(cache_key_prefix), 0, 0},
     {"CACHE_FALLBACK_ENABLED", K_BOOL, F(cache_fallback_enabled), 0, 0},
     {"CACHE_FALLBACK_MAX_ENTRIES", K_INT, F(cache_fallback_max_entries), 1, 100000000},
+    /* at most Redis's default proto-max-bulk-len, 512 MiB */
+    {"CACHE_MAX_VALUE_BYTES", K_INT, F(cache_max_value_bytes), 1, 512 << 20},
     {"CACHE_L1_ENABLED", K_BOOL, F(cache_l1_enabled), 0, 0},
     {"CACHE_L1_MAX_ENTRIES", K_INT, F(cache_l1_max_entries), 1, 100000000},
     {"CACHE_L1_MAX_BYTES", K_INT, F(cache_l1_max_bytes), 1, INT_MAX},
@@ -143,6 +145,7 @@ int rc_settings_defaults(rc_settings *s)
     s->cache_negative_ttl = RC_DEFAULT_NEGATIVE_TTL;
     s->cache_fallback_enabled = true;
     s->cache_fallback_max_entries = 1000;
+    s->cache_max_value_bytes = 1 << 20; /* memcached's item limit */
     s->cache_l1_enabled = s->cache_single_flight = s->cache_l1_strict = true;
     s->cache_l1_max_entries = 10000;
     s->cache_l1_max_bytes = 64 << 20;

@@ -52,7 +52,8 @@ char *rc_cached_negative_key(const cached_repo *r, const char *key);
 /* Whether key (one of r's) is a negative entry. */
 bool rc_cached_is_negative_key(const cached_repo *r, const char *key);
 /* *text, *len = the entity (is_list false) or rc_list (true) v encoded as
- * its envelope. */
+ * its envelope, the value every fill stores. RC_EINVAL (*text NULL,
+ * counted as oversized_skipped) when it is over CACHE_MAX_VALUE_BYTES. */
 int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
                      char **text, size_t *len);
 /* Stores val under target through lease (rc_lease_fill), counting a

@@ -90,9 +90,15 @@ static int decode_value(const cached_repo *r, bool is_list, const char *text,
 int rc_cached_encode(const cached_repo *r, bool is_list, const void *v,
                      char **text, size_t *len)
 {
-    if (is_list)
-        return rc_envelope_list_encode(r->st.codec, v, r->st.ttl, text, len);
-    return rc_envelope_encode(r->st.codec, v, r->st.ttl, text, len);
+    int rc = is_list
+                 ? rc_envelope_list_encode(r->st.codec, v, r->st.ttl, text, len)
+                 : rc_envelope_encode(r->st.codec, v, r->st.ttl, text, len);
+    if (rc == RC_OK && rc_cache_value_oversized(r->cache, *len)) {
+        free(*text); /* never cached (CACHE_MAX_VALUE_BYTES) */
+        *text = NULL;
+        return RC_EINVAL;
+    }
+    return rc;
 }
 
 bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
@@ -120,10 +126,6 @@ static void drop_key(cached_repo *r, const char *key)
 }
 
 /* ---- the generic read ---- */
-
-/* Where a read ended (cache/metrics.h): set by the step that ends it,
- * recorded by cached_read. */
-typedef rc_read_how read_how;
 
 /* How to ask the wrapped repository for the answer of one cache key. */
 typedef struct load_req {
@@ -210,7 +212,7 @@ static bool take_hit(cached_repo *r, bool is_list, const char *key,
 /* Read through the fallback while Redis is unusable. */
 static int read_fallback(cached_repo *r, bool is_list, const char *key,
                          const char *neg, const load_req *q, void **out,
-                         read_how *how)
+                         rc_read_how *how)
 {
     char *val = NULL;
     size_t len = 0;
@@ -256,7 +258,7 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
                        const load_req *q, void **out, bool *leased,
-                       bool *filling, rc_tier_fill *f, read_how *how)
+                       bool *filling, rc_tier_fill *f, rc_read_how *how)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
@@ -311,7 +313,7 @@ static void nap(double s)
 static int await_filler(cached_repo *r, bool is_list, const char *key,
                         const char *lease, const char *neg, const char *token,
                         const load_req *q, void **out, bool *leased,
-                        rc_tier_fill *f, read_how *how)
+                        rc_tier_fill *f, rc_read_how *how)
 {
     double deadline = rc_clock_monotonic(NULL) + (double)r->lease_ms / 1000.0;
     double pause = 0.001;
@@ -336,7 +338,7 @@ static int await_filler(cached_repo *r, bool is_list, const char *key,
  * step says otherwise). */
 static int read_through(cached_repo *r, bool is_list, const char *key,
                         bool with_neg, const load_req *q, void **out,
-                        rc_tier_fill *f, read_how *how)
+                        rc_tier_fill *f, rc_read_how *how)
 {
     char *lease = rc_cached_lease_key(r, key);
     char *neg = with_neg ? rc_cached_negative_key(r, key) : NULL;
@@ -391,13 +393,13 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
     uint64_t t0 = rc_metrics_start(r->m);
     rc_tier_fill f = {0};
     rc_near_value nv;
-    read_how how = {RC_TIER_REDIS, RC_OUTCOME_MISS};
+    rc_read_how how = {RC_TIER_REDIS, RC_OUTCOME_MISS};
     double wait_s = (double)r->lease_ms / 1000.0;
     int rc = READ_GO_ON;
     if (rc_cache_tier_begin(r->cache, key, wait_s, &nv, &f) == RC_NEAR_HIT) {
         if (nv.kind == (is_list ? RC_NEAR_LIST : RC_NEAR_ENTITY)) {
             *out = nv.ptr;
-            how = (read_how){RC_TIER_NEAR, RC_OUTCOME_HIT};
+            how = (rc_read_how){RC_TIER_NEAR, RC_OUTCOME_HIT};
             rc = RC_OK;
         } else
             rc_near_value_clear(&nv);

@@ -67,8 +67,11 @@ typedef struct table_rt {
 
 struct rc_sqlite_db {
     sqlite3 *conn;                           /* the one connection */
-    pthread_mutex_t lock;                    /* held by every call */
+    pthread_mutex_t lock;                    /* held by every call (recursive:
+                                                a batch holds it too) */
     sqlite3_stmt *begin, *commit, *rollback; /* transaction control */
+    bool in_batch;                           /* rc_sqlite_batch is running:
+                                                its transaction is the one */
     table_rt rt[T_COUNT];                    /* per table */
 };
 

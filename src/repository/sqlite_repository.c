@@ -105,6 +105,8 @@ static int write_one(sqlite_repo *r, sqlite3_stmt *st, const void *e)
  * the write form one atomic step, also against other processes. */
 static int tx_begin(rc_sqlite_db *db)
 {
+    if (db->in_batch) /* the batch's transaction holds the lock already */
+        return RC_OK;
     int src = sq_step_done(db->begin);
     int rc = src == SQLITE_DONE ? RC_OK : sq_backend_err(db, "begin");
     sqlite3_reset(db->begin);
@@ -114,6 +116,8 @@ static int tx_begin(rc_sqlite_db *db)
 /* Commits when rc is RC_OK, else rolls back; returns the final status. */
 static int tx_end(rc_sqlite_db *db, int rc)
 {
+    if (db->in_batch) /* the batch commits or rolls back, once */
+        return rc;
     if (rc == RC_OK) {
         if (sq_step_done(db->commit) != SQLITE_DONE)
             rc = sq_backend_err(db, "commit");
@@ -350,6 +354,21 @@ int rc_sqlite_repo_new(rc_sqlite_db *db, const rc_entity_ops *ops,
 
 /* ---- opening and closing ---- */
 
+/* A recursive mutex: the thread running rc_sqlite_batch holds it, and its
+ * repository calls inside the batch take it again. 0 or an error number. */
+static int init_lock(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int err = pthread_mutexattr_init(&a);
+    if (err)
+        return err;
+    err = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    if (!err)
+        err = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return err;
+}
+
 int rc_sqlite_open(const char *path, rc_sqlite_db **out)
 {
     rc_sqlite_db *db;
@@ -361,7 +380,7 @@ int rc_sqlite_open(const char *path, rc_sqlite_db **out)
     db = calloc(1, sizeof *db);
     if (!db)
         return rc_seterr(RC_ENOMEM, "sqlite: out of memory");
-    if (pthread_mutex_init(&db->lock, NULL) != 0) {
+    if (init_lock(&db->lock) != 0) {
         free(db);
         return rc_seterr(RC_EBACKEND, "sqlite: cannot create a mutex");
     }
@@ -405,3 +424,23 @@ void rc_sqlite_free(rc_sqlite_db *db)
 }
 
 void rc_sqlite_close(rc_sqlite_db *db) { rc_sqlite_free(db); }
+
+int rc_sqlite_batch(rc_sqlite_db *db, rc_sqlite_batch_fn fn, void *ud)
+{
+    if (!db || !fn)
+        return rc_seterr(RC_EINVAL, "rc_sqlite_batch: NULL argument");
+    pthread_mutex_lock(&db->lock);
+    if (db->in_batch) {
+        pthread_mutex_unlock(&db->lock);
+        return rc_seterr(RC_EINVAL, "rc_sqlite_batch: batches do not nest");
+    }
+    int rc = tx_begin(db);
+    if (rc == RC_OK) {
+        db->in_batch = true;
+        rc = fn(ud);
+        db->in_batch = false;
+        rc = tx_end(db, rc);
+    }
+    pthread_mutex_unlock(&db->lock);
+    return rc;
+}

@@ -38,6 +38,8 @@ typedef struct fuzz_kind {
     const char *name;          /* "hero", "child", "story" */
     const rc_codec *codec;     /* its JSON codec */
     const rc_entity_ops *ops;  /* free, clone... */
+    const rc_codec *jansson;   /* the same codec, decoding with jansson only
+                                  (never the plain-text fast path) */
 } fuzz_kind;
 
 /* The kind numbered i (any value; taken modulo the three kinds). */

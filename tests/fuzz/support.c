@@ -3,14 +3,21 @@
 
 #include <string.h>
 
+/* Copies of the built-in codecs at other addresses: the library does not
+ * know them as its own, so it decodes through them with jansson only. */
+static rc_codec hero_j, child_j, story_j;
+
 static const fuzz_kind kinds[] = {
-    {"hero", &rc_hero_codec, &rc_hero_entity},
-    {"child", &rc_child_codec, &rc_child_entity},
-    {"story", &rc_story_codec, &rc_story_entity},
+    {"hero", &rc_hero_codec, &rc_hero_entity, &hero_j},
+    {"child", &rc_child_codec, &rc_child_entity, &child_j},
+    {"story", &rc_story_codec, &rc_story_entity, &story_j},
 };
 
 const fuzz_kind *fuzz_kind_of(unsigned i)
 {
+    hero_j = rc_hero_codec;
+    child_j = rc_child_codec;
+    story_j = rc_story_codec;
     return &kinds[i % (sizeof kinds / sizeof kinds[0])];
 }
 
