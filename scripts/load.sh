@@ -13,7 +13,7 @@ rc_install_deps
 BUILD_DIR=${BUILD_DIR:-build}
 LOAD_RUNS=${LOAD_RUNS:-10}
 SUITES=(check_cache_faults check_consistency check_pool check_cached_repository
-        check_tracking check_near_cache)
+        check_tracking check_near_cache check_stampede)
 
 cmake -S . -B "$BUILD_DIR" >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${SUITES[@]}"
