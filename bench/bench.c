@@ -63,6 +63,8 @@ typedef struct bench {
     rc_repo *cached_l2;           /* a decorator on it */
     rc_cache *cache_relaxed;      /* a service with CACHE_L1_STRICT=false */
     rc_repo *cached_relaxed;      /* a decorator on it */
+    rc_cache *cache_nometrics;    /* ... and CACHE_METRICS_ENABLED=false */
+    rc_repo *cached_nometrics;    /* a decorator on it */
     rc_hero *heroes[NHEROES];     /* the English heroes (as stored) */
     char *keys[NHEROES];          /* their by-id cache keys */
     redisContext *raw[MAX_THREADS]; /* raw connections, one per thread */
@@ -127,6 +129,11 @@ static int op_relaxed_find(bench *b, int t, size_t i)
     return find_with(b->cached_relaxed, b, t, i);
 }
 
+static int op_nometrics_find(bench *b, int t, size_t i)
+{
+    return find_with(b->cached_nometrics, b, t, i);
+}
+
 /* Reads every hero twice through r (untimed): into Redis, then from Redis
  * into r's near cache; and the query likewise. */
 static int warm(bench *b, rc_repo *r)
@@ -146,6 +153,7 @@ static int warm(bench *b, rc_repo *r)
 static int prep_warm(bench *b) { return warm(b, b->cached); }
 static int prep_warm_l2(bench *b) { return warm(b, b->cached_l2); }
 static int prep_warm_relaxed(bench *b) { return warm(b, b->cached_relaxed); }
+static int prep_warm_nometrics(bench *b) { return warm(b, b->cached_nometrics); }
 
 static int op_raw_get(bench *b, int t, size_t i)
 {
@@ -350,8 +358,10 @@ static void bench_close(bench *b)
     rc_repo_free(b->cached_nw);
     rc_repo_free(b->cached_l2);
     rc_repo_free(b->cached_relaxed);
+    rc_repo_free(b->cached_nometrics);
     rc_cache_free(b->cache_l2);
     rc_cache_free(b->cache_relaxed);
+    rc_cache_free(b->cache_nometrics);
     rc_repo_free(b->sqlite);
     rc_cache_free(b->cache);
     rc_sqlite_free(b->db);
@@ -364,11 +374,10 @@ static void bench_close(bench *b)
     rc_settings_clear(&b->s);
 }
 
-/* A second service on the same Redis and prefix with the boolean setting
- * flag false, and a hero decorator on it. */
-static int side_service(bench *b, const char *flag, rc_cache **c, rc_repo **r)
+/* A second service on the same Redis and prefix with the settings kv
+ * (name, value pairs, NULL-terminated), and a hero decorator on it. */
+static int side_service(bench *b, const char *const *kv, rc_cache **c, rc_repo **r)
 {
-    const char *kv[] = {flag, "false", NULL};
     rc_settings s;
     int rc = bench_settings(&s, "bench:", kv);
     if (rc != RC_OK)
@@ -408,9 +417,15 @@ static int bench_open(bench *b, const char *path)
     if (rc == RC_OK)
         rc = rc_cached_repo_new(b->sqlite, b->cache, &nw, NULL, &b->cached_nw);
     if (rc == RC_OK)
-        rc = side_service(b, "CACHE_L1_ENABLED", &b->cache_l2, &b->cached_l2);
+        rc = side_service(b, (const char *[]){"CACHE_L1_ENABLED", "false", NULL},
+                          &b->cache_l2, &b->cached_l2);
     if (rc == RC_OK)
-        rc = side_service(b, "CACHE_L1_STRICT", &b->cache_relaxed, &b->cached_relaxed);
+        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "false", NULL},
+                          &b->cache_relaxed, &b->cached_relaxed);
+    if (rc == RC_OK) /* the cost of metrics on a hit: the same without them */
+        rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "false",
+                                              "CACHE_METRICS_ENABLED", "false", NULL},
+                          &b->cache_nometrics, &b->cached_nometrics);
     if (rc == RC_OK)
         rc = rc_cached_repo_invalidate(b->cached, "all", NULL, 0, NULL);
     if (rc == RC_OK)
@@ -442,6 +457,8 @@ static workload workloads[] = {
     {"find by id, near-cache hit", "near_hit", prep_warm, op_cached_find, 100000},
     {"find by id, near-cache hit (CACHE_L1_STRICT=false)", "near_hit_relaxed",
      prep_warm_relaxed, op_relaxed_find, 100000},
+    {"find by id, near-cache hit (not strict, CACHE_METRICS_ENABLED=false)",
+     "near_hit_nometrics", prep_warm_nometrics, op_nometrics_find, 100000},
     {"find by id, Redis hit (near cache off)", "cache_hit", prep_warm_l2,
      op_l2_find, 5000},
     {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL, op_raw_get, 5000},
@@ -461,7 +478,7 @@ static workload workloads[] = {
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 #define NRESULTS (2 * NWORKLOADS)
-#define NTARGETS 9
+#define NTARGETS 10
 
 typedef struct options {
     const char *path; /* --db */
@@ -535,6 +552,10 @@ static double targets(const result *res, bench_target tg[NTARGETS])
                            R("near_query", 1)->ops_per_sec /
                                R("sqlite_query", 1)->ops_per_sec,
                            5, true, "x"};
+    tg[9] = (bench_target){"near hit, not strict: latency metrics on / off",
+                           R("near_hit_relaxed", 1)->us_per_op /
+                               R("near_hit_nometrics", 1)->us_per_op,
+                           1.10, false, "x"};
 #undef R
     return rtt;
 }

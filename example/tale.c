@@ -359,6 +359,7 @@ typedef struct cmdline {
     char **pos;            /* positional arguments after the command */
     int npos;              /* their count */
     bool json;             /* --json */
+    bool prometheus;       /* --prometheus */
     bool seed_opts;        /* a seed count option was given */
     unsigned counts[TALE_NKINDS]; /* seed counts */
 } cmdline;
@@ -534,53 +535,9 @@ static int cmd_invalidate(cmdline *cl)
     return tale_exit_code(rc);
 }
 
-static const char *yn(bool b) { return b ? "yes" : "no"; }
-
-static void print_stats_row(const rc_cached_repo_stats *st)
-{
-    printf("%-7s %6d  %-10s %8lld  %-7s %-8s %8llu %8llu %8.1f%% %6llu %7llu "
-           "%8llu %9llu\n",
-           st->entity_type, st->default_ttl, yn(st->all_cached),
-           st->all_ttl_remaining, yn(st->cache_on_read),
-           yn(st->cache_on_write), (unsigned long long)st->hits,
-           (unsigned long long)st->misses, st->hit_rate * 100.0,
-           (unsigned long long)st->errors,
-           (unsigned long long)st->decode_errors,
-           (unsigned long long)st->invalidations,
-           (unsigned long long)st->stale_fills_rejected);
-}
-
-static void print_service_stats(const rc_cache_stats *c)
-{
-    printf("\ncache service (this process)\n");
-    printf("  redis           %s, %s\n",
-           c->redis_enabled ? "enabled" : "disabled",
-           c->redis_available ? "reachable" : "not reachable");
-    printf("  circuit         %s\n", rc_circuit_state_name(c->circuit));
-    printf("  hits / misses   %llu / %llu (%.1f%%)\n",
-           (unsigned long long)c->hits, (unsigned long long)c->misses,
-           c->hit_rate * 100.0);
-    printf("  sets / deletes  %llu / %llu\n", (unsigned long long)c->sets,
-           (unsigned long long)c->deletes);
-    printf("  errors          %llu\n", (unsigned long long)c->errors);
-    printf("  fallback        %llu hits, %llu entries\n",
-           (unsigned long long)c->fallback_hits,
-           (unsigned long long)c->fallback_entries);
-    printf("  pending deletes %llu\n", (unsigned long long)c->pending_deletes);
-    printf("  oversized       %llu (values over CACHE_MAX_VALUE_BYTES, not cached)\n",
-           (unsigned long long)c->oversized_skipped);
-    printf("  server memory   %s\n",
-           c->used_memory_human[0] ? c->used_memory_human : "-");
-    if (c->keys >= 0)
-        printf("  server keys     %lld\n", c->keys);
-    else
-        printf("  server keys     -\n");
-}
-
 static int cmd_stats(cmdline *cl)
 {
     int only = -1, rc = RC_OK;
-    rc_cached_repo_stats st;
     tale_app a;
     if (cl->npos > 1)
         return usage_error("stats takes at most one entity%s", "");
@@ -600,6 +557,8 @@ static int cmd_stats(cmdline *cl)
                 break;
             j = json_loads(text, 0, NULL);
             free(text);
+            if (j && json_object_set_new(j, "fleet", tale_fleet_json(&a, k)) != 0)
+                rc = RC_ENOMEM; /* j still goes into out, freed with it */
             if (!j) {
                 rc = RC_ENOMEM;
             } else if (only >= 0) {
@@ -612,21 +571,10 @@ static int cmd_stats(cmdline *cl)
             rc = print_json(stdout, out);
         else
             json_decref(out);
+    } else if (cl->prometheus) {
+        rc = tale_stats_prometheus(&a);
     } else {
-        printf("%-7s %6s  %-10s %8s  %-7s %-8s %8s %8s %9s %6s %7s %8s %9s\n",
-               "entity", "ttl", "all_cached", "all_ttl", "on_read",
-               "on_write", "hits", "misses", "hit_rate", "errors",
-               "decode", "invalid.", "stale_rej");
-        for (int k = 0; rc == RC_OK && k < TALE_NKINDS; k++) {
-            if (only >= 0 && k != only)
-                continue;
-            rc = rc_cached_repo_get_stats(a.cached[k], &st);
-            if (rc == RC_OK)
-                print_stats_row(&st);
-        }
-        if (rc == RC_OK)
-            print_service_stats(&st.cache);
-        printf("(hits, misses and errors count this process only)\n");
+        rc = tale_stats_table(&a, only);
     }
     if (rc != RC_OK)
         tale_fail("stats", rc);
@@ -701,6 +649,8 @@ static int cmd_demo(cmdline *cl)
     snprintf(prefix, n, "%stale-demo:", base);
     rc = rc_settings_set(cl->settings, "CACHE_KEY_PREFIX", prefix);
     free(prefix);
+    if (rc == RC_OK) /* it leaves no key behind: no fleet counters either */
+        rc = rc_settings_set(cl->settings, "CACHE_STATS_FLUSH_INTERVAL", "0");
     if (rc != RC_OK)
         return tale_fail("demo", rc);
     if (tale_app_open(&a, cl->settings) != RC_OK)
@@ -770,7 +720,8 @@ typedef struct options {
     bool version;    /* --version */
 } options;
 
-enum { OPT_DB = 256, OPT_VERSION, OPT_JSON, OPT_HEROES, OPT_CHILDREN, OPT_STORIES };
+enum { OPT_DB = 256, OPT_VERSION, OPT_JSON, OPT_PROMETHEUS, OPT_HEROES, OPT_CHILDREN,
+       OPT_STORIES };
 
 /* Parses the options (anywhere on the line, getopt_long permuting argv;
  * "--" ends them) into o and cl; argv[optind..] are then the positional
@@ -782,6 +733,7 @@ static int parse_options(int argc, char **argv, options *o, cmdline *cl)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {"json", no_argument, NULL, OPT_JSON},
+        {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
         {"heroes", required_argument, NULL, OPT_HEROES},
         {"children", required_argument, NULL, OPT_CHILDREN},
         {"stories", required_argument, NULL, OPT_STORIES},
@@ -795,6 +747,7 @@ static int parse_options(int argc, char **argv, options *o, cmdline *cl)
         case 'h': o->help = true; break;
         case OPT_VERSION: o->version = true; break;
         case OPT_JSON: cl->json = true; break;
+        case OPT_PROMETHEUS: cl->prometheus = true; break;
         case OPT_HEROES:
         case OPT_CHILDREN:
         case OPT_STORIES:
@@ -825,6 +778,7 @@ static int check_usage(const command *cmd, const cmdline *cl)
     if (cl->npos < cmd->min_pos || (cmd->max_pos >= 0 && cl->npos > cmd->max_pos))
         return usage_error("wrong number of arguments for %s", cmd->name);
     if ((cl->json && cmd->run != cmd_stats && cmd->run != cmd_health) ||
+        (cl->prometheus && (cmd->run != cmd_stats || cl->json)) ||
         (cl->seed_opts && cmd->run != cmd_seed))
         return usage_error("option not valid for %s", cmd->name);
     return 0;

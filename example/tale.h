@@ -114,6 +114,17 @@ void tale_print_usage(FILE *f);
 /* The help of one command; 0, or -1 when there is no such command. */
 int tale_print_help(FILE *f, const char *command);
 
+/* ---- stats (tale_stats.c) ---- */
+
+/* Prints the stats table of kind only (-1: every kind): this process's
+ * figures, the fleet totals, the cache service. RC_OK or a status. */
+int tale_stats_table(tale_app *a, int only);
+/* Prints the Prometheus text of the service and of the fleet. */
+int tale_stats_prometheus(tale_app *a);
+/* The fleet totals of kind k as a JSON object (null when none were sent or
+ * Redis could not be asked; NULL when out of memory). */
+struct json_t *tale_fleet_json(tale_app *a, int k);
+
 /* ---- the demo (tale_demo.c) ---- */
 
 /* Runs the four scenes against a's database, printing to stdout. Returns an

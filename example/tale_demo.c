@@ -536,6 +536,8 @@ static int open_service(tale_app *a, const char *const *kv, rc_settings *s,
     if (rc != RC_OK)
         return rc;
     rc = rc_settings_set(s, "CACHE_KEY_PREFIX", rc_cache_prefix(a->cache));
+    if (rc == RC_OK) /* as the demo's own service: no fleet counters left behind */
+        rc = rc_settings_set(s, "CACHE_STATS_FLUSH_INTERVAL", "0");
     for (size_t i = 0; rc == RC_OK && kv[i]; i += 2)
         rc = rc_settings_set(s, kv[i], kv[i + 1]);
     if (rc == RC_OK)

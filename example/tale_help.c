@@ -35,10 +35,11 @@ static const help_page pages[] = {
     {"invalidate", "hero|child|story all|by_id ID|QUERY [ARG...]",
      "Removes cache keys: every key of the entity (all), one id and its\n"
      "negative entry (by_id), or the key of one query; prints how many.\n"},
-    {"stats", "[--json] [hero|child|story]",
-     "Cache statistics of each entity and of the cache service. The counters\n"
-     "count this process only; all_cached, all_ttl and the server's memory and\n"
-     "key count describe the shared Redis. --json prints one JSON object.\n"},
+    {"stats", "[--json|--prometheus] [hero|child|story]",
+     "Cache statistics of each entity: this process's counters, the keys of\n"
+     "its namespace, and the fleet totals every process sharing the Redis has\n"
+     "sent (with their age); then the cache service. --json prints one JSON\n"
+     "object, --prometheus the Prometheus text (format 0.0.4).\n"},
     {"health", "[--json]",
      "Whether Redis answers, the circuit state and the fallback; exit 1 when\n"
      "Redis is enabled but unreachable. --json prints one JSON object.\n"},

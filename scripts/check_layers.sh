@@ -26,8 +26,8 @@ rank() {
 # The layer of each public header (include/repocache/<name>.h).
 public_layer() {
     case "$1" in
-    status | entity | codec | settings | export | version | outbox) echo core ;;
-    cache) echo cache ;;
+    status | entity | codec | settings | export | version | outbox | log) echo core ;;
+    cache | metrics) echo cache ;;
     strategy) echo strategies ;;
     repository | sqlite_repository | cached_repository) echo repository ;;
     *) echo unknown ;;
@@ -36,8 +36,8 @@ public_layer() {
 
 # Private headers a higher layer may include: the core is the shared floor,
 # and the cache layer offers the decorator its lease protocol, the outbox's
-# registration and the near cache's value type.
-EXPORTED=" core/* cache/lease.h cache/near.h cache/outbox.h "
+# registration, the near cache's value type, and the metrics it records into.
+EXPORTED=" core/* cache/lease.h cache/near.h cache/outbox.h cache/metrics.h "
 
 exported() {
     local h=$1 pat

@@ -8,7 +8,6 @@
 #include "cache/service.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,25 +317,6 @@ START_TEST(test_restart_requirepass)
 }
 END_TEST
 
-/* Runs fn with stderr redirected to a file; returns the file's text. */
-static char *capture_stderr(void (*fn)(void *), void *arg)
-{
-    char *path = th_tmpfile("stderr.log");
-    fflush(stderr);
-    int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-    ck_assert(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    fn(arg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char *text = th_read_file(path, NULL);
-    ck_assert_ptr_nonnull(text);
-    free(path);
-    return text;
-}
-
 #define SECRET "Sup3rS3cretPassw0rdXYZ"
 
 typedef struct leak_case {
@@ -413,7 +393,7 @@ START_TEST(test_wrong_password)
     snprintf(url, sizeof url, "redis://:" SECRET "@127.0.0.1:%d/0", r.port);
     lc.url = url;
     lc.expect_health = RC_EAUTH;
-    char *logs = capture_stderr(run_leak_case, &lc);
+    char *logs = th_capture_stderr(run_leak_case, &lc);
     check_no_leak(&lc, logs, "wrong password");
     ck_assert_ptr_nonnull(strstr(lc.errs, "AUTH"));
     ck_assert_ptr_nonnull(strstr(logs, "AUTH"));
@@ -428,7 +408,7 @@ START_TEST(test_wrong_password)
     snprintf(url, sizeof url, "redis://alice:" SECRET "@127.0.0.1:%d/0", r.port);
     lc.url = url;
     lc.expect_health = RC_EAUTH;
-    logs = capture_stderr(run_leak_case, &lc);
+    logs = th_capture_stderr(run_leak_case, &lc);
     check_no_leak(&lc, logs, "wrong user password");
     free(logs);
     /* The right user password works (AUTH alice alicepw). */
@@ -470,17 +450,17 @@ START_TEST(test_log_levels)
     th_redis r;
     ck_assert_int_eq(th_redis_start(&r, NULL), 0);
     level_case lc = {&r, "error"};
-    char *logs = capture_stderr(outage_and_recovery, &lc);
+    char *logs = th_capture_stderr(outage_and_recovery, &lc);
     ck_assert_str_eq(logs, ""); /* nothing at "error": degradation is not one */
     free(logs);
     lc.level = "warning";
-    logs = capture_stderr(outage_and_recovery, &lc);
+    logs = th_capture_stderr(outage_and_recovery, &lc);
     ck_assert_ptr_nonnull(strstr(logs, "repocache: warning: "));
     ck_assert_ptr_nonnull(strstr(logs, "circuit breaker open"));
     ck_assert_ptr_null(strstr(logs, "repocache: info: "));
     free(logs);
     lc.level = "info";
-    logs = capture_stderr(outage_and_recovery, &lc);
+    logs = th_capture_stderr(outage_and_recovery, &lc);
     ck_assert_ptr_nonnull(strstr(logs, "repocache: info: "));
     ck_assert_ptr_nonnull(strstr(logs, "back in use"));
     ck_assert_ptr_null(strstr(logs, "repocache: debug: "));
@@ -535,7 +515,7 @@ START_TEST(test_unreachable_hosts)
         snprintf(url, sizeof url, fmt[k], ports[k]);
         lc.url = url;
         lc.expect_health = RC_EUNAVAILABLE;
-        char *logs = capture_stderr(run_leak_case, &lc);
+        char *logs = th_capture_stderr(run_leak_case, &lc);
         check_no_leak(&lc, logs, url);
         ck_assert_msg(lc.longest <= TIMEOUT + MARGIN, "%s: a call took %.3f s", url,
                       lc.longest);
@@ -644,7 +624,7 @@ START_TEST(test_out_of_memory_seen_and_fills_paused)
     th_redis r;
     ck_assert_int_eq(th_redis_start(&r, "--maxmemory 1 --maxmemory-policy noeviction"), 0);
     oom_case k = {.r = &r};
-    char *logs = capture_stderr(oom_reads, &k);
+    char *logs = th_capture_stderr(oom_reads, &k);
     ck_assert_int_eq(k.first, RC_LEASE_FAILED);    /* the script's SET got -OOM */
     ck_assert_uint_ge(k.errors_after_first, 1);    /* counted by the service */
     ck_assert_int_eq(k.later, RC_LEASE_MISS);      /* then: no lease, no error */
@@ -688,7 +668,7 @@ START_TEST(test_killed_connections_not_degradation)
     th_redis r;
     ck_assert_int_eq(th_redis_start(&r, NULL), 0);
     kill_case k = {.r = &r};
-    char *logs = capture_stderr(kill_pooled, &k);
+    char *logs = th_capture_stderr(kill_pooled, &k);
     ck_assert_int_ge(k.ok, 16); /* every other call at least */
     ck_assert_ptr_null(strstr(logs, "degrading"));
     ck_assert_str_eq(logs, "");

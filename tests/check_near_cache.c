@@ -7,6 +7,7 @@
  * a writer in another process never leaves a stale read behind it. */
 #include "harness.h"
 #include "service.h"
+#include "side.h"
 #include "cache/service.h"
 #include "repocache/cached_repository.h"
 #include "repocache/sqlite_repository.h"
@@ -33,37 +34,14 @@ static void setup(void)
 static void teardown(void) { free(db_path); }
 
 /* One process's view: a service, the SQLite file and a cached hero repo. */
-typedef struct side {
-    rc_cache *cache;
-    rc_sqlite_db *db;
-    rc_repo *repo;
-} side;
+typedef th_side side;
 
 static void open_side(side *s, const char *const *kv)
 {
-    rc_strategy st;
-    rc_repo *inner = NULL;
-    rc_cached_repo_options o = {.own_inner = true};
-    s->cache = th_cache_new(shared.url, kv);
-    ck_assert_int_eq(rc_sqlite_open(db_path, &s->db), RC_OK);
-    ck_assert_int_eq(rc_sqlite_repo_new(s->db, &rc_hero_entity, &inner), RC_OK);
-    ck_assert_int_eq(rc_strategy_hero(NULL, &st), RC_OK);
-    ck_assert_int_eq(rc_cached_repo_new(inner, s->cache, &st, &o, &s->repo), RC_OK);
-    double t0 = th_now(); /* tracking arms in the background */
-    rc_cache_stats cs;
-    do {
-        ck_assert(th_now() - t0 < 10);
-        usleep(1000);
-        rc_cache_get_stats(s->cache, &cs);
-    } while (!cs.near_coherent);
+    th_side_open(s, shared.url, db_path, kv, true);
 }
 
-static void close_side(side *s)
-{
-    rc_repo_free(s->repo);
-    rc_sqlite_free(s->db);
-    rc_cache_free(s->cache);
-}
+static void close_side(side *s) { th_side_close(s); }
 
 static void put_hero(rc_repo *r, const char *id, const char *name)
 {

@@ -40,6 +40,7 @@
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t m, size_t n);
 void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t a, size_t n);
 void __real_free(void *p);
 
 /* Blocks allocated while armed and not freed yet (no malloc here). */
@@ -80,6 +81,7 @@ static bool untrack(void *p)
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t m, size_t n);
 void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t a, size_t n);
 void __wrap_free(void *p);
 
 void *__wrap_malloc(size_t n)
@@ -110,6 +112,15 @@ void *__wrap_realloc(void *old, size_t n)
         if (was || !old)
             track(p);
     }
+    return p;
+}
+
+void *__wrap_aligned_alloc(size_t a, size_t n)
+{
+    if (fail_now())
+        return NULL;
+    void *p = __real_aligned_alloc(a, n);
+    track(p);
     return p;
 }
 

@@ -19,7 +19,7 @@ static const char *const all_vars[] = {
     "CACHE_FALLBACK_ENABLED", "CACHE_FALLBACK_MAX_ENTRIES", "CIRCUIT_BREAKER_THRESHOLD",
     "CIRCUIT_BREAKER_TIMEOUT", "DATABASE_PATH", "LOG_LEVEL", "CACHE_L1_ENABLED",
     "CACHE_L1_MAX_ENTRIES", "CACHE_L1_MAX_BYTES", "CACHE_L1_MAX_TTL", "CACHE_SINGLE_FLIGHT", "CACHE_L1_STRICT",
-    "CACHE_MAX_VALUE_BYTES",
+    "CACHE_MAX_VALUE_BYTES", "CACHE_METRICS_ENABLED", "CACHE_STATS_FLUSH_INTERVAL",
     "CACHE_FALLBACK_MAX_STALENESS_MS", "CACHE_OUTBOX_POLL_MS",
 };
 
@@ -171,6 +171,9 @@ START_TEST(test_bad_values_refused)
     refused("CACHE_L1_MAX_TTL", "0");
     refused("CACHE_L1_ENABLED", "maybe");
     refused("CACHE_SINGLE_FLIGHT", "2");
+    refused("CACHE_METRICS_ENABLED", "maybe");
+    refused("CACHE_STATS_FLUSH_INTERVAL", "-1");
+    refused("CACHE_STATS_FLUSH_INTERVAL", "5s");
     refused("CIRCUIT_BREAKER_THRESHOLD", "0");
     refused("CIRCUIT_BREAKER_TIMEOUT", "0");
     refused("CIRCUIT_BREAKER_TIMEOUT", "99999999");
@@ -393,6 +396,9 @@ START_TEST(test_env_example_lists_defaults)
     ck_assert_double_eq(l.circuit_breaker_timeout, s.circuit_breaker_timeout);
     ck_assert_str_eq(l.database_path, s.database_path);
     ck_assert_str_eq(l.log_level, s.log_level);
+    ck_assert(l.cache_metrics_enabled && s.cache_metrics_enabled);
+    ck_assert_int_eq(l.cache_stats_flush_interval, 5);
+    ck_assert_int_eq(s.cache_stats_flush_interval, 5);
     rc_settings_clear(&l);
 }
 END_TEST

@@ -47,8 +47,9 @@
  *   the process-wide disposition is touched.
  * - An allocation failure inside hiredis 0.14 aborts the process (hiredis
  *   does so itself); allocation failures in this library return RC_ENOMEM.
- * - Passwords never appear in logs (stderr, filtered by LOG_LEVEL),
- *   rc_errmsg() messages or statistics.
+ * - Passwords never appear in logs (repocache/log.h: stderr or the
+ *   application's handler, filtered by LOG_LEVEL), rc_errmsg() messages,
+ *   statistics or metrics.
  *
  * Keys are NUL-terminated strings used byte for byte; the configured prefix
  * (CACHE_KEY_PREFIX) is NOT added by these functions: callers pass full keys
@@ -182,7 +183,9 @@ typedef struct rc_cache_stats {
     bool redis_available;        /* the last call reached Redis */
     uint64_t pending_deletes;    /* remembered deletes not yet replayed */
     char used_memory_human[32];  /* from INFO memory ("" when unavailable) */
-    long long keys;              /* DBSIZE (-1 when unavailable) */
+    long long keys;              /* DBSIZE: the whole database, every prefix
+                                    (-1 when unavailable); a namespace's
+                                    own count is rc_cached_repo_stats.keys */
     /* the near cache (all 0 without one) */
     bool near_coherent;          /* serving now */
     uint64_t near_hits;          /* reads answered by it */
@@ -210,6 +213,14 @@ typedef struct rc_cache_stats {
      * repocache/export.h); zero. */
     uint64_t reserved_[16];
 } rc_cache_stats;
+
+/* *count = keys under the prefix matching glob (the prefix is added and
+ * escaped, as rc_cache_clear), counted with SCAN MATCH COUNT 1000: one round
+ * trip per 1000 keys of the whole database, stopping once max_scanned keys
+ * have been examined (*exact false then, and *count a lower bound). RC_OK or
+ * RC_EUNAVAILABLE. */
+RC_API int rc_cache_count_keys(rc_cache *c, const char *glob, long long max_scanned,
+                        long long *count, bool *exact);
 
 /* Fills *st (asks the server for memory and key count when reachable). */
 RC_API int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st);

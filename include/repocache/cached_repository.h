@@ -113,7 +113,8 @@ typedef struct rc_cached_repo_stats {
     long long all_ttl_remaining;  /* its TTL in seconds; -2 when absent */
     bool cache_on_read;           /* strategy flag */
     bool cache_on_write;          /* strategy flag */
-    /* This repository */
+    /* This repository (one definition of a hit and a miss for these, the
+     * Prometheus text and the fleet: repocache/metrics.h) */
     uint64_t hits;                /* reads answered from the cache */
     uint64_t misses;              /* reads that went to the wrapped repo */
     double hit_rate;              /* hits / (hits + misses), 0 when none */
@@ -131,9 +132,15 @@ typedef struct rc_cached_repo_stats {
                                      its value instead of the database */
     /* The cache service */
     rc_cache_stats cache;         /* rc_cache_get_stats */
+    /* Added in 0.2.0, from the reserved room */
+    long long keys;               /* keys of this namespace in Redis (values,
+                                     negative entries, leases), counted by
+                                     rc_cache_count_keys; -1 unavailable */
+    bool keys_exact;              /* false: the count stopped at 1,000,000
+                                     keys examined and is a lower bound */
     /* Room for figures added later (see "Growing structs" in
      * repocache/export.h); zero. */
-    uint64_t reserved_[8];
+    uint64_t reserved_[6];
 } rc_cached_repo_stats;
 
 /* Fills *st for cached repository r. RC_EINVAL when r is not one. Works (with
@@ -141,9 +148,9 @@ typedef struct rc_cached_repo_stats {
 RC_API int rc_cached_repo_get_stats(rc_repo *r, rc_cached_repo_stats *st);
 /* *json = the stats as a JSON object text (Python field names, then
  * "hits", "misses", "hit_rate", "negative_hits", "errors", "decode_errors",
- * "invalidations", "stale_fills_rejected", "near_hits", "lease_waits", and "cache": the
- * service's stats
- * object). Caller frees with free(). */
+ * "invalidations", "stale_fills_rejected", "near_hits", "lease_waits", "keys",
+ * "keys_exact", and "cache": the service's stats object). Caller frees with
+ * free(). */
 RC_API int rc_cached_repo_stats_json(rc_repo *r, char **json);
 
 #ifdef __cplusplus

@@ -70,9 +70,16 @@ typedef struct rc_settings {
     /* Application */
     char *database_path;         /* DATABASE_PATH ("tale.db") */
     char *log_level;             /* LOG_LEVEL ("info": debug|info|warning|error) */
+    /* Metrics (added in 0.2.0, from the reserved room) */
+    bool cache_metrics_enabled;  /* CACHE_METRICS_ENABLED (true): latency
+                                    histograms (counters are always kept) */
+    int cache_stats_flush_interval; /* CACHE_STATS_FLUSH_INTERVAL seconds (5):
+                                    how often counters go to Redis for the
+                                    fleet totals (and at rc_cache_free);
+                                    0 = never by itself */
     /* Room for settings added later (see "Growing structs" in
      * repocache/export.h); filled by rc_settings_defaults. */
-    void *reserved_[8];
+    void *reserved_[7];
 } rc_settings;
 
 /* Fills s with the defaults. RC_OK or RC_ENOMEM. Free with rc_settings_clear. */

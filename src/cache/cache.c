@@ -64,6 +64,13 @@ static int build_parts(rc_cache *c, const rc_settings *s)
         pthread_mutex_destroy(&c->trust_mu);
         st = RC_ENOMEM;
     }
+    if (st == RC_OK && pthread_mutex_init(&c->metrics_mu, NULL) != 0) {
+        pthread_mutex_destroy(&c->pend_mu);
+        pthread_mutex_destroy(&c->replay_mu);
+        pthread_mutex_destroy(&c->trust_mu);
+        pthread_mutex_destroy(&c->watch_mu);
+        st = RC_ENOMEM;
+    }
     if (st) {
         rc_fallback_free(c->fb);
         if (breaker_ok)
@@ -99,7 +106,9 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
     rc_pool_describe(&c->pool, c->where, sizeof c->where);
-    if (rc_tier_init(c, s) != RC_OK) {
+    c->metrics_timed = s->cache_metrics_enabled;
+    if (!(c->fleet = rc_fleet_new((double)s->cache_stats_flush_interval)) ||
+        rc_tier_init(c, s) != RC_OK) {
         rc_cache_free(c);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
@@ -123,6 +132,7 @@ void rc_cache_free(rc_cache *c)
 {
     if (!c)
         return;
+    rc_fleet_free(c); /* sends what is left first */
     rc_watch_stop(c); /* its thread uses everything below */
     rc_tier_free(c); /* its thread uses the pool's settings */
     rc_pool_destroy(&c->pool);
@@ -133,6 +143,8 @@ void rc_cache_free(rc_cache *c)
     pthread_mutex_destroy(&c->replay_mu);
     pthread_mutex_destroy(&c->trust_mu);
     pthread_mutex_destroy(&c->watch_mu);
+    pthread_mutex_destroy(&c->metrics_mu);
+    free(c->retired);
     free(c->prefix);
     free(c->escaped_prefix);
     free(c);

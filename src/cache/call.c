@@ -117,6 +117,7 @@ static void note_up(rc_cache *c)
      * news (info). */
     bool news = atomic_exchange(&c->degraded, false);
     rc_log(c->log_level, news ? RC_LOG_INFO : RC_LOG_DEBUG,
+           news ? "redis_recovered" : "redis_up",
            "redis at %s: %s (%zu fallback entries dropped)", c->where,
            was == RC_AVAIL_DOWN ? "back in use" : "in use", dropped);
 }
@@ -128,7 +129,8 @@ static void note_down(rc_cache *c, const char *why)
     if (c->fallback_enabled)
         rc_fallback_activate(c->fb);
     if (atomic_exchange(&c->avail, RC_AVAIL_DOWN) != RC_AVAIL_DOWN)
-        rc_log(c->log_level, RC_LOG_DEBUG, "%s; this call is answered without Redis",
+        rc_log(c->log_level, RC_LOG_DEBUG, "redis_call_failed",
+               "%s; this call is answered without Redis",
                why);
 }
 
@@ -159,6 +161,9 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
         return rc_seterr(RC_EUNAVAILABLE,
                          "redis is disabled (REDIS_ENABLED=false)");
     rc_breaker_ticket t = rc_breaker_acquire(&c->breaker);
+    if (t == RC_BREAKER_PROBE)
+        rc_log(c->log_level, RC_LOG_DEBUG, "redis_breaker_half_open",
+               "redis at %s: circuit breaker half open: one probe", c->where);
     if (t == RC_BREAKER_DENY) {
         atomic_fetch_add(&c->errors, 1);
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: circuit breaker open",
@@ -168,12 +173,16 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
     int st = run_on_conn(c, fn, ud, &ok);
     if (rc_breaker_report(&c->breaker, t, ok)) {
         atomic_store(&c->degraded, true);
-        rc_log(c->log_level, RC_LOG_WARNING,
+        rc_log(c->log_level, RC_LOG_WARNING, "redis_breaker_open",
                "redis at %s: circuit breaker open (%s); degrading%s", c->where,
                rc_errmsg(), c->fallback_enabled ? " to the in-memory fallback" : "");
         rc_tracking_lose(c->tracking, "circuit breaker open");
         rc_identity_distrust(c);
     }
+    if (t == RC_BREAKER_PROBE) /* the recovery itself is redis_recovered */
+        rc_log(c->log_level, RC_LOG_DEBUG, ok ? "redis_breaker_closed" : "redis_breaker_reopened",
+               "redis at %s: circuit breaker %s", c->where,
+               ok ? "closed (the probe succeeded)" : "open again (the probe failed)");
     if (ok) {
         note_up(c);
     } else {
@@ -237,7 +246,8 @@ int rc_call_reply_error(rc_cache *c, const redisReply *r, const char *what)
     double last = atomic_load(&c->refused_logged);
     if ((last == 0 || now - last >= RC_REFUSAL_LOG_PERIOD) &&
         atomic_compare_exchange_strong(&c->refused_logged, &last, now))
-        rc_log(c->log_level, RC_LOG_WARNING, "redis at %s: %s refused: %.*s%s",
+        rc_log(c->log_level, RC_LOG_WARNING, "redis_refused",
+               "redis at %s: %s refused: %.*s%s",
                c->where, what, (int)(r->len > 200 ? 200 : r->len), r->str,
                oom ? " (fills paused for 10 s)" : "");
     return rc_seterr(RC_EBACKEND, "redis at %s: %s: %.*s", c->where, what,

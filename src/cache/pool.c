@@ -2,6 +2,7 @@
 #include "cache/pool.h"
 #include "cache/wire.h"
 
+#include "core/log.h"
 #include "core/str.h"
 
 #include "repocache/status.h"
@@ -210,7 +211,8 @@ void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken)
 void rc_conn_enter(rc_conn *conn)
 {
     if (atomic_fetch_add(&conn->users, 1) != 0) {
-        fprintf(stderr, "repocache: fatal: a redis context is used by two threads at once\n");
+        rc_log(RC_LOG_DEBUG, RC_LOG_ERROR, "redis_context_shared",
+               "fatal: a redis context is used by two threads at once");
         abort();
     }
 }

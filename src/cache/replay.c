@@ -190,7 +190,7 @@ static int replay_snapshot(rc_cache *c, redisContext *ctx,
     for (size_t i = 0; st == RC_OK && i < snap->globs.n; i++)
         st = rc_replay_scan_unlink(c, ctx, snap->globs.items[i], removed);
     if (st == RC_OK && rc_pending_count(snap))
-        rc_log(c->log_level, RC_LOG_INFO,
+        rc_log(c->log_level, RC_LOG_INFO, "replay_done",
                "redis at %s: replayed %zu remembered deletes and %zu patterns "
                "(%lld keys removed)",
                c->where, snap->keys.n, snap->globs.n, *removed);
@@ -226,8 +226,12 @@ int rc_replay_pending(rc_cache *c, redisContext *ctx)
         add_drop_all_locked(c);
     recount_locked(c);
     pthread_mutex_unlock(&c->pend_mu);
-    if (st)
+    if (st) {
         atomic_fetch_add(&c->replay_failures, 1);
+        rc_log(c->log_level, RC_LOG_DEBUG, "replay_failed",
+               "redis at %s: replay of %zu remembered deletes failed; kept", c->where,
+               atomic_load(&c->pend_count));
+    }
     pthread_mutex_unlock(&c->replay_mu);
     return st;
 }

@@ -29,7 +29,9 @@
 
 #include "cache/breaker.h"
 #include "cache/fallback.h"
+#include "cache/fleet.h"
 #include "cache/lease.h"
+#include "cache/metrics.h"
 #include "cache/near.h"
 #include "cache/outbox.h"
 #include "cache/pending.h"
@@ -95,6 +97,15 @@ struct rc_cache {
     pthread_mutex_t wake_mu;   /* guards watch_stop */
     pthread_cond_t wake_cv;    /* wakes the thread to stop */
     bool watch_stop;           /* the thread must end */
+    /* metrics of the cached repositories (metrics.c) and the fleet (fleet.c) */
+    bool metrics_timed;             /* CACHE_METRICS_ENABLED */
+    pthread_mutex_t metrics_mu;     /* guards metrics and retired */
+    rc_metrics *metrics;            /* one block per live repository */
+    rc_metrics_totals *retired;     /* per namespace: repositories gone */
+    size_t nretired;                /* how many */
+    atomic_uint_fast64_t decode_unlogged; /* decode errors not yet logged */
+    _Atomic double decode_logged;   /* clock time of the last one logged */
+    rc_fleet *fleet;                /* what was last sent to Redis */
 };
 
 /* ---- raw commands (call.c, script.c) ---- */
@@ -182,6 +193,10 @@ void rc_batch_free(rc_batch *b);
 
 /* Whether the service would try Redis now (enabled and breaker not open). */
 bool rc_cache_redis_usable(rc_cache *c);
+
+/* The statistics known in the process (no Redis call: used_memory_human
+ * "" and keys -1). */
+void rc_stats_local(rc_cache *c, rc_cache_stats *st);
 
 /* The breaker's state now, without touching Redis (rc_cache_get_stats asks
  * the server for memory and key count, which is a Redis call). */

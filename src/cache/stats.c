@@ -6,6 +6,7 @@
 #include "cache/service.h"
 
 #include "core/json.h"
+#include "core/str.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -80,13 +81,10 @@ static void near_stats(rc_cache *c, rc_cache_stats *st)
     st->single_flight_waits = n.waits;
 }
 
-int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
+void rc_stats_local(rc_cache *c, rc_cache_stats *st)
 {
-    if (!c || !st)
-        return rc_seterr(RC_EINVAL, "rc_cache_get_stats: NULL argument");
     memset(st, 0, sizeof *st);
     st->keys = -1;
-    server_stats(c, st);
     st->hits = atomic_load(&c->hits);
     st->misses = atomic_load(&c->misses);
     st->hit_rate = st->hits + st->misses
@@ -109,6 +107,17 @@ int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
     st->outbox_pending = atomic_load(&c->ob_pending);
     st->identity_changes = atomic_load(&c->identity_changes);
     st->identity_drops = atomic_load(&c->identity_drops);
+}
+
+int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
+{
+    if (!c || !st)
+        return rc_seterr(RC_EINVAL, "rc_cache_get_stats: NULL argument");
+    rc_cache_stats srv = {.keys = -1};
+    server_stats(c, &srv); /* first: whether Redis answered shows below */
+    rc_stats_local(c, st);
+    memcpy(st->used_memory_human, srv.used_memory_human, sizeof st->used_memory_human);
+    st->keys = srv.keys;
     rc_clearerr();
     return RC_OK;
 }
@@ -170,4 +179,46 @@ int rc_cache_stats_json(rc_cache *c, char **json)
     int rc = o ? rc_json_dump(o, JSON_PRESERVE_ORDER, json, NULL) : RC_ENOMEM;
     json_decref(o);
     return rc ? rc_seterr(RC_ENOMEM, "out of memory") : RC_OK;
+}
+
+/* One SCAN step from cursor (updated) over pattern; *count += matches. */
+static int scan_step(rc_cache *c, const char *pattern, char *cursor, size_t size,
+                     long long *count)
+{
+    const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+    redisReply *r = NULL;
+    int st = rc_call_one(c, 6, argv, NULL, &r);
+    if (st != RC_OK)
+        return st;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return rc_seterr(RC_EUNAVAILABLE, "SCAN: unexpected reply");
+    }
+    snprintf(cursor, size, "%s", r->element[0]->str);
+    *count += (long long)r->element[1]->elements;
+    freeReplyObject(r);
+    return RC_OK;
+}
+
+int rc_cache_count_keys(rc_cache *c, const char *glob, long long max_scanned,
+                        long long *count, bool *exact)
+{
+    if (!c || !glob || !count || !exact)
+        return rc_seterr(RC_EINVAL, "rc_cache_count_keys: NULL argument");
+    *count = 0;
+    *exact = false;
+    char *pattern = rc_str_concat(c->escaped_prefix, glob), cursor[32] = "0";
+    if (!pattern)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    int st = RC_OK;
+    for (long long scanned = 0; st == RC_OK && scanned < max_scanned; scanned += 1000) {
+        st = scan_step(c, pattern, cursor, sizeof cursor, count);
+        if (st == RC_OK && strcmp(cursor, "0") == 0) {
+            *exact = true;
+            break;
+        }
+    }
+    free(pattern);
+    return st;
 }

@@ -67,7 +67,7 @@ static void lose_as(rc_tracking *t, const char *why, int level)
     t->hooks.flush(t->hooks.ud);
     if (was & ST_COHERENT) {
         atomic_fetch_add(&t->losses, 1);
-        rc_log(t->log_level, level,
+        rc_log(t->log_level, level, "near_coherence_lost",
                "redis at %s: near cache coherence lost (%s); emptied, not serving "
                "until tracking is re-armed", t->where, why);
     }
@@ -217,7 +217,7 @@ static redisContext *open_control(rc_tracking *t, long long sub_id, const rc_str
     }
     bool ok = r && r->type == REDIS_REPLY_STATUS;
     if (r && !ok && r->type == REDIS_REPLY_ERROR)
-        rc_log(t->log_level, RC_LOG_WARNING, "redis at %s: CLIENT TRACKING refused: %.*s",
+        rc_log(t->log_level, RC_LOG_WARNING, "near_tracking_refused", "redis at %s: CLIENT TRACKING refused: %.*s",
                t->where, (int)(r->len > 200 ? 200 : r->len), r->str);
     freeReplyObject(r);
     free(argv);
@@ -256,7 +256,7 @@ static bool arm(rc_tracking *t)
     t->hooks.flush(t->hooks.ud);
     atomic_store(&t->state, ST_COHERENT);
     atomic_fetch_add(&t->arms, 1);
-    rc_log(t->log_level, RC_LOG_DEBUG, "redis at %s: near cache tracking armed", t->where);
+    rc_log(t->log_level, RC_LOG_DEBUG, "near_tracking_armed", "redis at %s: near cache tracking armed", t->where);
     return true;
 }
 

@@ -122,6 +122,8 @@ static const setting_def defs[] = {
     {"CACHE_L1_MAX_TTL", K_INT, F(cache_l1_max_ttl), 1, 86400},
     {"CACHE_SINGLE_FLIGHT", K_BOOL, F(cache_single_flight), 0, 0},
     {"CACHE_L1_STRICT", K_BOOL, F(cache_l1_strict), 0, 0},
+    {"CACHE_METRICS_ENABLED", K_BOOL, F(cache_metrics_enabled), 0, 0},
+    {"CACHE_STATS_FLUSH_INTERVAL", K_INT, F(cache_stats_flush_interval), 0, 86400},
     {"CIRCUIT_BREAKER_THRESHOLD", K_INT, F(circuit_breaker_threshold), 1, 1000000},
     {"CIRCUIT_BREAKER_TIMEOUT", K_DOUBLE, F(circuit_breaker_timeout), 0, 86400},
     {"DATABASE_PATH", K_STR, F(database_path), 0, 0},
@@ -152,6 +154,8 @@ int rc_settings_defaults(rc_settings *s)
     s->cache_l1_max_entries = 10000;
     s->cache_l1_max_bytes = 64 << 20;
     s->cache_l1_max_ttl = 300;
+    s->cache_metrics_enabled = true;
+    s->cache_stats_flush_interval = 5;
     s->circuit_breaker_threshold = 5;
     s->circuit_breaker_timeout = 30.0;
     s->redis_host = rc_strdup("localhost");

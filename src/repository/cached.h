@@ -12,7 +12,7 @@
 #ifndef RC_REPOSITORY_CACHED_H
 #define RC_REPOSITORY_CACHED_H
 
-#include "core/counter.h"
+#include "cache/metrics.h"
 #include "repocache/cached_repository.h"
 
 #include <stdatomic.h>
@@ -36,8 +36,8 @@ typedef struct cached_repo {
     char *row_pattern;       /* escaped prefix + ns_glob: outbox rows' pattern */
     bool outbox;             /* the wrapped repository stores our rows */
     void *watch;             /* the cache service's registration */
-    rc_counter hits, misses, negative_hits, errors, decode_errors,
-        invalidations, stale_fills_rejected, near_hits, lease_waits; /* the statistics */
+    rc_metrics *m;           /* its counters and latencies (the service
+                                lists them: rc_cache_metrics_text) */
 } cached_repo;
 
 /* The decorator behind base (which must be one). */
@@ -46,13 +46,12 @@ static inline cached_repo *rc_cached_self(rc_repo *base)
     return (cached_repo *)base;
 }
 
-/* Adds one to a statistic. */
-static inline void rc_cached_count(rc_counter *c)
-{
-    rc_counter_add(c);
-}
 
-/* ---- keys and values (cached_repository.c) ---- */
+/* ---- keys (cached_keys.c) and values (cached_repository.c) ---- */
+
+/* The tags of the auxiliary keys, after P + ns + ":". */
+#define RC_CACHED_LEASE_TAG "~lease:"
+#define RC_CACHED_NEGATIVE_TAG "~none:"
 
 /* The lease of data key key (P + ns + ":~lease:" + rest); NULL when out of
  * memory. */

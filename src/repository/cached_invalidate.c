@@ -73,10 +73,10 @@ static long long drop_namespace(cached_repo *r)
      * stored since is gone too */
     rc_cache_tier_remove_matching(r->cache, r->ns_glob);
     if (rc != RC_OK) {
-        rc_cached_count(&r->errors);
+        rc_metrics_count(r->m, RC_M_errors);
         return -1;
     }
-    rc_counter_add_n(&r->invalidations, (uint64_t)removed);
+    rc_metrics_add(r->m, RC_M_invalidations, (uint64_t)removed);
     return removed;
 }
 
@@ -115,9 +115,9 @@ static int delete_keys(cached_repo *r, keyset *data, const char *writer_lease,
     if (rc == RC_ENOMEM) /* nothing sent: drop by pattern instead */
         return drop_namespace(r) < 0 ? RC_EUNAVAILABLE : RC_OK;
     if (rc == RC_OK)
-        rc_counter_add_n(&r->invalidations, (uint64_t)*removed);
+        rc_metrics_add(r->m, RC_M_invalidations, (uint64_t)*removed);
     else
-        rc_cached_count(&r->errors);
+        rc_metrics_count(r->m, RC_M_errors);
     return rc == RC_OK ? RC_OK : RC_EUNAVAILABLE;
 }
 
@@ -225,9 +225,9 @@ char *rc_cached_outbox_keys(cached_repo *r, const void *old, const void *now,
  * (0: none), marked applied once the deletes reached Redis. Never fails the
  * write.
  */
-static void after_write(cached_repo *r, long long seq, const char *id,
-                        const void *old, bool old_known, const void *new,
-                        bool fill_after)
+static void invalidate_written(cached_repo *r, long long seq, const char *id,
+                               const void *old, bool old_known, const void *new,
+                               bool fill_after)
 {
     keyset data = {0};
     char token[RC_TOKEN_LEN + 1] = "";
@@ -252,6 +252,16 @@ static void after_write(cached_repo *r, long long seq, const char *id,
         write_fill(r, id, idkey, token);
     free(wlease);
     ks_free(&data);
+}
+
+/* invalidate_written, timed (the write-invalidation latency). */
+static void after_write(cached_repo *r, long long seq, const char *id,
+                        const void *old, bool old_known, const void *new,
+                        bool fill_after)
+{
+    uint64_t t0 = rc_metrics_start(r->m);
+    invalidate_written(r, seq, id, old, old_known, new, fill_after);
+    rc_metrics_write(r->m, t0);
 }
 
 /* ---- write slots ---- */

@@ -4,8 +4,9 @@
  * the strategy (keys, TTL, flags, codec), which is data. The decorator
  * builds keys, counts, forwards to the wrapped repository, encodes and
  * decodes with the codec, and leaves the fencing to the cache layer's lease
- * protocol (cache/lease.h). This file: lifecycle, keys and the read path;
- * writes are in cached_invalidate.c, statistics in cached_stats.c.
+ * protocol (cache/lease.h). This file: lifecycle and the read path; the
+ * auxiliary keys are in cached_keys.c, writes in cached_invalidate.c,
+ * statistics in cached_stats.c.
  *
  * Fencing (full design in docs/consistency.md). Keys, for a data key
  * K = P + ns + ":" + rest:
@@ -40,40 +41,8 @@
 
 #define DEFAULT_LEASE_MS 5000
 #define NEGATIVE_VALUE "1"
-#define LEASE_TAG "~lease:"
-#define NEGATIVE_TAG "~none:"
 
 static void cached_destroy(rc_repo *base);
-
-/* ---- keys ---- */
-
-/* P + ns + ":" + tag + rest-of(key), where key = P + ns + ":" + rest. */
-static char *side_key(const cached_repo *r, const char *key, const char *tag)
-{
-    size_t kl = strlen(key), tl = strlen(tag);
-    char *s = malloc(kl + tl + 1);
-    if (!s)
-        return NULL;
-    memcpy(s, key, r->head_len);
-    memcpy(s + r->head_len, tag, tl);
-    memcpy(s + r->head_len + tl, key + r->head_len, kl - r->head_len + 1);
-    return s;
-}
-
-char *rc_cached_lease_key(const cached_repo *r, const char *key)
-{
-    return side_key(r, key, LEASE_TAG);
-}
-
-char *rc_cached_negative_key(const cached_repo *r, const char *key)
-{
-    return side_key(r, key, NEGATIVE_TAG);
-}
-
-bool rc_cached_is_negative_key(const cached_repo *r, const char *key)
-{
-    return strncmp(key + r->head_len, NEGATIVE_TAG, strlen(NEGATIVE_TAG)) == 0;
-}
 
 /* ---- values ---- */
 
@@ -106,12 +75,13 @@ bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
 {
     switch (rc_lease_fill(r->cache, target, lease, token, val, len, ttl)) {
     case RC_LEASE_STORED:
+        rc_metrics_count(r->m, RC_M_fills);
         return true;
     case RC_LEASE_REJECTED:
-        rc_cached_count(&r->stale_fills_rejected);
+        rc_metrics_count(r->m, RC_M_stale_fills_rejected);
         break;
     case RC_LEASE_NOT_SENT:
-        rc_cached_count(&r->errors);
+        rc_metrics_count(r->m, RC_M_errors);
         break;
     }
     return false;
@@ -121,7 +91,7 @@ bool rc_cached_fill(cached_repo *r, const char *target, const char *lease,
 static void drop_key(cached_repo *r, const char *key)
 {
     if (rc_cache_del(r->cache, key) != RC_OK)
-        rc_cached_count(&r->errors);
+        rc_metrics_count(r->m, RC_M_errors);
 }
 
 /* ---- the generic read ---- */
@@ -197,12 +167,10 @@ static bool take_hit(cached_repo *r, bool is_list, const char *key,
                      const char *val, size_t len, bool from_fallback,
                      void **out)
 {
-    if (decode_value(r, is_list, val, len, out) == RC_OK) {
-        rc_cached_count(&r->hits);
+    if (decode_value(r, is_list, val, len, out) == RC_OK)
         return true;
-    }
     *out = NULL;
-    rc_cached_count(&r->decode_errors);
+    rc_metrics_decode_error(r->m, key);
     if (from_fallback)
         rc_cache_fallback_del(r->cache, key);
     else
@@ -212,23 +180,26 @@ static bool take_hit(cached_repo *r, bool is_list, const char *key,
 
 /* Read through the fallback while Redis is unusable. */
 static int read_fallback(cached_repo *r, bool is_list, const char *key,
-                         const char *neg, const load_req *q, void **out)
+                         const char *neg, const load_req *q, void **out,
+                         rc_read_how *how)
 {
     char *val = NULL;
     size_t len = 0;
+    how->tier = RC_TIER_FALLBACK;
     if (rc_cache_fallback_get(r->cache, key, &val, &len) == RC_OK) {
         bool ok = take_hit(r, is_list, key, val, len, true, out);
         free(val);
-        if (ok)
+        if (ok) {
+            how->outcome = RC_OUTCOME_HIT;
             return RC_OK;
+        }
     }
     if (neg && rc_cache_fallback_get(r->cache, neg, &val, &len) == RC_OK) {
         free(val);
-        rc_cached_count(&r->hits);
-        rc_cached_count(&r->negative_hits);
+        how->outcome = RC_OUTCOME_NEGATIVE_HIT;
         return RC_ENOTFOUND;
     }
-    rc_cached_count(&r->misses);
+    how->outcome = RC_OUTCOME_MISS;
     uint64_t e = rc_cache_fence_epoch(r->cache);
     int rc = load(r, is_list, q, out);
     const char *target = NULL;
@@ -256,19 +227,18 @@ static int read_fallback(cached_repo *r, bool is_list, const char *key,
 static int read_lookup(cached_repo *r, bool is_list, const char *key,
                        const char *lease, const char *neg, const char *token,
                        const load_req *q, void **out, bool *leased,
-                       bool *filling, rc_tier_fill *f)
+                       bool *filling, rc_tier_fill *f, rc_read_how *how)
 {
     for (int attempt = 0; attempt < 2; attempt++) {
         rc_lease_hit hit;
         rc_lease_found lk = rc_lease_lookup(r->cache, key, lease, neg, token,
                                             r->lease_ms, &hit, leased);
         if (lk == RC_LEASE_FAILED)
-            rc_cached_count(&r->errors);
+            rc_metrics_count(r->m, RC_M_errors);
         if (lk == RC_LEASE_DOWN || lk == RC_LEASE_FAILED)
-            return read_fallback(r, is_list, key, neg, q, out);
+            return read_fallback(r, is_list, key, neg, q, out, how);
         if (lk == RC_LEASE_NEGATIVE) {
-            rc_cached_count(&r->hits);
-            rc_cached_count(&r->negative_hits);
+            how->outcome = RC_OUTCOME_NEGATIVE_HIT;
             return RC_ENOTFOUND;
         }
         if (lk == RC_LEASE_MISS || lk == RC_LEASE_FILLING) {
@@ -280,10 +250,12 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
             if (ok)
                 tier_keep(r, is_list, key, f, *out, hit.len, hit.pttl);
             rc_lease_hit_free(&hit);
-            if (ok)
+            if (ok) {
+                how->outcome = RC_OUTCOME_HIT;
                 return RC_OK;
+            }
         } else { /* RC_LEASE_FOREIGN */
-            rc_cached_count(&r->decode_errors);
+            rc_metrics_decode_error(r->m, key);
             drop_key(r, key);
         }
     }
@@ -310,11 +282,11 @@ static void nap(double s)
 static int await_filler(cached_repo *r, bool is_list, const char *key,
                         const char *lease, const char *neg, const char *token,
                         const load_req *q, void **out, bool *leased,
-                        rc_tier_fill *f)
+                        rc_tier_fill *f, rc_read_how *how)
 {
     double deadline = rc_clock_monotonic(NULL) + (double)r->lease_ms / 1000.0;
     double pause = 0.001;
-    rc_cached_count(&r->lease_waits);
+    rc_metrics_count(r->m, RC_M_lease_waits);
     for (;;) {
         double left = deadline - rc_clock_monotonic(NULL);
         if (left <= 0)
@@ -322,7 +294,7 @@ static int await_filler(cached_repo *r, bool is_list, const char *key,
         nap(pause < left ? pause : left);
         bool filling = false;
         int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, leased,
-                             &filling, f);
+                             &filling, f, how);
         if (rc != READ_GO_ON || !filling)
             return rc; /* answered, or the lease is ours or free: go on */
         pause = pause * 2 < AWAIT_PAUSE_MAX ? pause * 2 : AWAIT_PAUSE_MAX;
@@ -331,10 +303,11 @@ static int await_filler(cached_repo *r, bool is_list, const char *key,
 
 /* Redis, then the database: the read after a near-cache miss; f is the
  * near cache's claim on key (empty when it does not serve); with_neg: key
- * has a negative entry. */
+ * has a negative entry; *how says where it ended (a miss of Redis unless a
+ * step says otherwise). */
 static int read_through(cached_repo *r, bool is_list, const char *key,
                         bool with_neg, const load_req *q, void **out,
-                        rc_tier_fill *f)
+                        rc_tier_fill *f, rc_read_how *how)
 {
     char *lease = rc_cached_lease_key(r, key);
     char *neg = with_neg ? rc_cached_negative_key(r, key) : NULL;
@@ -349,15 +322,14 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
         rc_token_hex(token);
     bool filling = false;
     int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, &leased,
-                         &filling, f);
+                         &filling, f, how);
     if (rc == READ_GO_ON && filling)
-        rc = await_filler(r, is_list, key, lease, neg, token, q, out, &leased, f);
+        rc = await_filler(r, is_list, key, lease, neg, token, q, out, &leased, f, how);
     if (rc != READ_GO_ON) {
         free(lease);
         free(neg);
         return rc;
     }
-    rc_cached_count(&r->misses);
     rc = load(r, is_list, q, out);
     if (leased) {
         const char *target = NULL;
@@ -370,7 +342,7 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
         if (text)
             rc_cached_fill(r, target, lease, token, text, len, ttl);
         else if (!rc_lease_release(r->cache, lease, token))
-            rc_cached_count(&r->errors);
+            rc_metrics_count(r->m, RC_M_errors);
         free(text);
     }
     free(lease);
@@ -387,20 +359,25 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
 static int cached_read(cached_repo *r, bool is_list, const char *key,
                        bool with_neg, const load_req *q, void **out)
 {
+    uint64_t t0 = rc_metrics_start(r->m);
     rc_tier_fill f = {0};
     rc_near_value nv;
+    rc_read_how how = {RC_TIER_REDIS, RC_OUTCOME_MISS};
     double wait_s = (double)r->lease_ms / 1000.0;
+    int rc = READ_GO_ON;
     if (rc_cache_tier_begin(r->cache, key, wait_s, &nv, &f) == RC_NEAR_HIT) {
         if (nv.kind == (is_list ? RC_NEAR_LIST : RC_NEAR_ENTITY)) {
             *out = nv.ptr;
-            rc_cached_count(&r->hits);
-            rc_cached_count(&r->near_hits);
-            return RC_OK;
-        }
-        rc_near_value_clear(&nv);
+            how = (rc_read_how){RC_TIER_NEAR, RC_OUTCOME_HIT};
+            rc = RC_OK;
+        } else
+            rc_near_value_clear(&nv);
     }
-    int rc = read_through(r, is_list, key, with_neg, q, out, &f);
-    rc_cache_tier_abandon(r->cache, key, &f);
+    if (rc == READ_GO_ON) {
+        rc = read_through(r, is_list, key, with_neg, q, out, &f, &how);
+        rc_cache_tier_abandon(r->cache, key, &f);
+    }
+    rc_metrics_read(r->m, how.tier, how.outcome, t0); /* the one count of a read */
     return rc;
 }
 
@@ -481,6 +458,7 @@ static void cached_destroy(rc_repo *base)
     rc_cached_outbox_close(r);
     if (r->own_inner)
         rc_repo_free(r->inner);
+    rc_metrics_detach(r->m);
     free(r->ns_glob);
     free(r->lease_glob);
     free(r);
@@ -536,23 +514,24 @@ static int check_args(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     return RC_OK;
 }
 
-/* A new decorator with its patterns (the rest unset); NULL when out of
- * memory. */
-static cached_repo *alloc_repo(const rc_strategy *st)
+/* A new decorator with its patterns and its metrics block on cache (the
+ * rest unset); NULL when out of memory. */
+static cached_repo *alloc_repo(const rc_strategy *st, rc_cache *cache)
 {
-    cached_repo *r = rc_counter_struct_alloc(sizeof *r);
+    cached_repo *r = calloc(1, sizeof *r);
     char *ens = NULL;
     if (!r || rc_cache_glob_escape(st->ns, &ens) != RC_OK ||
         !(r->ns_glob = malloc(strlen(ens) + 3)) ||
-        !(r->lease_glob = malloc(strlen(ens) + 3 + strlen(LEASE_TAG)))) {
+        !(r->lease_glob = malloc(strlen(ens) + 3 + strlen(RC_CACHED_LEASE_TAG))) ||
+        !(r->m = rc_metrics_attach(cache, st->ns))) {
         free(ens);
         if (r)
-            free(r->ns_glob);
+            free(r->ns_glob), free(r->lease_glob);
         free(r);
         return NULL;
     }
     strcat(strcpy(r->ns_glob, ens), ":*");
-    strcat(strcat(strcpy(r->lease_glob, ens), ":" LEASE_TAG), "*");
+    strcat(strcat(strcpy(r->lease_glob, ens), ":" RC_CACHED_LEASE_TAG), "*");
     free(ens);
     return r;
 }
@@ -567,7 +546,7 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     int rc = check_args(inner, cache, st, opt, out);
     if (rc == RC_OK) /* the near cache follows writes to ns from now on */
         rc = rc_cache_tier_track(cache, st->ns);
-    if (rc == RC_OK && !(r = alloc_repo(st)))
+    if (rc == RC_OK && !(r = alloc_repo(st, cache)))
         rc = rc_seterr(RC_ENOMEM, "cached repo: out of memory");
     if (rc != RC_OK) {
         if (own)

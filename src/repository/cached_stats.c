@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The bound of a key count: keys of the whole database examined (SCAN). */
+#define KEYS_SCANNED_MAX 1000000
+
 int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
 {
     if (!rc_cached_repo_is(base) || !st)
@@ -31,18 +34,22 @@ int rc_cached_repo_get_stats(rc_repo *base, rc_cached_repo_stats *st)
     free(all);
     st->all_cached = ttl != -2;
     st->all_ttl_remaining = ttl;
-    st->hits = rc_counter_get(&r->hits);
-    st->misses = rc_counter_get(&r->misses);
+    /* one definition of a hit and a miss (cache/metrics.h) */
+    st->negative_hits = rc_metrics_reads(r->m, -1, RC_OUTCOME_NEGATIVE_HIT);
+    st->hits = rc_metrics_reads(r->m, -1, RC_OUTCOME_HIT) + st->negative_hits;
+    st->misses = rc_metrics_reads(r->m, -1, RC_OUTCOME_MISS);
+    st->near_hits = rc_metrics_reads(r->m, RC_TIER_NEAR, RC_OUTCOME_HIT);
     st->hit_rate = st->hits + st->misses
                        ? (double)st->hits / (double)(st->hits + st->misses)
                        : 0.0;
-    st->negative_hits = rc_counter_get(&r->negative_hits);
-    st->errors = rc_counter_get(&r->errors);
-    st->decode_errors = rc_counter_get(&r->decode_errors);
-    st->invalidations = rc_counter_get(&r->invalidations);
-    st->stale_fills_rejected = rc_counter_get(&r->stale_fills_rejected);
-    st->near_hits = rc_counter_get(&r->near_hits);
-    st->lease_waits = rc_counter_get(&r->lease_waits);
+    st->errors = rc_metrics_counter(r->m, RC_M_errors);
+    st->decode_errors = rc_metrics_counter(r->m, RC_M_decode_errors);
+    st->invalidations = rc_metrics_counter(r->m, RC_M_invalidations);
+    st->stale_fills_rejected = rc_metrics_counter(r->m, RC_M_stale_fills_rejected);
+    st->lease_waits = rc_metrics_counter(r->m, RC_M_lease_waits);
+    if (rc_cache_count_keys(r->cache, r->ns_glob, KEYS_SCANNED_MAX, &st->keys,
+                            &st->keys_exact) != RC_OK)
+        st->keys = -1;
     return rc_cache_get_stats(r->cache, &st->cache);
 }
 
@@ -52,7 +59,7 @@ static json_t *stats_object(const rc_cached_repo_stats *st)
 {
     return json_pack(
         "{s:s, s:i, s:b, s:I, s:b, s:b, s:I, s:I, s:f, s:I, s:I, s:I, s:I, "
-        "s:I, s:I, s:I}",
+        "s:I, s:I, s:I, s:I, s:b}",
         "entity_type", st->entity_type, "default_ttl", st->default_ttl,
         "all_cached", st->all_cached, "all_ttl_remaining",
         (json_int_t)st->all_ttl_remaining, "cache_on_read", st->cache_on_read,
@@ -62,7 +69,8 @@ static json_t *stats_object(const rc_cached_repo_stats *st)
         (json_int_t)st->errors, "decode_errors", (json_int_t)st->decode_errors,
         "invalidations", (json_int_t)st->invalidations, "stale_fills_rejected",
         (json_int_t)st->stale_fills_rejected, "near_hits",
-        (json_int_t)st->near_hits, "lease_waits", (json_int_t)st->lease_waits);
+        (json_int_t)st->near_hits, "lease_waits", (json_int_t)st->lease_waits, "keys",
+        (json_int_t)st->keys, "keys_exact", st->keys_exact);
 }
 
 int rc_cached_repo_stats_json(rc_repo *base, char **json)

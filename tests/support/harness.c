@@ -384,3 +384,21 @@ void th_add_cases(Suite *s, const th_case *cases, size_t n, SFun setup,
         suite_add_tcase(s, tc);
     }
 }
+
+char *th_capture_stderr(void (*fn)(void *), void *arg)
+{
+    char *path = th_tmpfile("stderr.log");
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    ck_assert(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char *text = th_read_file(path, NULL);
+    ck_assert_ptr_nonnull(text);
+    free(path);
+    return text;
+}

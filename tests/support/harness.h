@@ -81,6 +81,9 @@ double th_now(void);
 char *th_fixture_path(const char *name);
 /* Reads a whole file; caller frees; NULL on failure. *len may be NULL. */
 char *th_read_file(const char *path, size_t *len);
+/* Runs fn(arg) with stderr redirected to a file; returns what it wrote
+ * (caller frees). */
+char *th_capture_stderr(void (*fn)(void *), void *arg);
 
 /* One behaviour of a suite: a TCase of its own holding one test. */
 typedef struct th_case {
