@@ -88,10 +88,14 @@ int tale_fail(const char *what, int status)
 }
 
 /* Bad usage: a message, a hint, exit 2. */
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fputs("tale: ", stderr);
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputs("\n(run `tale help` for usage)\n", stderr);
     return TALE_EXIT_USAGE;
 }

@@ -1,6 +1,7 @@
 /* tale_seed.c - deterministic sample heroes, children and stories. */
 #include "tale.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,14 @@ static const char *const age_categories[] = {"3-5", "5-7", "7-10"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define PICK(a, i) ((a)[(size_t)(i) % COUNT(a)])
 
-static char *fmt(const char *f, const char *a, unsigned n)
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
 {
     char buf[256];
-    snprintf(buf, sizeof buf, f, a, n);
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(buf, sizeof buf, f, ap);
+    va_end(ap);
     return strdup(buf);
 }
 

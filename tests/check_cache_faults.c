@@ -505,14 +505,14 @@ START_TEST(test_unreachable_hosts)
     ck_assert_int_eq(th_silent_open(&silent), 0);
     th_redis_stop(&r);
     const int ports[] = {r.port, silent.port};
-    const char *fmt[] = {"redis://:" SECRET "@127.0.0.1:%d/0", "redis://u:" SECRET "@127.0.0.2:%d/0"};
+    const char *auth[] = {":" SECRET "@127.0.0.1", "u:" SECRET "@127.0.0.2"};
     int ops = 0;
     double longest = 0;
     for (int k = 0; k < 2; k++) {
         char url[200];
         leak_case lc;
         memset(&lc, 0, sizeof lc);
-        snprintf(url, sizeof url, fmt[k], ports[k]);
+        snprintf(url, sizeof url, "redis://%s:%d/0", auth[k], ports[k]);
         lc.url = url;
         lc.expect_health = RC_EUNAVAILABLE;
         char *logs = th_capture_stderr(run_leak_case, &lc);

@@ -177,7 +177,7 @@ static int drop_namespace(rc_cache *c, redisContext *ctx,
         if (one(c, ctx, 2, del, &r) == RC_OK)
             freeReplyObject(r);
         atomic_fetch_add(&c->identity_drops, 1);
-        rc_log(c->log_level, RC_LOG_INFO,
+        rc_log(c->log_level, RC_LOG_INFO, "redis_identity_dropped",
                "redis at %s: new identity: dropped %s (%lld keys)", c->where,
                src->ns_glob, removed);
     }
@@ -209,7 +209,7 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
     if (!known) {
         if (c->run_id[0]) {
             atomic_fetch_add(&c->identity_changes, 1);
-            rc_log(c->log_level, RC_LOG_INFO,
+            rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
                    "redis at %s: a new server (run_id %s, was %s): its keys "
                    "are not trusted until dropped", c->where, id, c->run_id);
         }

@@ -262,7 +262,10 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
     return READ_GO_ON;
 }
 
-/* Longest pause between two looks while another reader fills, seconds. */
+/* Pauses between two looks while another reader fills, seconds: the first
+ * about a round trip and a database read (a writer's cache_on_write refill
+ * holds the lease that long), doubling to the longest. */
+#define AWAIT_PAUSE_MIN 0.0001
 #define AWAIT_PAUSE_MAX 0.05
 
 static void nap(double s)
@@ -274,7 +277,7 @@ static void nap(double s)
 
 /*
  * The lease of key is another reader's (in any process): look again with
- * growing pauses (1 ms, doubling, at most AWAIT_PAUSE_MAX) until its value
+ * growing pauses (AWAIT_PAUSE_MIN, doubling to AWAIT_PAUSE_MAX) until its value
  * (or not found) is there, or the lease is free and we take it (*leased), or
  * lease_ms passed (READ_GO_ON without the lease: the database, no fill, as
  * when nobody waits). Returns as read_lookup.
@@ -285,7 +288,7 @@ static int await_filler(cached_repo *r, bool is_list, const char *key,
                         rc_tier_fill *f, rc_read_how *how)
 {
     double deadline = rc_clock_monotonic(NULL) + (double)r->lease_ms / 1000.0;
-    double pause = 0.001;
+    double pause = AWAIT_PAUSE_MIN;
     rc_metrics_count(r->m, RC_M_lease_waits);
     for (;;) {
         double left = deadline - rc_clock_monotonic(NULL);

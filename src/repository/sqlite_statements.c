@@ -45,6 +45,7 @@ int sq_exec(rc_sqlite_db *db, const char *sql, const char *what)
 }
 
 /* Appends printf output to buf (of SQL_MAX bytes); false when it overflows. */
+static bool sql_cat(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool sql_cat(char *buf, const char *fmt, ...)
 {
     size_t n = strlen(buf);
