@@ -27,13 +27,13 @@
  */
 #include "cache/service.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* How long a claim to drop a namespace stands (a drop taking longer lets a
  * second process drop too, which is harmless). */
@@ -132,7 +132,7 @@ static int claim(rc_cache *c, redisContext *ctx, const char *sha,
         if (rc_breaker_now(&c->breaker) > until)
             return rc_seterr(RC_EUNAVAILABLE, "redis at %s: another process "
                              "is still dropping %s", c->where, claim_key);
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        rc_clock_sleep(0.01);
     }
 }
 

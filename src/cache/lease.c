@@ -63,27 +63,24 @@ static rc_lease_found lookup_reply(rc_cache *c, redisReply *got, const redisRepl
     long long kind = chk->element[0]->integer;
     bool took = kind == 0 && chk->elements == 2 &&
                 chk->element[1]->type == REDIS_REPLY_INTEGER && chk->element[1]->integer == 1;
-    if (got->type == REDIS_REPLY_STRING) {
-        /* handed over in place: no copy of the value. Gone by the CHECK (a
-         * write came between): the value is still an answer from before the
-         * write's return, but not one to keep (pttl -2), and a lease taken
-         * for the gap goes back. */
-        long long pttl = kind == 1 && chk->elements == 2 ? chk->element[1]->integer : -2;
-        *hit = (rc_lease_hit){got->str, got->len, pttl, got};
-        if (took)
-            (void)rc_lease_release(c, lease, token);
-        return RC_LEASE_HIT;
-    }
-    rc_lease_found res = got->type == REDIS_REPLY_ERROR ? RC_LEASE_FOREIGN
-                         : kind == 2                    ? RC_LEASE_NEGATIVE
-                                                        : RC_LEASE_MISS;
-    if (res == RC_LEASE_FOREIGN && took)
-        (void)rc_lease_release(c, lease, token);
     /* kind 1 with no GET value: a fill landed between; a miss, no lease */
+    rc_lease_found res = got->type == REDIS_REPLY_STRING  ? RC_LEASE_HIT
+                         : got->type == REDIS_REPLY_ERROR ? RC_LEASE_FOREIGN
+                         : kind == 2                      ? RC_LEASE_NEGATIVE
+                         : kind == 0 && !took && token[0] ? RC_LEASE_FILLING
+                                                          : RC_LEASE_MISS;
+    if (took && res != RC_LEASE_MISS) /* a lease taken in the gap goes back */
+        (void)rc_lease_release(c, lease, token);
     *leased = res == RC_LEASE_MISS && took;
-    if (res == RC_LEASE_MISS && kind == 0 && !took && token[0])
-        res = RC_LEASE_FILLING;
-    freeReplyObject(got);
+    if (res != RC_LEASE_HIT) {
+        freeReplyObject(got);
+        return res;
+    }
+    /* handed over in place: no copy of the value. Gone by the CHECK (a write
+     * came between): the value is still an answer from before the write's
+     * return, but not one to keep (pttl -2). */
+    long long pttl = kind == 1 && chk->elements == 2 ? chk->element[1]->integer : -2;
+    *hit = (rc_lease_hit){got->str, got->len, pttl, got};
     return res;
 }
 

@@ -8,5 +8,7 @@
 /* Seconds on CLOCK_MONOTONIC; ud is ignored (the rc_clock_fn signature).
  * Public too: repocache/cache.h declares it for callers. */
 RC_API double rc_clock_monotonic(void *ud);
+/* Sleeps s seconds (resumed after a signal). */
+void rc_clock_sleep(double s);
 
 #endif

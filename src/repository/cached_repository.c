@@ -30,14 +30,13 @@
 #include "repository/cached.h"
 
 #include "cache/lease.h"
+#include "core/clock.h"
 #include "core/str.h"
 #include "core/token.h"
 #include "repocache/codec.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_LEASE_MS 5000
 #define NEGATIVE_VALUE "1"
@@ -268,13 +267,6 @@ static int read_lookup(cached_repo *r, bool is_list, const char *key,
 #define AWAIT_PAUSE_MIN 0.0001
 #define AWAIT_PAUSE_MAX 0.05
 
-static void nap(double s)
-{
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /*
  * The lease of key is another reader's (in any process): look again with
  * growing pauses (AWAIT_PAUSE_MIN, doubling to AWAIT_PAUSE_MAX) until its value
@@ -294,7 +286,7 @@ static int await_filler(cached_repo *r, bool is_list, const char *key,
         double left = deadline - rc_clock_monotonic(NULL);
         if (left <= 0)
             return READ_GO_ON;
-        nap(pause < left ? pause : left);
+        rc_clock_sleep(pause < left ? pause : left);
         bool filling = false;
         int rc = read_lookup(r, is_list, key, lease, neg, token, q, out, leased,
                              &filling, f, how);
