@@ -7,10 +7,12 @@ set -euo pipefail
 
 # libclang-rt-dev: the sanitizer and libFuzzer runtimes of clang (only a
 # recommendation of clang, so not installed with it here). python3-prometheus-client:
-# the Prometheus text parser of tests/tale/check_prometheus.py.
+# the Prometheus text parser of tests/tale/check_prometheus.py. openssl: the
+# command that makes the TLS tests' certificates; redis-sentinel: the
+# Sentinel tests' sentinels.
 RC_PACKAGES=(build-essential cmake pkg-config clang libclang-rt-dev libhiredis-dev
-             libjansson-dev libsqlite3-dev check redis-server redis-tools
-             python3-prometheus-client)
+             libjansson-dev libsqlite3-dev libssl-dev openssl check redis-server
+             redis-tools redis-sentinel python3-prometheus-client)
 
 # Installs what is missing of RC_PACKAGES and of the packages named.
 rc_install_deps() {

@@ -248,11 +248,6 @@ START_TEST(test_bad_urls)
     }
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "redis://h:abc"), RC_ECONFIG);
     ck_assert_ptr_nonnull(strstr(rc_errmsg(), "redis://h:abc"));
-    /* TLS is refused with a clear message. */
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "rediss://h:6380"), RC_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "TLS"));
-    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "not supported"));
-    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "hiredis"));
     /* A bad URL with a password is quoted without it. */
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "redis://bob:Hunter2Secret@h:bad/1"),
                      RC_ECONFIG);
@@ -263,6 +258,44 @@ START_TEST(test_bad_urls)
     /* Unchanged. */
     ck_assert_str_eq(s.redis_host, "localhost");
     ck_assert_ptr_null(s.redis_password);
+}
+END_TEST
+
+START_TEST(test_tls_and_sentinel_settings)
+{
+    rc_settings s;
+    ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
+    ck_assert(!s.redis_tls);
+    ck_assert(s.redis_tls_verify);
+    /* rediss:// is TLS, with the same syntax. */
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "rediss://u:pw@h:6380/2"), RC_OK);
+    ck_assert(s.redis_tls);
+    ck_assert_str_eq(s.redis_host, "h");
+    ck_assert_int_eq(s.redis_port, 6380);
+    ck_assert_int_eq(s.redis_db, 2);
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "rediss://h:x"), RC_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_URL"));
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "redis://h"), RC_OK);
+    ck_assert(!s.redis_tls);
+    /* Sentinel lists are checked entry by entry. */
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SENTINELS", "a:26379, [::1]:26380,b:1"), RC_OK);
+    ck_assert_str_eq(s.redis_sentinels, "a:26379, [::1]:26380,b:1");
+    const char *bad_lists[] = {"a", "a:", "a:0", "a:70000", "a:26379,", ":1", "::1:5", "a:1x"};
+    for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
+        ck_assert_msg(rc_settings_set(&s, "REDIS_SENTINELS", bad_lists[i]) == RC_ECONFIG,
+                      "%s accepted", bad_lists[i]);
+        ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_SENTINELS"));
+    }
+    ck_assert_str_eq(s.redis_sentinels, "a:26379, [::1]:26380,b:1"); /* unchanged */
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SENTINELS", ""), RC_OK);
+    ck_assert_ptr_null(s.redis_sentinels);
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_TLS_VERIFY", "maybe"), RC_ECONFIG);
+    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_TLS_VERIFY"));
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_TLS_CA_FILE", "/x/ca.pem"), RC_OK);
+    ck_assert_str_eq(s.redis_tls_ca_file, "/x/ca.pem");
+    ck_assert_int_eq(rc_settings_set(&s, "REDIS_TLS_CA_FILE", ""), RC_OK);
+    ck_assert_ptr_null(s.redis_tls_ca_file);
+    rc_settings_clear(&s);
 }
 END_TEST
 
@@ -347,10 +380,11 @@ START_TEST(test_environment_wins)
     ck_assert_ptr_nonnull(strstr(rc_errmsg(), "lots"));
     unsetenv("REDIS_MAX_CONNECTIONS");
     /* REDIS_URL from the environment, password never in the message. */
-    setenv("REDIS_URL", "rediss://u:EnvSecretPw@h", 1);
+    setenv("REDIS_URL", "rediss://u:EnvSecretPw@h:bad", 1);
     ck_assert_int_eq(rc_settings_load(&l, NULL), RC_ECONFIG);
-    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "TLS"));
+    ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_URL"));
     ck_assert_ptr_null(strstr(rc_errmsg(), "EnvSecretPw"));
+    unsetenv("REDIS_URL");
     free(path);
 }
 END_TEST
@@ -463,6 +497,7 @@ static Suite *settings_suite(void)
         {"bad_values", test_bad_values_refused},
         {"url_forms", test_url_forms},
         {"bad_urls", test_bad_urls},
+        {"tls_and_sentinel_settings", test_tls_and_sentinel_settings},
         {"env_file", test_env_file},
         {"env_missing", test_env_missing_file_ok},
         {"env_malformed", test_env_malformed_line},

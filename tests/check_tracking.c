@@ -58,7 +58,7 @@ static void start(world *w, const char *timeout)
     ck_assert_int_eq(rc_settings_defaults(&w->s), RC_OK);
     ck_assert_int_eq(rc_settings_set(&w->s, "REDIS_URL", w->r.url), RC_OK);
     ck_assert_int_eq(rc_settings_set(&w->s, "REDIS_SOCKET_TIMEOUT", timeout), RC_OK);
-    ck_assert_int_eq(rc_pool_init(&w->pool, &w->s), RC_OK);
+    ck_assert_int_eq(rc_pool_init(&w->pool, &w->s, RC_LOG_ERROR), RC_OK);
     w->near = rc_near_new(1000, 1 << 20, 300);
     rc_tracking_hooks h = {hook_invalidate, hook_flush, w->near};
     ck_assert_int_eq(rc_tracking_new(&w->pool, "test", RC_LOG_ERROR, 0.1, h, &w->t), RC_OK);

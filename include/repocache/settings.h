@@ -77,6 +77,25 @@ typedef struct rc_settings {
                                     how often counters go to Redis for the
                                     fleet totals (and at rc_cache_free);
                                     0 = never by itself */
+    /* TLS (added in 0.2.0): on with a rediss:// REDIS_URL */
+    bool redis_tls;              /* the URL's scheme is rediss:// */
+    bool redis_tls_verify;       /* REDIS_TLS_VERIFY (true): verify the
+                                    server's certificate and name */
+    char *redis_tls_ca_file;     /* REDIS_TLS_CA_FILE, or NULL */
+    char *redis_tls_ca_dir;      /* REDIS_TLS_CA_DIR, or NULL (neither: the
+                                    system trust store) */
+    char *redis_tls_cert_file;   /* REDIS_TLS_CERT_FILE: client certificate,
+                                    or NULL */
+    char *redis_tls_key_file;    /* REDIS_TLS_KEY_FILE: its key, or NULL */
+    char *redis_tls_server_name; /* REDIS_TLS_SERVER_NAME: the name sent (SNI)
+                                    and verified, or NULL: the URL's host */
+    /* Sentinel (added in 0.2.0) */
+    char *redis_sentinels;       /* REDIS_SENTINELS "host:port,host:port", or
+                                    NULL: no Sentinel (the URL's host is the
+                                    server) */
+    char *redis_sentinel_master; /* REDIS_SENTINEL_MASTER: the master's name */
+    char *redis_sentinel_password; /* REDIS_SENTINEL_PASSWORD, or NULL; never
+                                    printed */
     /* Room for settings added later (see "Growing structs" in
      * repocache/export.h); filled by rc_settings_defaults. */
     void *reserved_[7];

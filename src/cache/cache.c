@@ -24,6 +24,9 @@ static int check_settings(const rc_settings *s, int *level)
         return rc_seterr(RC_ECONFIG,
                          "rc_cache_new: settings out of range "
                          "(use rc_settings_load or rc_settings_defaults)");
+    if (s->redis_sentinels && !s->redis_sentinel_master)
+        return rc_seterr(RC_ECONFIG, "REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS "
+                                     "(the name the sentinels monitor the master by)");
     *level = rc_log_level_parse(s->log_level ? s->log_level : "info");
     if (*level < 0)
         return rc_seterr(RC_ECONFIG, "LOG_LEVEL: bad value '%s'", s->log_level);
@@ -38,7 +41,7 @@ static int build_parts(rc_cache *c, const rc_settings *s)
         c->prefix ? rc_glob_escape(c->prefix, &c->escaped_prefix) : RC_ENOMEM;
     bool pool_ok = false, breaker_ok = false;
     if (st == RC_OK)
-        pool_ok = (st = rc_pool_init(&c->pool, s)) == RC_OK;
+        pool_ok = (st = rc_pool_init(&c->pool, s, c->log_level)) == RC_OK;
     if (st == RC_OK)
         breaker_ok =
             (st = rc_breaker_init(&c->breaker, s->circuit_breaker_threshold,

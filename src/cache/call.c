@@ -21,7 +21,7 @@
 /* ---- raw pipelines on one context (I/O errors -> RC_EUNAVAILABLE) ---- */
 
 /* RC_EUNAVAILABLE with what went wrong on ctx. */
-static int io_error(rc_cache *c, redisContext *ctx)
+static int io_error(rc_cache *c, rc_link *ctx)
 {
     int timed_out =
         ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -64,7 +64,7 @@ static int unusable_server(rc_cache *c, redisReply **replies, size_t n)
     return RC_OK;
 }
 
-int rc_call_pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds,
+int rc_call_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds,
                      size_t n, redisReply **replies)
 {
     for (size_t i = 0; i < n; i++)
@@ -203,7 +203,7 @@ typedef struct exec_args {
 } exec_args;
 
 /* rc_redis_fn of rc_cache_exec: the pipeline of exec_args ud. */
-static int exec_fn(rc_cache *c, redisContext *ctx, void *ud)
+static int exec_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     exec_args *a = ud;
     return rc_call_pipeline(c, ctx, a->cmds, a->n, a->replies);
@@ -278,7 +278,7 @@ int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
 }
 
 /* rc_redis_fn of rc_cache_health_check: PING, an error reply counted. */
-static int ping_fn(rc_cache *c, redisContext *ctx, void *ud)
+static int ping_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     (void)ud;
     const char *argv[] = {"PING"};

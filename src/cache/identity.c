@@ -42,7 +42,7 @@
 #define CLAIM_WAIT 20.0
 
 /* One command on ctx; *reply owned by the caller. */
-static int one(rc_cache *c, redisContext *ctx, int argc, const char **argv,
+static int one(rc_cache *c, rc_link *ctx, int argc, const char **argv,
                redisReply **reply)
 {
     rc_cmd cmd = {argc, argv, NULL};
@@ -55,7 +55,7 @@ static int one(rc_cache *c, redisContext *ctx, int argc, const char **argv,
 }
 
 /* id = the run_id of the server behind ctx. */
-static int read_run_id(rc_cache *c, redisContext *ctx, char id[48])
+static int read_run_id(rc_cache *c, rc_link *ctx, char id[48])
 {
     const char *argv[] = {"INFO", "server"};
     redisReply *r = NULL;
@@ -98,7 +98,7 @@ static char *done_script(rc_cache *c, const rc_outbox_source *src,
 }
 
 /* Whether the script sha is loaded; RC_OK or the failure. */
-static int script_loaded(rc_cache *c, redisContext *ctx, const char *sha,
+static int script_loaded(rc_cache *c, rc_link *ctx, const char *sha,
                          bool *yes)
 {
     const char *argv[] = {"SCRIPT", "EXISTS", sha};
@@ -112,7 +112,7 @@ static int script_loaded(rc_cache *c, redisContext *ctx, const char *sha,
 }
 
 /* Waits until src's namespace is done or ours to drop (*won). */
-static int claim(rc_cache *c, redisContext *ctx, const char *sha,
+static int claim(rc_cache *c, rc_link *ctx, const char *sha,
                  const char *claim_key, bool *won)
 {
     const char *argv[] = {"SET", claim_key, "1", "NX", "PX", CLAIM_MS};
@@ -137,7 +137,7 @@ static int claim(rc_cache *c, redisContext *ctx, const char *sha,
 }
 
 /* SCAN + UNLINK of src's leases, then of all its keys; *removed. */
-static int drop_keys(rc_cache *c, redisContext *ctx, const rc_outbox_source *src,
+static int drop_keys(rc_cache *c, rc_link *ctx, const rc_outbox_source *src,
                      long long *removed)
 {
     char *leases = rc_str_concat(c->escaped_prefix, src->lease_glob);
@@ -154,7 +154,7 @@ static int drop_keys(rc_cache *c, redisContext *ctx, const rc_outbox_source *src
 
 /* Has src's namespace dropped on run_id (ud) once: by us, or by the process
  * that claimed it (rc_outbox_each_namespace callback). */
-static int drop_namespace(rc_cache *c, redisContext *ctx,
+static int drop_namespace(rc_cache *c, rc_link *ctx,
                           const rc_outbox_source *src, void *ud)
 {
     char sha[41], tail[64];
@@ -189,7 +189,7 @@ static int drop_namespace(rc_cache *c, redisContext *ctx,
 }
 
 /* Step 1 for run_id: every namespace dropped there once. trust_mu held. */
-static int drop_once(rc_cache *c, redisContext *ctx, const char *run_id)
+static int drop_once(rc_cache *c, rc_link *ctx, const char *run_id)
 {
     return rc_outbox_each_namespace(c, drop_namespace, ctx, (void *)run_id);
 }

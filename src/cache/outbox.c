@@ -64,9 +64,9 @@ void rc_cache_outbox_count_applied(rc_cache *c, size_t n)
 }
 
 int rc_outbox_each_namespace(rc_cache *c,
-                             int (*fn)(rc_cache *c, redisContext *ctx,
+                             int (*fn)(rc_cache *c, rc_link *ctx,
                                        const rc_outbox_source *src, void *ud),
-                             redisContext *ctx, void *ud)
+                             rc_link *ctx, void *ud)
 {
     int st = RC_OK;
     pthread_mutex_lock(&c->watch_mu);
@@ -90,7 +90,7 @@ static const char **row_keys(const rc_outbox_row *row, size_t *n)
 }
 
 /* A pattern row: SCAN + UNLINK of its leases, then of the whole pattern. */
-static int apply_pattern(rc_cache *c, redisContext *ctx, const char *pattern)
+static int apply_pattern(rc_cache *c, rc_link *ctx, const char *pattern)
 {
     size_t n = strlen(pattern);
     long long removed = 0;
@@ -110,7 +110,7 @@ static int apply_pattern(rc_cache *c, redisContext *ctx, const char *pattern)
 
 /* Applies rows[0..n) on ctx: the key rows in one pipeline of UNLINKs, then
  * the pattern rows. RC_OK or the failure. */
-static int apply_rows(rc_cache *c, redisContext *ctx, rc_outbox_row *rows,
+static int apply_rows(rc_cache *c, rc_link *ctx, rc_outbox_row *rows,
                       size_t n)
 {
     const char **keys[RC_OUTBOX_BATCH];
@@ -164,7 +164,7 @@ static void mark_applied(rc_cache *c, rc_watch *w, const rc_outbox_row *rows,
         rc_clearerr();
 }
 
-int rc_outbox_apply(rc_cache *c, redisContext *ctx)
+int rc_outbox_apply(rc_cache *c, rc_link *ctx)
 {
     int st = RC_OK;
     pthread_mutex_lock(&c->watch_mu);

@@ -1,5 +1,6 @@
 /* pool.c - the connection pool (see pool.h). */
 #include "cache/pool.h"
+#include "cache/tls.h"
 #include "cache/wire.h"
 
 #include "core/log.h"
@@ -19,7 +20,7 @@ static int dup_opt(char **dst, const char *src)
     return RC_OK;
 }
 
-int rc_pool_init(rc_pool *p, const rc_settings *s)
+int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
 {
     memset(p, 0, sizeof *p);
     if (pthread_mutex_init(&p->mu, NULL) != 0)
@@ -36,19 +37,24 @@ int rc_pool_init(rc_pool *p, const rc_settings *s)
     p->port = s->redis_port;
     p->db = s->redis_db;
     p->max = s->redis_max_connections > 0 ? s->redis_max_connections : 1;
-    double t = s->redis_socket_timeout > 0 ? s->redis_socket_timeout : 1.0;
-    p->timeout.tv_sec = (time_t)t; /* t > 0: truncation is floor */
-    p->timeout.tv_usec = (suseconds_t)((t - (double)p->timeout.tv_sec) * 1e6);
-    if (p->timeout.tv_sec == 0 && p->timeout.tv_usec == 0)
-        p->timeout.tv_usec = 1000;
+    p->link.timeout = s->redis_socket_timeout > 0 ? s->redis_socket_timeout : 1.0;
+    /* A value may be CACHE_MAX_VALUE_BYTES; a list reply or a pipeline of
+     * several holds a few, plus RESP's framing. */
+    p->link.max_buffered = 4 * (size_t)(s->cache_max_value_bytes > 0 ? s->cache_max_value_bytes
+                                                                     : 1 << 20) +
+                           (1 << 20);
     atomic_init(&p->connects, 0);
-    return RC_OK;
+    int st = s->redis_tls && !s->redis_unix_path ? rc_tls_new(s, log_level, &p->link.tls)
+                                                 : RC_OK;
+    if (st)
+        rc_pool_destroy(p);
+    return st;
 }
 
 static void conn_free(rc_conn *c)
 {
     if (c) {
-        redisFree(c->ctx);
+        rc_link_close(c->ctx);
         free(c);
     }
 }
@@ -67,6 +73,7 @@ void rc_pool_destroy(rc_pool *p)
     if (p->password)
         memset(p->password, 0, strlen(p->password));
     free(p->password);
+    rc_tls_free(p->link.tls);
     memset(p, 0, sizeof *p);
 }
 
@@ -75,11 +82,12 @@ void rc_pool_describe(const rc_pool *p, char *buf, size_t size)
     if (p->unix_path)
         snprintf(buf, size, "%s", p->unix_path);
     else
-        snprintf(buf, size, "%s:%d", p->host ? p->host : "localhost", p->port);
+        snprintf(buf, size, "%s%s:%d", p->link.tls ? "tls://" : "",
+                 p->host ? p->host : "localhost", p->port);
 }
 
 /* Runs one setup command; RC_OK, or the failure with a message. */
-static int setup_command(redisContext *ctx, const char *where, int argc,
+static int setup_command(rc_link *ctx, const char *where, int argc,
                          const char **argv, int fail_status)
 {
     redisReply *r = rc_wire_command(ctx, argc, argv);
@@ -96,26 +104,18 @@ static int setup_command(redisContext *ctx, const char *where, int argc,
     return st;
 }
 
-int rc_pool_connect(rc_pool *p, redisContext **out)
+int rc_pool_connect(rc_pool *p, rc_link **out)
 {
     char where[300];
     rc_pool_describe(p, where, sizeof where);
     atomic_fetch_add(&p->connects, 1);
     *out = NULL;
-    redisContext *ctx = p->unix_path
-                            ? redisConnectUnixWithTimeout(p->unix_path, p->timeout)
-                            : redisConnectWithTimeout(p->host ? p->host : "localhost",
-                                                      p->port, p->timeout);
-    if (!ctx)
-        return rc_seterr(RC_ENOMEM, "redis at %s: cannot allocate a context", where);
-    int st = RC_OK;
-    if (ctx->err)
-        st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: connect failed: %s", where,
-                       ctx->errstr);
-    else if (redisSetTimeout(ctx, p->timeout) != REDIS_OK)
-        st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: cannot set the timeout: %s",
-                       where, ctx->errstr);
-    if (st == RC_OK && p->password) {
+    rc_link *ctx;
+    int st = rc_link_open(&p->link, p->host ? p->host : "localhost", p->port, p->unix_path,
+                          &ctx);
+    if (st)
+        return st;
+    if (p->password) {
         const char *argv[3] = {"AUTH", p->user ? p->user : p->password, p->password};
         st = setup_command(ctx, where, p->user ? 3 : 2, argv, RC_EAUTH);
     }
@@ -125,8 +125,15 @@ int rc_pool_connect(rc_pool *p, redisContext **out)
         const char *argv[2] = {"SELECT", db};
         st = setup_command(ctx, where, 2, argv, RC_EUNAVAILABLE);
     }
+    if (st == RC_OK && ctx->ssl && !p->password && p->db == 0) {
+        /* Under TLS 1.3 a server that wants a client certificate says so
+         * only after the handshake: one PING shows it now, not at the
+         * first command. */
+        const char *argv[1] = {"PING"};
+        st = setup_command(ctx, where, 1, argv, RC_EUNAVAILABLE);
+    }
     if (st) {
-        redisFree(ctx);
+        rc_link_close(ctx);
         return st;
     }
     *out = ctx;
@@ -135,13 +142,13 @@ int rc_pool_connect(rc_pool *p, redisContext **out)
 
 static int connect_new(rc_pool *p, rc_conn **out)
 {
-    redisContext *ctx;
+    rc_link *ctx;
     int st = rc_pool_connect(p, &ctx);
     if (st)
         return st;
     rc_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        redisFree(ctx);
+        rc_link_close(ctx);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
     c->ctx = ctx;

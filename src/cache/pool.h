@@ -1,5 +1,5 @@
 /*
- * pool.h - up to REDIS_MAX_CONNECTIONS hiredis contexts, each used by one
+ * pool.h - up to REDIS_MAX_CONNECTIONS links (link.h), each used by one
  * thread at a time.
  *
  * A thread borrows a connection, uses it alone, and gives it back saying
@@ -7,18 +7,19 @@
  * (or a timeout) is freed, never reused; so is every idle connection opened
  * before that error (they most likely talk to the same dead server).
  *
- * Every connect is a fresh redisConnect*WithTimeout (never redisReconnect,
- * which forgets the settings below), followed by redisSetTimeout (the connect
- * timeout does not bound commands in hiredis 0.14), AUTH [user] password when
- * configured, and SELECT db when db != 0.
+ * Every connect opens a new link (resolve, connect, TLS handshake, all
+ * within REDIS_SOCKET_TIMEOUT), then AUTH [user] password when configured,
+ * SELECT db when db != 0, and over TLS without either a PING (a server that
+ * wants a client certificate refuses it only after a TLS 1.3 handshake).
  *
- * An allocation failure inside hiredis aborts the process (hiredis 0.14
- * calls abort() from its reply object functions on OOM); nothing here can
- * prevent that.
+ * An allocation failure inside hiredis's reader aborts the process (hiredis
+ * 0.14 calls abort() from its reply object functions on OOM); nothing here
+ * can prevent that.
  */
 #ifndef RC_CACHE_POOL_H
 #define RC_CACHE_POOL_H
 
+#include "cache/link.h"
 #include "repocache/settings.h"
 
 #include <hiredis/hiredis.h>
@@ -29,7 +30,7 @@
 
 /* One pooled connection. */
 typedef struct rc_conn {
-    redisContext *ctx;  /* connected, authenticated, db selected */
+    rc_link *ctx;       /* connected, authenticated, db selected */
     unsigned gen;       /* pool generation when opened */
     atomic_int users;   /* threads using ctx now: must be 0 or 1 */
     unsigned verified;  /* the service's trust_gen when Redis's identity was
@@ -47,13 +48,14 @@ typedef struct rc_pool {
     /* where and how to connect (copied from the settings) */
     char *host, *unix_path, *user, *password;
     int port, db;
-    struct timeval timeout;   /* connect and command timeout */
+    rc_link_config link;      /* timeout, reply cap, TLS context (owned) */
     atomic_uint_fast64_t connects; /* connect attempts (statistics, tests) */
 } rc_pool;
 
-/* Initialises p from s (strings copied). RC_OK, or RC_ENOMEM with nothing
- * left to destroy. */
-int rc_pool_init(rc_pool *p, const rc_settings *s);
+/* Initialises p from s (strings copied; the TLS context made when the URL
+ * is rediss://). RC_OK; RC_ECONFIG (a TLS file that cannot be used) or
+ * RC_ENOMEM, with nothing left to destroy. */
+int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level);
 /* Closes every idle connection and frees p's copies; none may be borrowed. */
 void rc_pool_destroy(rc_pool *p);
 /* *out = a connection for the calling thread alone, opening one when none
@@ -61,12 +63,12 @@ void rc_pool_destroy(rc_pool *p);
  * RC_EUNAVAILABLE (connect failed or timed out), RC_EAUTH (AUTH refused) or
  * RC_ENOMEM, with the detail in rc_errmsg() (never the password). */
 int rc_pool_borrow(rc_pool *p, rc_conn **out);
-/* *out = a new context of its own, connected, with the timeout set,
+/* *out = a new link of its own, connected,
  * authenticated and the db selected exactly as the pool's are (counted in
  * connects), outside the pool's bound: for connections with a life of their
  * own (the near cache's tracking). Errors as rc_pool_borrow; the caller
- * frees *out with redisFree. */
-int rc_pool_connect(rc_pool *p, redisContext **out);
+ * frees *out with rc_link_close. */
+int rc_pool_connect(rc_pool *p, rc_link **out);
 /* Gives conn back; broken = it saw an I/O/protocol error or a timeout (it is
  * then freed, with every idle connection older than the error). */
 void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken);

@@ -105,7 +105,7 @@ static int batches_build(rc_batch *b, const char *const *keys,
 
 /* UNLINKs keys[0..n) (lengths lens, NULL = strlen) in batches, pipelined;
  * *removed += how many existed. */
-static int unlink_keys(rc_cache *c, redisContext *ctx, const char *const *keys,
+static int unlink_keys(rc_cache *c, rc_link *ctx, const char *const *keys,
                        const size_t *lens, size_t n, long long *removed)
 {
     if (!n)
@@ -130,7 +130,7 @@ static bool scan_reply(const redisReply *r)
 }
 
 /* UNLINKs the keys a SCAN reply found. */
-static int unlink_found(rc_cache *c, redisContext *ctx, const redisReply *found,
+static int unlink_found(rc_cache *c, rc_link *ctx, const redisReply *found,
                         long long *removed)
 {
     const char **keys = malloc((found->elements + 1) * sizeof *keys);
@@ -147,7 +147,7 @@ static int unlink_found(rc_cache *c, redisContext *ctx, const redisReply *found,
     return st;
 }
 
-int rc_replay_scan_unlink(rc_cache *c, redisContext *ctx, const char *pattern,
+int rc_replay_scan_unlink(rc_cache *c, rc_link *ctx, const char *pattern,
                           long long *removed)
 {
     char cursor[32] = "0";
@@ -180,7 +180,7 @@ int rc_replay_scan_unlink(rc_cache *c, redisContext *ctx, const char *pattern,
 /* ---- replaying ---- */
 
 /* Deletes what snap holds on ctx; *removed += keys removed. */
-static int replay_snapshot(rc_cache *c, redisContext *ctx,
+static int replay_snapshot(rc_cache *c, rc_link *ctx,
                            const rc_pending *snap, long long *removed)
 {
     int st = RC_OK;
@@ -197,7 +197,7 @@ static int replay_snapshot(rc_cache *c, redisContext *ctx,
     return st;
 }
 
-int rc_replay_pending(rc_cache *c, redisContext *ctx)
+int rc_replay_pending(rc_cache *c, rc_link *ctx)
 {
     if (atomic_load(&c->pend_count) == 0)
         return RC_OK;

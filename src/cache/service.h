@@ -144,7 +144,7 @@ int rc_cache_eval_after(rc_cache *c, const rc_cmd *pre, redisReply **pre_reply,
 void rc_script_sha1_hex(const char *data, size_t n, char hex[41]);
 
 /* Work done on one pooled context by rc_call_with. */
-typedef int (*rc_redis_fn)(rc_cache *c, redisContext *ctx, void *ud);
+typedef int (*rc_redis_fn)(rc_cache *c, rc_link *ctx, void *ud);
 
 /*
  * Runs fn on a pooled context, through the breaker,
@@ -157,7 +157,7 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud);
 /* Sends n commands on ctx, then reads n replies into replies[] (all NULL on
  * failure). RC_EUNAVAILABLE on I/O errors, timeouts and a server still
  * loading, RC_EAUTH on NOAUTH, RC_ENOMEM. */
-int rc_call_pipeline(rc_cache *c, redisContext *ctx, const rc_cmd *cmds,
+int rc_call_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds,
                      size_t n, redisReply **replies);
 /* rc_cache_exec of one command; *reply owned by the caller. */
 int rc_call_one(rc_cache *c, int argc, const char *const *argv,
@@ -224,10 +224,10 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
 /* Replays remembered deletes on ctx before anything else uses Redis; while
  * a replay runs, every other caller that sees deletes pending waits for it.
  * RC_OK, or the failure (the deletes are kept for the next call). */
-int rc_replay_pending(rc_cache *c, redisContext *ctx);
+int rc_replay_pending(rc_cache *c, rc_link *ctx);
 /* SCAN MATCH pattern (a full pattern) + UNLINK of every batch found;
  * *removed += count. */
-int rc_replay_scan_unlink(rc_cache *c, redisContext *ctx, const char *pattern,
+int rc_replay_scan_unlink(rc_cache *c, rc_link *ctx, const char *pattern,
                           long long *removed);
 
 /* ---- Redis's identity and the outbox (identity.c, outbox.c, watch.c) ---- */
@@ -247,13 +247,13 @@ bool rc_identity_trusted(rc_cache *c);
 /* The registered namespaces, for the identity drop: calls fn with each
  * source's globs under watch_mu; stops at the first failure. */
 int rc_outbox_each_namespace(rc_cache *c,
-                             int (*fn)(rc_cache *c, redisContext *ctx,
+                             int (*fn)(rc_cache *c, rc_link *ctx,
                                        const rc_outbox_source *src, void *ud),
-                             redisContext *ctx, void *ud);
+                             rc_link *ctx, void *ud);
 /* Applies every pending row of every source to Redis on ctx (one UNLINK per
  * row, pipelined; a pattern row by SCAN, leases first) and removes the rows
  * applied. RC_OK or the failure (rows kept). */
-int rc_outbox_apply(rc_cache *c, redisContext *ctx);
+int rc_outbox_apply(rc_cache *c, rc_link *ctx);
 /* Has every source mark the rows applied so far (the marks may wait for a
  * write otherwise). */
 void rc_outbox_flush(rc_cache *c);

@@ -40,9 +40,9 @@ struct rc_tracking {
     pthread_t thread;         /* the background thread */
     int wake[2];              /* pipe that wakes the thread */
     pthread_mutex_t sub_mu;   /* guards sub and sub_broken */
-    redisContext *sub;        /* the subscriber, or NULL */
+    rc_link *sub;        /* the subscriber, or NULL */
     bool sub_broken;          /* EOF or an error was read on sub */
-    redisContext *ctl;        /* the control connection (thread only) */
+    rc_link *ctl;        /* the control connection (thread only) */
     double ctl_pong_due;      /* the pending TRACKINGINFO is due by then (0: none; thread only) */
     atomic_uint state;        /* ST_* */
     _Atomic double drained;   /* clock time the last drain began */
@@ -125,7 +125,7 @@ void rc_tracking_sync(rc_tracking *t)
     atomic_fetch_and(&t->state, ~ST_PENDING);
     int got = t->sub && !t->sub_broken ? 1 : 0;
     while (got > 0) {
-        got = rc_wire_feed(t->sub, MSG_DONTWAIT);
+        got = rc_wire_feed(t->sub, false);
         void *r = NULL;
         while (got >= 0 && redisReaderGetReply(t->sub->reader, &r) == REDIS_OK && r) {
             handle(t, r);
@@ -165,19 +165,19 @@ static void disconnect(rc_tracking *t)
 {
     atomic_store(&t->state, 0);
     pthread_mutex_lock(&t->sub_mu);
-    redisFree(t->sub);
+    rc_link_close(t->sub);
     t->sub = NULL;
     t->sub_broken = false;
     pthread_mutex_unlock(&t->sub_mu);
-    redisFree(t->ctl);
+    rc_link_close(t->ctl);
     t->ctl = NULL;
     t->ctl_pong_due = 0;
 }
 
 /* The subscriber: its client id, then SUBSCRIBE. */
-static redisContext *open_subscriber(rc_tracking *t, long long *id)
+static rc_link *open_subscriber(rc_tracking *t, long long *id)
 {
-    redisContext *c = NULL;
+    rc_link *c = NULL;
     if (rc_pool_connect(t->pool, &c) != RC_OK)
         return NULL;
     const char *cid[2] = {"CLIENT", "ID"}, *sub[2] = {"SUBSCRIBE", CHANNEL};
@@ -189,16 +189,16 @@ static redisContext *open_subscriber(rc_tracking *t, long long *id)
     ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3;
     freeReplyObject(r);
     if (!ok) {
-        redisFree(c);
+        rc_link_close(c);
         return NULL;
     }
     return c;
 }
 
 /* The control connection with tracking on for every prefix. */
-static redisContext *open_control(rc_tracking *t, long long sub_id, const rc_strset *prefixes)
+static rc_link *open_control(rc_tracking *t, long long sub_id, const rc_strset *prefixes)
 {
-    redisContext *c = NULL;
+    rc_link *c = NULL;
     if (rc_pool_connect(t->pool, &c) != RC_OK)
         return NULL;
     size_t argc = 6 + 2 * prefixes->n;
@@ -222,7 +222,7 @@ static redisContext *open_control(rc_tracking *t, long long sub_id, const rc_str
     freeReplyObject(r);
     free(argv);
     if (!ok) {
-        redisFree(c);
+        rc_link_close(c);
         return NULL;
     }
     return c;
@@ -239,12 +239,12 @@ static bool arm(rc_tracking *t)
         ok = rc_strset_add(&prefixes, t->prefixes.items[i]) == RC_OK;
     pthread_mutex_unlock(&t->mu);
     long long id = 0;
-    redisContext *sub = ok ? open_subscriber(t, &id) : NULL;
-    redisContext *ctl = sub ? open_control(t, id, &prefixes) : NULL;
+    rc_link *sub = ok ? open_subscriber(t, &id) : NULL;
+    rc_link *ctl = sub ? open_control(t, id, &prefixes) : NULL;
     rc_strset_clear(&prefixes);
     rc_clearerr();
     if (!ctl) {
-        redisFree(sub);
+        rc_link_close(sub);
         return false;
     }
     pthread_mutex_lock(&t->sub_mu);
@@ -298,7 +298,7 @@ static bool tracking_sound(const redisReply *r)
  * TRACKINGINFO that says tracking is off or its subscriber gone. */
 static bool read_control(rc_tracking *t)
 {
-    int got = rc_wire_feed(t->ctl, MSG_DONTWAIT);
+    int got = rc_wire_feed(t->ctl, false);
     void *r = NULL;
     while (got >= 0 && redisReaderGetReply(t->ctl->reader, &r) == REDIS_OK && r) {
         if (tracking_sound(r))
@@ -411,7 +411,7 @@ int rc_tracking_new(rc_pool *pool, const char *where, int log_level, double ping
     snprintf(t->where, sizeof t->where, "%s", where);
     t->log_level = log_level;
     t->ping_s = ping_s;
-    t->timeout_s = (double)pool->timeout.tv_sec + (double)pool->timeout.tv_usec / 1e6;
+    t->timeout_s = pool->link.timeout;
     t->hooks = hooks;
     *out = t;
     return RC_OK;

@@ -201,7 +201,7 @@ typedef struct clear_args {
 } clear_args;
 
 /* rc_redis_fn of rc_cache_clear: SCAN + UNLINK of clear_args ud. */
-static int clear_fn(rc_cache *c, redisContext *ctx, void *ud)
+static int clear_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     clear_args *a = ud;
     return rc_replay_scan_unlink(c, ctx, a->pattern, &a->removed);

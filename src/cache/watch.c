@@ -21,7 +21,7 @@
 #define RC_PROBE_MAX 0.5  /* the bound of the probes' backoff, s */
 
 /* rc_redis_fn of the poll: applies the outbox on the context. */
-static int poll_fn(rc_cache *c, redisContext *ctx, void *ud)
+static int poll_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     (void)ud;
     return rc_outbox_apply(c, ctx);

@@ -201,7 +201,7 @@ static int parse_host_port(const char *url, const char *p, size_t n,
 /* redis://[user[:password]@]host[:port][/db] (url starts with "redis://"). */
 static int parse_tcp_url(const char *url, rc_redis_url *u)
 {
-    const char *p = url + 8;
+    const char *p = url + (u->tls ? 9 : 8);
     const char *at = strrchr(p, '@');
     if (at) {
         int st = parse_userinfo(url, p, (size_t)(at - p), u);
@@ -221,15 +221,14 @@ int rc_redis_url_parse(const char *url, rc_redis_url *u)
 {
     memset(u, 0, sizeof *u);
     u->port = 6379;
-    if (strncasecmp(url, "rediss://", 9) == 0)
-        return rc_seterr(RC_ECONFIG,
-                         "REDIS_URL: rediss:// (TLS) is not supported by the hiredis "
-                         "in use (%d.%d.%d, built without TLS); use redis:// or unix://",
-                         HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    if (strncasecmp(url, "rediss://", 9) == 0) {
+        u->tls = true;
+        return parse_tcp_url(url, u);
+    }
     if (strncasecmp(url, "unix://", 7) == 0)
         return parse_unix_url(url, u);
     if (strncasecmp(url, "redis://", 8) == 0)
         return parse_tcp_url(url, u);
-    return url_error(url, "expected redis://[user[:password]@]host[:port][/db] "
+    return url_error(url, "expected redis[s]://[user[:password]@]host[:port][/db] "
                           "or unix:///path.sock[?db=N]");
 }

@@ -1,17 +1,20 @@
 /* redis_url.h - internal: REDIS_URL parsing for settings.c.
  *   redis://[user[:password]@]host[:port][/db]  (host may be [v6])
+ *   rediss://...  the same, over TLS
  *   unix:///path.sock[?db=N]
- * rediss:// is refused (hiredis 0.14 has no TLS). Every message names the
+ * Every message names the
  * URL only as rc_redis_url_redact shows it: never a password. */
 #ifndef RC_CORE_REDIS_URL_H
 #define RC_CORE_REDIS_URL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A parsed URL; every string malloc'd (or NULL). */
 typedef struct rc_redis_url {
     char *host, *unix_path, *user, *password; /* what the URL gave */
     int port, db;                             /* port 6379 and db 0 unless given */
+    bool tls;                                 /* rediss:// */
 } rc_redis_url;
 
 /* Parses url into *u (zeroed first). RC_OK, or RC_ECONFIG naming the

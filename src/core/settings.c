@@ -10,6 +10,7 @@
 #include "repocache/settings.h"
 
 #include "core/log.h"
+#include "core/hostports.h"
 #include "core/redis_url.h"
 #include "core/str.h"
 #include "repocache/status.h"
@@ -85,7 +86,8 @@ static int set_str(char **dst, const char *src, bool empty_is_null)
 
 /* ---- the table of settings ---- */
 
-enum kind { K_BOOL, K_INT, K_DOUBLE, K_STR, K_SPECIAL };
+/* K_PATH: a string where empty means unset (NULL) */
+enum kind { K_BOOL, K_INT, K_DOUBLE, K_STR, K_PATH, K_SPECIAL };
 
 typedef struct setting_def {
     const char *name;
@@ -104,6 +106,15 @@ static const setting_def defs[] = {
     {"REDIS_PASSWORD", K_SPECIAL, F(redis_password), 0, 0},
     {"REDIS_MAX_CONNECTIONS", K_INT, F(redis_max_connections), 1, 1024},
     {"REDIS_SOCKET_TIMEOUT", K_DOUBLE, F(redis_socket_timeout), 0, 3600},
+    {"REDIS_TLS_VERIFY", K_BOOL, F(redis_tls_verify), 0, 0},
+    {"REDIS_TLS_CA_FILE", K_PATH, F(redis_tls_ca_file), 0, 0},
+    {"REDIS_TLS_CA_DIR", K_PATH, F(redis_tls_ca_dir), 0, 0},
+    {"REDIS_TLS_CERT_FILE", K_PATH, F(redis_tls_cert_file), 0, 0},
+    {"REDIS_TLS_KEY_FILE", K_PATH, F(redis_tls_key_file), 0, 0},
+    {"REDIS_TLS_SERVER_NAME", K_PATH, F(redis_tls_server_name), 0, 0},
+    {"REDIS_SENTINELS", K_SPECIAL, F(redis_sentinels), 0, 0},
+    {"REDIS_SENTINEL_MASTER", K_PATH, F(redis_sentinel_master), 0, 0},
+    {"REDIS_SENTINEL_PASSWORD", K_PATH, F(redis_sentinel_password), 0, 0},
     {"CACHE_DEFAULT_TTL", K_INT, F(cache_default_ttl), 1, INT_MAX},
     {"CACHE_HERO_TTL", K_INT, F(cache_hero_ttl), 1, INT_MAX},
     {"CACHE_CHILD_TTL", K_INT, F(cache_child_ttl), 1, INT_MAX},
@@ -140,6 +151,7 @@ int rc_settings_defaults(rc_settings *s)
     s->redis_port = 6379;
     s->redis_max_connections = 8;
     s->redis_socket_timeout = 1.0;
+    s->redis_tls_verify = true;
     s->cache_default_ttl = RC_DEFAULT_TTL;
     s->cache_hero_ttl = RC_DEFAULT_HERO_TTL;
     s->cache_child_ttl = RC_DEFAULT_CHILD_TTL;
@@ -177,6 +189,13 @@ void rc_settings_clear(rc_settings *s)
     free(s->redis_unix_path);
     free(s->redis_user);
     free(s->redis_password);
+    char **strs[] = {&s->redis_tls_ca_file, &s->redis_tls_ca_dir, &s->redis_tls_cert_file,
+                     &s->redis_tls_key_file, &s->redis_tls_server_name, &s->redis_sentinels,
+                     &s->redis_sentinel_master, &s->redis_sentinel_password};
+    if (s->redis_sentinel_password)
+        memset(s->redis_sentinel_password, 0, strlen(s->redis_sentinel_password));
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
     free(s->cache_key_prefix);
     free(s->database_path);
     free(s->log_level);
@@ -201,6 +220,7 @@ static int apply_url(rc_settings *s, const char *value)
     s->redis_user = u.user;
     s->redis_port = u.port;
     s->redis_db = u.db;
+    s->redis_tls = u.tls;
     if (u.password) {
         free(s->redis_password);
         s->redis_password = u.password;
@@ -214,6 +234,13 @@ static int apply_special(rc_settings *s, const setting_def *d, const char *value
         return apply_url(s, value);
     if (strcmp(d->name, "REDIS_PASSWORD") == 0)
         return set_str(&s->redis_password, value, true);
+    if (strcmp(d->name, "REDIS_SENTINELS") == 0) {
+        rc_hostports l;
+        int st = *value ? rc_hostports_parse(d->name, value, &l) : RC_OK;
+        if (*value)
+            rc_hostports_clear(&l);
+        return st ? st : set_str(&s->redis_sentinels, value, true);
+    }
     if (strcmp(d->name, "REDIS_HOST") == 0) {
         if (!*value)
             return rc_seterr(RC_ECONFIG, "REDIS_HOST: bad value '' (expected a host name)");
@@ -255,6 +282,8 @@ int rc_settings_set(rc_settings *s, const char *name, const char *value)
         if (strcmp(name, "DATABASE_PATH") == 0 && !*value)
             return rc_seterr(RC_ECONFIG, "DATABASE_PATH: bad value '' (expected a path)");
         return set_str((char **)field, value, false);
+    case K_PATH:
+        return set_str((char **)field, value, true);
     case K_SPECIAL:
         return apply_special(s, d, value);
     }

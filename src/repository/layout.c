@@ -11,7 +11,7 @@
 #include "repocache/cached_repository.h"
 
 #if defined(__LP64__)
-_Static_assert(sizeof(rc_settings) == 240,
+_Static_assert(sizeof(rc_settings) == 312,
                "rc_settings changed size: take new members from reserved_");
 _Static_assert(sizeof(rc_cache_stats) == 376,
                "rc_cache_stats changed size: take new members from reserved_");
