@@ -588,26 +588,36 @@ static int cmd_stats(cmdline *cl)
 
 /* Prints health as text or (json) one JSON object. */
 static int print_health(const rc_settings *s, const char *where, int rc,
-                        const rc_cache_stats *st, bool json)
+                        const rc_cache_stats *st, const rc_cache_connection *cn, bool json)
 {
     const char *redis = !s->redis_enabled ? "disabled"
                         : rc == RC_OK     ? "reachable"
                                           : "unreachable";
     const char *circuit = st ? rc_circuit_state_name(st->circuit) : "unknown";
+    const char *transport = s->redis_tls ? "tls" : "plain";
+    const char *reason = cn->last_error[0] ? cn->last_error : rc_errmsg();
     if (json)
         return print_json(stdout,
-                          json_pack("{s:s, s:s, s:s, s:s, s:b}", "redis", redis,
-                                    "where", where, "error",
-                                    rc == RC_OK ? "" : rc_strerror(rc),
-                                    "circuit", circuit, "fallback",
-                                    (int)s->cache_fallback_enabled));
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+                                    "redis", redis, "where", where, "error",
+                                    rc == RC_OK ? "" : rc_strerror(rc), "reason",
+                                    rc == RC_OK ? "" : reason, "transport", transport, "tls",
+                                    cn->tls, "master", s->redis_sentinels ? cn->server : "",
+                                    "sentinel", cn->sentinel, "circuit", circuit,
+                                    "fallback", (int)s->cache_fallback_enabled));
     if (!s->redis_enabled)
         printf("redis: disabled (REDIS_ENABLED=false)\n");
     else if (rc == RC_OK)
         printf("redis: reachable at %s\n", where);
     else
         printf("redis: unreachable at %s (%s%s%s)\n", where, rc_strerror(rc),
-               rc_errmsg()[0] ? ": " : "", rc_errmsg());
+               reason[0] ? ": " : "", reason);
+    if (s->redis_enabled && s->redis_sentinels)
+        printf("sentinel: master '%s' at %s, named by sentinel %s\n", s->redis_sentinel_master,
+               cn->server[0] ? cn->server : "(none yet)",
+               cn->sentinel[0] ? cn->sentinel : "(none answered)");
+    if (s->redis_enabled)
+        printf("transport: %s%s%s\n", transport, cn->tls[0] ? ", " : "", cn->tls);
     printf("circuit: %s\n", circuit);
     printf("fallback: %s\n", s->cache_fallback_enabled ? "enabled" : "disabled");
     return RC_OK;
@@ -624,15 +634,17 @@ static int cmd_health(cmdline *cl)
         snprintf(where, sizeof where, "unix:%s db %d", s->redis_unix_path,
                  s->redis_db);
     else
-        snprintf(where, sizeof where, "%s:%d db %d",
+        snprintf(where, sizeof where, "%s%s:%d db %d", s->redis_tls ? "rediss://" : "",
                  s->redis_host ? s->redis_host : "?", s->redis_port,
                  s->redis_db);
     rc = rc_cache_new(s, &c);
     if (rc != RC_OK)
         return tale_fail("cache service", rc);
     rc = s->redis_enabled ? rc_cache_health_check(c) : RC_OK;
+    rc_cache_connection cn;
+    rc_cache_connection_info(c, &cn);
     bool have = rc_cache_get_stats(c, &st) == RC_OK;
-    out = print_health(s, where, rc, have ? &st : NULL, cl->json);
+    out = print_health(s, where, rc, have ? &st : NULL, &cn, cl->json);
     rc_cache_free(c);
     if (out != RC_OK)
         return tale_fail("health", out);

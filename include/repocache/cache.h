@@ -153,6 +153,30 @@ RC_API int rc_cache_mset(rc_cache *c, const char *const *keys,
 /* PING. RC_OK when Redis answered, else RC_EUNAVAILABLE (or RC_EAUTH). */
 RC_API int rc_cache_health_check(rc_cache *c);
 
+/* ---- the connection, for operators ---- */
+
+/* What the service's last connect to Redis did (tale health). */
+typedef struct rc_cache_connection {
+    char server[300];     /* where it went: "host:port" or the socket path;
+                             with Sentinel, the master the sentinels named
+                             ("" before the first connect) */
+    char sentinel[300];   /* with Sentinel, "host:port" of the sentinel that
+                             named it; else "" */
+    char tls[160];        /* "" over a plain socket; else the protocol, the
+                             cipher and the name verified ("TLSv1.3
+                             TLS_AES_256_GCM_SHA384, verified name
+                             localhost") */
+    char last_error[256]; /* why the last connect failed ("" when it
+                             succeeded); never a password or key material */
+    uint64_t connects;    /* connects attempted so far */
+    /* Room for figures added later; zero. */
+    uint64_t reserved_[8];
+} rc_cache_connection;
+
+/* Fills *out from what the service knows now (no I/O). RC_OK or
+ * RC_EINVAL. */
+RC_API int rc_cache_connection_info(rc_cache *c, rc_cache_connection *out);
+
 /* ---- FIFO queue on a Redis list (never falls back: items are not lost
  * silently; RC_EUNAVAILABLE instead) ---- */
 

@@ -302,6 +302,16 @@ int rc_cache_health_check(rc_cache *c)
 
 /* ---- state, without touching Redis ---- */
 
+int rc_cache_connection_info(rc_cache *c, rc_cache_connection *out)
+{
+    if (!c || !out)
+        return rc_seterr(RC_EINVAL, "rc_cache_connection_info: NULL argument");
+    memset(out, 0, sizeof *out);
+    rc_pool_last(&c->pool, out->server, out->sentinel, out->tls, out->last_error);
+    out->connects = atomic_load(&c->pool.connects);
+    return RC_OK;
+}
+
 bool rc_cache_redis_usable(rc_cache *c)
 {
     return c && c->enabled && rc_breaker_usable(&c->breaker);

@@ -82,8 +82,7 @@ void rc_pool_describe(const rc_pool *p, char *buf, size_t size)
     if (p->unix_path)
         snprintf(buf, size, "%s", p->unix_path);
     else
-        snprintf(buf, size, "%s%s:%d", p->link.tls ? "tls://" : "",
-                 p->host ? p->host : "localhost", p->port);
+        snprintf(buf, size, "%s:%d", p->host ? p->host : "localhost", p->port);
 }
 
 /* Runs one setup command; RC_OK, or the failure with a message. */
@@ -104,17 +103,10 @@ static int setup_command(rc_link *ctx, const char *where, int argc,
     return st;
 }
 
-int rc_pool_connect(rc_pool *p, rc_link **out)
+/* AUTH, SELECT and the TLS PING on a new link to where. */
+static int setup(rc_pool *p, rc_link *ctx, const char *where)
 {
-    char where[300];
-    rc_pool_describe(p, where, sizeof where);
-    atomic_fetch_add(&p->connects, 1);
-    *out = NULL;
-    rc_link *ctx;
-    int st = rc_link_open(&p->link, p->host ? p->host : "localhost", p->port, p->unix_path,
-                          &ctx);
-    if (st)
-        return st;
+    int st = RC_OK;
     if (p->password) {
         const char *argv[3] = {"AUTH", p->user ? p->user : p->password, p->password};
         st = setup_command(ctx, where, p->user ? 3 : 2, argv, RC_EAUTH);
@@ -132,12 +124,47 @@ int rc_pool_connect(rc_pool *p, rc_link **out)
         const char *argv[1] = {"PING"};
         st = setup_command(ctx, where, 1, argv, RC_EUNAVAILABLE);
     }
-    if (st) {
-        rc_link_close(ctx);
-        return st;
+    return st;
+}
+
+/* Records the outcome of one connect for rc_pool_last. */
+static void note_connect(rc_pool *p, const char *server, const rc_link *l, int st)
+{
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->last_server, sizeof p->last_server, "%s", server);
+    if (st == RC_OK)
+        snprintf(p->last_tls, sizeof p->last_tls, "%s", l->tls_info);
+    snprintf(p->last_error, sizeof p->last_error, "%s", st == RC_OK ? "" : rc_errmsg());
+    pthread_mutex_unlock(&p->mu);
+}
+
+int rc_pool_connect(rc_pool *p, rc_link **out)
+{
+    char where[300];
+    rc_pool_describe(p, where, sizeof where);
+    atomic_fetch_add(&p->connects, 1);
+    *out = NULL;
+    rc_link *l = NULL;
+    int st = rc_link_open(&p->link, p->host ? p->host : "localhost", p->port, p->unix_path,
+                          &l);
+    if (st == RC_OK && (st = setup(p, l, where)) != RC_OK) {
+        rc_link_close(l);
+        l = NULL;
     }
-    *out = ctx;
-    return RC_OK;
+    note_connect(p, where, l, st);
+    *out = l;
+    return st;
+}
+
+void rc_pool_last(rc_pool *p, char server[300], char sentinel[300], char tls[160],
+                  char error[256])
+{
+    pthread_mutex_lock(&p->mu);
+    memcpy(server, p->last_server, sizeof p->last_server);
+    memcpy(sentinel, p->last_sentinel, sizeof p->last_sentinel);
+    memcpy(tls, p->last_tls, sizeof p->last_tls);
+    memcpy(error, p->last_error, sizeof p->last_error);
+    pthread_mutex_unlock(&p->mu);
 }
 
 static int connect_new(rc_pool *p, rc_conn **out)

@@ -50,6 +50,8 @@ typedef struct rc_pool {
     int port, db;
     rc_link_config link;      /* timeout, reply cap, TLS context (owned) */
     atomic_uint_fast64_t connects; /* connect attempts (statistics, tests) */
+    /* what the last connect did (under mu), for rc_cache_connection_info */
+    char last_server[300], last_sentinel[300], last_tls[160], last_error[256];
 } rc_pool;
 
 /* Initialises p from s (strings copied; the TLS context made when the URL
@@ -72,6 +74,9 @@ int rc_pool_connect(rc_pool *p, rc_link **out);
 /* Gives conn back; broken = it saw an I/O/protocol error or a timeout (it is
  * then freed, with every idle connection older than the error). */
 void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken);
+/* Copies what the last connect did into info (locks p). */
+void rc_pool_last(rc_pool *p, char server[300], char sentinel[300], char tls[160],
+                  char error[256]);
 /* Where the pool connects, for messages: "host:port" or the socket path. */
 void rc_pool_describe(const rc_pool *p, char *buf, size_t size);
 

@@ -21,4 +21,6 @@ _Static_assert(sizeof(rc_cached_repo_options) == 56,
                "rc_cached_repo_options changed size: take new members from reserved_");
 _Static_assert(sizeof(rc_strategy) == 96,
                "rc_strategy changed size: take new members from reserved_");
+_Static_assert(sizeof(rc_cache_connection) == 1088,
+               "rc_cache_connection changed size: take new members from reserved_");
 #endif
