@@ -1,7 +1,7 @@
 /*
  * repocache/cache.h - the cache service: Redis through a pool of
  * connections of its own (plain or TLS; hiredis parses the replies), with
- * timeouts, a circuit breaker, an in-memory LRU fallback,
+ * timeouts, a circuit breaker, an in-process fallback store,
  * statistics and a FIFO queue. Usable on its own, without any repository.
  *
  * Thread-safe: any function may be called from any thread at once.
@@ -22,7 +22,7 @@
  *   remembered once however often it is deleted; past 10000 distinct keys
  *   they are replaced by a drop of the given pattern (or of everything
  *   under the prefix).
- * - The fallback LRU serves only while Redis is unavailable (from the first
+ * - The fallback serves only while Redis is unavailable (from the first
  *   failed call on) and is dropped entirely, under its lock, by the first
  *   call that reaches Redis again: it never serves something Redis-side
  *   invalidation removed meanwhile. rc_cache_del also removes the key from
@@ -216,7 +216,8 @@ typedef struct rc_cache_stats {
     bool near_coherent;          /* serving now */
     uint64_t near_hits;          /* reads answered by it */
     uint64_t near_misses;        /* reads it could not answer while serving */
-    uint64_t near_entries;       /* values held now */
+    uint64_t near_entries;       /* values held now in the in-process store
+                                    (fallback_entries among them) */
     uint64_t near_bytes;         /* their accounted size (encoded + key + 64) */
     uint64_t near_evictions;     /* values evicted for room */
     uint64_t near_invalidations; /* invalidations received from Redis */

@@ -46,10 +46,6 @@ static int build_parts(rc_cache *c, const rc_settings *s)
         breaker_ok =
             (st = rc_breaker_init(&c->breaker, s->circuit_breaker_threshold,
                                   s->circuit_breaker_timeout)) == RC_OK;
-    if (st == RC_OK &&
-        !(c->fb = rc_fallback_new((size_t)s->cache_fallback_max_entries,
-                                  rc_clock_monotonic, NULL)))
-        st = RC_ENOMEM;
     if (st == RC_OK && pthread_mutex_init(&c->pend_mu, NULL) != 0)
         st = RC_ENOMEM;
     if (st == RC_OK && pthread_mutex_init(&c->replay_mu, NULL) != 0) {
@@ -75,7 +71,6 @@ static int build_parts(rc_cache *c, const rc_settings *s)
         st = RC_ENOMEM;
     }
     if (st) {
-        rc_fallback_free(c->fb);
         if (breaker_ok)
             rc_breaker_destroy(&c->breaker);
         if (pool_ok)
@@ -110,8 +105,12 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
     }
     rc_pool_describe(&c->pool, c->where, sizeof c->where);
     c->metrics_timed = s->cache_metrics_enabled;
-    if (!(c->fleet = rc_fleet_new((double)s->cache_stats_flush_interval)) ||
-        rc_tier_init(c, s) != RC_OK) {
+    /* One in-process store: the near cache's when there is one (the outage
+     * store keeps its entries there), else the fallback's own. */
+    if (rc_tier_init(c, s) != RC_OK ||
+        !(c->fb = rc_fallback_new(c->near, (size_t)s->cache_fallback_max_entries,
+                                  rc_clock_monotonic, NULL)) ||
+        !(c->fleet = rc_fleet_new((double)s->cache_stats_flush_interval))) {
         rc_cache_free(c);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
@@ -137,10 +136,10 @@ void rc_cache_free(rc_cache *c)
         return;
     rc_fleet_free(c); /* sends what is left first */
     rc_watch_stop(c); /* its thread uses everything below */
+    rc_fallback_free(c->fb); /* its entries may be in the near cache's store */
     rc_tier_free(c); /* its thread uses the pool's settings */
     rc_pool_destroy(&c->pool);
     rc_breaker_destroy(&c->breaker);
-    rc_fallback_free(c->fb);
     rc_pending_clear(&c->pend);
     pthread_mutex_destroy(&c->pend_mu);
     pthread_mutex_destroy(&c->replay_mu);

@@ -1,94 +1,73 @@
-/* fallback.c - the in-memory LRU fallback (see fallback.h). */
+/*
+ * fallback.c - the outage store (see fallback.h): encoded values kept in
+ * the service's one in-process store (near.c), under keys of their own
+ * (RC_OUTAGE_MARK + the Redis key), so they never meet the near cache's
+ * decoded values of the same key. The state of the outage (active, the
+ * fence epoch, the age cap) is kept here, under one mutex that every
+ * operation holds, so an invalidation (epoch bumped, keys removed) and a
+ * fenced fill (epoch checked, value stored) never interleave.
+ */
 #include "cache/fallback.h"
+#include "cache/near.h"
 
 #include "core/clock.h"
-#include "core/hash.h"
 #include "core/str.h"
 
-#include <fnmatch.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-typedef struct entry {
-    struct entry *hnext;      /* next in the hash chain */
-    struct entry *prev, *next; /* recency list: head = most recent */
-    char *key;
-    char *val;                /* NUL-terminated past len */
-    size_t len;
-    double expires;           /* clock time */
-    uint64_t hash;
-} entry;
+/* Longest life the store allows an entry of its own, seconds: a fallback
+ * without Redis (REDIS_ENABLED=false) keeps entries their whole TTL. */
+#define OWN_STORE_MAX_TTL (366.0 * 86400)
+/* The byte bound of a store of its own (the near cache's default). */
+#define OWN_STORE_MAX_BYTES ((size_t)64 << 20)
 
 struct rc_fallback {
     pthread_mutex_t mu;
-    entry **buckets;
-    size_t nbuckets;          /* power of two */
-    size_t count, max;
-    entry *head, *tail;       /* most / least recently used */
+    rc_near *store;   /* the near cache's, or own */
+    bool own_store;
     bool active;
-    uint64_t epoch;           /* the fence: bumped by every invalidation */
-    double max_age;           /* longest life of an entry, s (0: the TTL) */
-    rc_clock_fn clock;
-    void *clock_ud;
+    uint64_t epoch;   /* the fence: bumped by every invalidation */
+    double max_age;   /* longest life of an entry, s (0: the TTL) */
 };
 
-
-rc_fallback *rc_fallback_new(size_t max, rc_clock_fn clock, void *ud)
+rc_fallback *rc_fallback_new(rc_near *store, size_t max, rc_clock_fn clock, void *ud)
 {
     rc_fallback *fb = calloc(1, sizeof *fb);
     if (!fb)
         return NULL;
-    fb->max = max ? max : 1;
-    fb->nbuckets = 16;
-    while (fb->nbuckets < fb->max && fb->nbuckets < ((size_t)1 << 24))
-        fb->nbuckets <<= 1;
-    fb->buckets = calloc(fb->nbuckets, sizeof *fb->buckets);
-    if (!fb->buckets || pthread_mutex_init(&fb->mu, NULL) != 0) {
-        free(fb->buckets);
+    fb->own_store = !store;
+    fb->store = store ? store : rc_near_new(max ? max : 1, OWN_STORE_MAX_BYTES,
+                                            OWN_STORE_MAX_TTL);
+    if (!fb->store || pthread_mutex_init(&fb->mu, NULL) != 0) {
+        if (fb->own_store)
+            rc_near_free(fb->store);
         free(fb);
         return NULL;
     }
-    fb->clock = clock ? clock : rc_clock_monotonic;
-    fb->clock_ud = ud;
+    if (clock)
+        rc_near_set_clock(fb->store, clock, ud);
     return fb;
-}
-
-static void entry_free(entry *e)
-{
-    free(e->key);
-    free(e->val);
-    free(e);
-}
-
-static void clear_locked(rc_fallback *fb)
-{
-    for (entry *e = fb->head, *n; e; e = n) {
-        n = e->next;
-        entry_free(e);
-    }
-    memset(fb->buckets, 0, fb->nbuckets * sizeof *fb->buckets);
-    fb->head = fb->tail = NULL;
-    fb->count = 0;
 }
 
 void rc_fallback_free(rc_fallback *fb)
 {
     if (!fb)
         return;
-    clear_locked(fb);
+    if (fb->own_store)
+        rc_near_free(fb->store);
+    else
+        rc_near_remove_matching(fb->store, RC_OUTAGE_MARK "*");
     pthread_mutex_destroy(&fb->mu);
-    free(fb->buckets);
     free(fb);
 }
 
 void rc_fallback_set_clock(rc_fallback *fb, rc_clock_fn clock, void *ud)
 {
     pthread_mutex_lock(&fb->mu);
-    fb->clock = clock ? clock : rc_clock_monotonic;
-    fb->clock_ud = clock ? ud : NULL;
+    rc_near_set_clock(fb->store, clock, ud);
     pthread_mutex_unlock(&fb->mu);
 }
 
@@ -102,9 +81,8 @@ void rc_fallback_activate(rc_fallback *fb)
 size_t rc_fallback_deactivate(rc_fallback *fb)
 {
     pthread_mutex_lock(&fb->mu);
-    size_t n = fb->count;
     fb->active = false;
-    clear_locked(fb);
+    size_t n = rc_near_remove_matching(fb->store, RC_OUTAGE_MARK "*");
     pthread_mutex_unlock(&fb->mu);
     return n;
 }
@@ -117,150 +95,67 @@ bool rc_fallback_active(rc_fallback *fb)
     return a;
 }
 
-static void list_unlink(rc_fallback *fb, entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        fb->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        fb->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void list_push_front(rc_fallback *fb, entry *e)
-{
-    e->prev = NULL;
-    e->next = fb->head;
-    if (fb->head)
-        fb->head->prev = e;
-    fb->head = e;
-    if (!fb->tail)
-        fb->tail = e;
-}
-
-/* The slot pointing at key's entry (or at the NULL ending its chain). */
-static entry **find_slot(rc_fallback *fb, const char *key, uint64_t h)
-{
-    entry **slot = &fb->buckets[h & (fb->nbuckets - 1)];
-    while (*slot && ((*slot)->hash != h || strcmp((*slot)->key, key) != 0))
-        slot = &(*slot)->hnext;
-    return slot;
-}
-
-static void remove_locked(rc_fallback *fb, entry *e)
-{
-    entry **slot = find_slot(fb, e->key, e->hash);
-    *slot = e->hnext;
-    list_unlink(fb, e);
-    fb->count--;
-    entry_free(e);
-}
-
-/* The live entry for key, evicting it when expired; NULL when none. */
-static entry *lookup_locked(rc_fallback *fb, const char *key)
-{
-    entry *e = *find_slot(fb, key, rc_hash_str(key));
-    if (e && fb->clock(fb->clock_ud) >= e->expires) {
-        remove_locked(fb, e);
-        e = NULL;
-    }
-    return e;
-}
+/* RC_OUTAGE_MARK + key, or NULL when out of memory. */
+static char *store_key(const char *key) { return rc_str_concat(RC_OUTAGE_MARK, key); }
 
 int rc_fallback_get(rc_fallback *fb, const char *key, char **val, size_t *len)
 {
+    char *k = store_key(key);
+    if (!k)
+        return RC_ENOMEM;
     int st = RC_ENOTFOUND;
+    rc_near_value v;
     pthread_mutex_lock(&fb->mu);
-    entry *e = fb->active ? lookup_locked(fb, key) : NULL;
-    if (e) {
-        char *copy = malloc(e->len + 1);
-        if (copy) {
-            memcpy(copy, e->val, e->len + 1);
-            *val = copy;
-            if (len)
-                *len = e->len;
-            list_unlink(fb, e);
-            list_push_front(fb, e);
-            st = RC_OK;
-        } else {
-            st = RC_ENOMEM;
-        }
-    }
+    if (fb->active)
+        st = rc_near_lookup(fb->store, k, &v);
     pthread_mutex_unlock(&fb->mu);
+    free(k);
+    if (st == RC_OK) { /* the store's copy is ours: char[len + 1] */
+        *val = v.ptr;
+        if (len)
+            *len = v.len;
+    }
     return st;
 }
 
-/* A new entry holding copies of key and val (hash set, not linked); NULL
- * when out of memory. */
-static entry *entry_new(const char *key, const char *val, size_t len)
-{
-    entry *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->key = rc_strdup(key);
-    e->val = malloc(len + 1);
-    if (!e->key || !e->val) {
-        entry_free(e);
-        return NULL;
-    }
-    if (len)
-        memcpy(e->val, val, len);
-    e->val[len] = '\0';
-    e->len = len;
-    e->hash = rc_hash_str(key);
-    return e;
-}
-
-/* Stores e (replacing key's entry, else evicting the least recently used
- * when full) unless inactive or, with epoch, the epoch moved; frees e when
- * it is not stored. */
-static int insert(rc_fallback *fb, entry *e, int ttl, const uint64_t *epoch)
-{
-    pthread_mutex_lock(&fb->mu);
-    int st = !fb->active                        ? RC_EUNAVAILABLE
-             : epoch && *epoch != fb->epoch ? RC_ECONFLICT
-                                                : RC_OK;
-    if (st != RC_OK) {
-        pthread_mutex_unlock(&fb->mu);
-        entry_free(e);
-        return st;
-    }
-    e->expires = fb->clock(fb->clock_ud) +
-                 (fb->max_age > 0 && fb->max_age < ttl ? fb->max_age : ttl);
-    entry **slot = find_slot(fb, e->key, e->hash);
-    if (*slot)
-        remove_locked(fb, *slot);
-    else if (fb->count >= fb->max)
-        remove_locked(fb, fb->tail);
-    slot = find_slot(fb, e->key, e->hash); /* the chain may have changed */
-    *slot = e;
-    list_push_front(fb, e);
-    fb->count++;
-    pthread_mutex_unlock(&fb->mu);
-    return RC_OK;
-}
-
 /* rc_fallback_set and rc_fallback_set_fenced (epoch NULL: not fenced). */
-static int set_entry(rc_fallback *fb, const char *key, const char *val,
-                     size_t len, int ttl, const uint64_t *epoch)
+static int set_entry(rc_fallback *fb, const char *key, const char *val, size_t len, int ttl,
+                     const uint64_t *epoch)
 {
     if (!key || (!val && len) || ttl <= 0)
         return RC_EINVAL;
-    entry *e = entry_new(key, val, len);
-    return e ? insert(fb, e, ttl, epoch) : RC_ENOMEM;
+    char *k = store_key(key), *copy = malloc(len + 1);
+    if (!k || !copy) {
+        free(k);
+        free(copy);
+        return RC_ENOMEM;
+    }
+    if (len)
+        memcpy(copy, val, len);
+    copy[len] = '\0';
+    rc_near_value v = {RC_NEAR_BYTES, NULL, copy, len};
+    pthread_mutex_lock(&fb->mu);
+    int st = !fb->active                    ? RC_EUNAVAILABLE
+             : epoch && *epoch != fb->epoch ? RC_ECONFLICT
+                                            : RC_OK;
+    double life = fb->max_age > 0 && fb->max_age < ttl ? fb->max_age : ttl;
+    if (st == RC_OK && len + strlen(k) > rc_near_max_value_bytes(fb->store))
+        st = RC_EUNAVAILABLE; /* over the store's byte bound: kept nowhere */
+    else if (st == RC_OK && !rc_near_put(fb->store, k, 0, &v, len, life))
+        st = RC_ENOMEM;
+    pthread_mutex_unlock(&fb->mu);
+    rc_near_value_clear(&v); /* taken by a put; freed here otherwise */
+    free(k);
+    return st;
 }
 
-int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
-                    size_t len, int ttl)
+int rc_fallback_set(rc_fallback *fb, const char *key, const char *val, size_t len, int ttl)
 {
     return set_entry(fb, key, val, len, ttl, NULL);
 }
 
-int rc_fallback_set_fenced(rc_fallback *fb, const char *key, const char *val,
-                           size_t len, int ttl, uint64_t epoch)
+int rc_fallback_set_fenced(rc_fallback *fb, const char *key, const char *val, size_t len,
+                           int ttl, uint64_t epoch)
 {
     return set_entry(fb, key, val, len, ttl, &epoch);
 }
@@ -273,67 +168,60 @@ uint64_t rc_fallback_epoch(rc_fallback *fb)
     return e;
 }
 
+/* Removes key's entry; fb->mu held. */
+static void remove_locked(rc_fallback *fb, const char *key)
+{
+    char *k = store_key(key);
+    if (k)
+        rc_near_remove(fb->store, k);
+    else /* cannot name it: drop them all */
+        rc_near_remove_matching(fb->store, RC_OUTAGE_MARK "*");
+    free(k);
+}
+
 void rc_fallback_invalidate(rc_fallback *fb, const char *const *keys, size_t n)
 {
     pthread_mutex_lock(&fb->mu);
     fb->epoch++;
-    for (size_t i = 0; i < n; i++) {
-        entry *e = *find_slot(fb, keys[i], rc_hash_str(keys[i]));
-        if (e)
-            remove_locked(fb, e);
-    }
+    for (size_t i = 0; i < n; i++)
+        remove_locked(fb, keys[i]);
     pthread_mutex_unlock(&fb->mu);
 }
 
 int rc_fallback_ttl(rc_fallback *fb, const char *key, long long *ttl)
 {
+    char *k = store_key(key);
+    if (!k)
+        return RC_ENOMEM;
     pthread_mutex_lock(&fb->mu);
-    if (!fb->active) {
-        pthread_mutex_unlock(&fb->mu);
-        return RC_EUNAVAILABLE;
-    }
-    entry *e = lookup_locked(fb, key);
-    if (e) {
-        double left = e->expires - fb->clock(fb->clock_ud);
-        long long whole = (long long)left;
-        *ttl = (double)whole < left ? whole + 1 : whole;
-    } else {
-        *ttl = -2;
-    }
+    bool active = fb->active;
+    if (active)
+        *ttl = rc_near_ttl(fb->store, k);
     pthread_mutex_unlock(&fb->mu);
-    return RC_OK;
+    free(k);
+    return active ? RC_OK : RC_EUNAVAILABLE;
 }
 
 void rc_fallback_del(rc_fallback *fb, const char *key)
 {
     pthread_mutex_lock(&fb->mu);
-    entry *e = *find_slot(fb, key, rc_hash_str(key));
-    if (e)
-        remove_locked(fb, e);
+    remove_locked(fb, key);
     pthread_mutex_unlock(&fb->mu);
 }
 
 size_t rc_fallback_del_matching(rc_fallback *fb, const char *pattern)
 {
-    size_t n = 0;
+    char *p = store_key(pattern);
     pthread_mutex_lock(&fb->mu);
-    for (entry *e = fb->head, *next; e; e = next) {
-        next = e->next;
-        if (fnmatch(pattern, e->key, 0) == 0) {
-            remove_locked(fb, e);
-            n++;
-        }
-    }
+    size_t n = rc_near_remove_matching(fb->store, p ? p : RC_OUTAGE_MARK "*");
     pthread_mutex_unlock(&fb->mu);
+    free(p);
     return n;
 }
 
 size_t rc_fallback_count(rc_fallback *fb)
 {
-    pthread_mutex_lock(&fb->mu);
-    size_t n = fb->count;
-    pthread_mutex_unlock(&fb->mu);
-    return n;
+    return rc_near_count_matching(fb->store, RC_OUTAGE_MARK "*");
 }
 
 void rc_fallback_set_max_age(rc_fallback *fb, double seconds)

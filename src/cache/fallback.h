@@ -1,10 +1,12 @@
 /*
- * fallback.h - the in-memory LRU used while Redis is unavailable.
+ * fallback.h - the outage store: encoded values served while Redis is
+ * unavailable (and, with REDIS_ENABLED=false, the whole cache).
  *
- * A hash table (chained, FNV-1a) over a doubly linked recency list: get, set
- * and delete are O(1). Bounded by max entries (the least recently used goes
- * first); each entry has a TTL on the injectable clock. Thread-safe (one
- * mutex).
+ * Not a store of its own: its entries live in the service's one in-process
+ * store (near.h), the near cache's when there is one (bounded with it by
+ * CACHE_L1_MAX_ENTRIES and CACHE_L1_MAX_BYTES, evicted with it by SIEVE),
+ * else one made for it of max entries. Each entry has a TTL on the store's
+ * clock. Thread-safe (one mutex over the outage's state).
  *
  * The fallback is "active" only while Redis is unavailable: rc_fallback_set
  * and rc_fallback_get do nothing while it is inactive, and deactivating it
@@ -19,6 +21,7 @@
 #ifndef RC_CACHE_FALLBACK_H
 #define RC_CACHE_FALLBACK_H
 
+#include "cache/near.h"
 #include "repocache/cache.h"
 
 #include <stdbool.h>
@@ -27,11 +30,21 @@
 
 typedef struct rc_fallback rc_fallback;
 
-/* A new, inactive fallback of at most max entries; NULL on ENOMEM. */
-rc_fallback *rc_fallback_new(size_t max, rc_clock_fn clock, void *ud);
+/* The first byte of an outage entry's key in the store (then the Redis
+ * key): no key of ours starts with it (keys are text). */
+#define RC_OUTAGE_MARK "\x01"
+/* A glob naming every key of the store but the outage entries: what the
+ * near cache drops when its coherence is lost. */
+#define RC_NOT_OUTAGE_GLOB "[!\x01]*"
+
+
+/* A new, inactive fallback keeping its entries in store (borrowed: it must
+ * outlive fb), or, store NULL, in a store of its own of at most max entries;
+ * clock (NULL: CLOCK_MONOTONIC) becomes the store's. NULL on ENOMEM. */
+rc_fallback *rc_fallback_new(rc_near *store, size_t max, rc_clock_fn clock, void *ud);
 /* Frees fb and its entries; accepts NULL. */
 void rc_fallback_free(rc_fallback *fb);
-/* Sets the clock used for TTLs (NULL = CLOCK_MONOTONIC). */
+/* Sets the store's clock, used for TTLs (NULL = CLOCK_MONOTONIC). */
 void rc_fallback_set_clock(rc_fallback *fb, rc_clock_fn clock, void *ud);
 
 /* Caps every entry's life at seconds whatever its TTL (0: no cap): while
@@ -48,8 +61,9 @@ bool rc_fallback_active(rc_fallback *fb);
 /* *val (malloc'd, NUL-terminated past *len) on RC_OK; RC_ENOTFOUND when
  * absent, expired or inactive; RC_ENOMEM. A hit makes the entry most recent. */
 int rc_fallback_get(rc_fallback *fb, const char *key, char **val, size_t *len);
-/* Stores a copy for ttl seconds (> 0). RC_OK, RC_EUNAVAILABLE when inactive,
- * RC_EINVAL, RC_ENOMEM. Evicts the least recently used entry when full. */
+/* Stores a copy for ttl seconds (> 0). RC_OK; RC_EUNAVAILABLE when inactive
+ * or the value is larger than the store's byte bound (kept nowhere);
+ * RC_EINVAL; RC_ENOMEM. Evicts another value (SIEVE) when full. */
 int rc_fallback_set(rc_fallback *fb, const char *key, const char *val,
                     size_t len, int ttl);
 /* The fence epoch now. */

@@ -151,10 +151,13 @@ rc_near *rc_near_new(size_t max_entries, size_t max_bytes, double max_ttl)
     n->clock = rc_clock_monotonic;
     atomic_init(&n->next_ticket, 1);
     n->shards = calloc(n->nshards, sizeof *n->shards);
-    size_t per_values = (max_entries + n->nshards - 1) / n->nshards;
-    size_t per_bytes = (max_bytes + n->nshards - 1) / n->nshards;
+    /* The bounds split exactly: the first shards take one more of each. */
+    size_t per_values = max_entries / n->nshards, more_values = max_entries % n->nshards;
+    size_t per_bytes = max_bytes / n->nshards, more_bytes = max_bytes % n->nshards;
     size_t ok = 0;
-    while (n->shards && ok < n->nshards && shard_init(&n->shards[ok], per_values, per_bytes))
+    while (n->shards && ok < n->nshards &&
+           shard_init(&n->shards[ok], per_values + (ok < more_values),
+                      per_bytes + (ok < more_bytes)))
         ok++;
     if (ok == n->nshards)
         return n;
@@ -300,7 +303,8 @@ static int take_hit(shard *s, entry *e, rc_near_value *out)
     return copy_value(&e->v, out);
 }
 
-int rc_near_get(rc_near *n, const char *key, rc_near_value *out)
+/* rc_near_get (counted) and rc_near_lookup (not). */
+static int get_value(rc_near *n, const char *key, rc_near_value *out, bool counted)
 {
     memset(out, 0, sizeof *out);
     uint64_t h = rc_hash_str(key);
@@ -308,11 +312,27 @@ int rc_near_get(rc_near *n, const char *key, rc_near_value *out)
     double now = n->clock(n->clock_ud);
     pthread_mutex_lock(&s->mu);
     entry *e = find_value(s, key, h, now);
-    int st = e ? take_hit(s, e, out) : RC_ENOTFOUND;
-    if (!e)
+    int st = RC_ENOTFOUND;
+    if (e && counted)
+        st = take_hit(s, e, out);
+    else if (e) {
+        e->visited = true;
+        st = copy_value(&e->v, out);
+    }
+    else if (counted)
         s->misses++;
     pthread_mutex_unlock(&s->mu);
     return st;
+}
+
+int rc_near_get(rc_near *n, const char *key, rc_near_value *out)
+{
+    return get_value(n, key, out, true);
+}
+
+int rc_near_lookup(rc_near *n, const char *key, rc_near_value *out)
+{
+    return get_value(n, key, out, false);
 }
 
 /* A new placeholder for key in s (mutex held); its ticket, or 0 on ENOMEM. */
@@ -452,23 +472,28 @@ bool rc_near_remove(rc_near *n, const char *key)
 
 /* Removes every entry of every shard for which match(key, ud) holds;
  * returns how many values went. */
-static size_t remove_where(rc_near *n, bool (*match)(const char *key, const void *ud),
-                           const void *ud)
+/* Removes (or, !remove, counts) every value whose key matches; placeholders
+ * are removed too but never counted. */
+static size_t visit_where(rc_near *n, bool (*match)(const char *key, const void *ud),
+                          const void *ud, bool remove)
 {
-    size_t removed = 0;
+    size_t found = 0;
     for (size_t i = 0; i < n->nshards; i++) {
         shard *s = &n->shards[i];
         pthread_mutex_lock(&s->mu);
         for (size_t b = 0; b < s->nbuckets; b++)
             for (entry **p = &s->buckets[b]; *p;) {
-                if (match((*p)->key, ud))
-                    removed += drop(s, p);
-                else
-                    p = &(*p)->hnext;
+                bool hit = match((*p)->key, ud);
+                if (hit && remove) {
+                    found += drop(s, p);
+                    continue;
+                }
+                found += hit && (*p)->ticket == 0;
+                p = &(*p)->hnext;
             }
         pthread_mutex_unlock(&s->mu);
     }
-    return removed;
+    return found;
 }
 
 static bool match_glob(const char *key, const void *pattern)
@@ -485,10 +510,21 @@ static bool match_all(const char *key, const void *ud)
 
 size_t rc_near_remove_matching(rc_near *n, const char *pattern)
 {
-    return remove_where(n, match_glob, pattern);
+    return visit_where(n, match_glob, pattern, true);
 }
 
-size_t rc_near_reset(rc_near *n) { return remove_where(n, match_all, NULL); }
+size_t rc_near_max_value_bytes(rc_near *n)
+{
+    size_t b = n->shards[n->nshards - 1].max_bytes; /* the smallest share */
+    return b > ENTRY_OVERHEAD ? b - ENTRY_OVERHEAD : 0;
+}
+
+size_t rc_near_count_matching(rc_near *n, const char *pattern)
+{
+    return visit_where(n, match_glob, pattern, false);
+}
+
+size_t rc_near_reset(rc_near *n) { return visit_where(n, match_all, NULL, true); }
 
 /* x rounded up to whole seconds (x >= 0), without libm. */
 static long long ceil_seconds(double x)

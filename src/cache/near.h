@@ -1,6 +1,8 @@
 /*
- * near.h - the near cache: an in-process store of decoded values (entities,
- * lists, raw byte strings and not-found answers) in front of Redis.
+ * near.h - the near cache: the service's one in-process store, of decoded
+ * values (entities, lists, raw byte strings and not-found answers) in front
+ * of Redis, and of the outage store's encoded values while Redis is away
+ * (fallback.c keeps those under keys of their own).
  *
  * Representation: the store owns one decoded value per key and hands out a
  * deep copy (rc_hero_clone, rc_list_clone...). A copy is what the caller
@@ -90,6 +92,9 @@ void rc_near_set_clock(rc_near *n, rc_clock_fn fn, void *ud);
 /* *out = a copy of key's value. RC_OK, RC_ENOTFOUND (absent, expired or a
  * fill in progress), RC_ENOMEM (the copy failed; *out empty). */
 int rc_near_get(rc_near *n, const char *key, rc_near_value *out);
+/* rc_near_get, not counted in the hits and misses (the outage store's
+ * reads: fallback.c counts its own). */
+int rc_near_lookup(rc_near *n, const char *key, rc_near_value *out);
 
 /*
  * Looks key up for a read that will load it on a miss. A value: RC_NEAR_HIT
@@ -116,6 +121,11 @@ bool rc_near_remove(rc_near *n, const char *key);
 /* Removes every key matching the glob pattern (Redis syntax: * ? [..] \);
  * returns how many values went. */
 size_t rc_near_remove_matching(rc_near *n, const char *pattern);
+/* The largest size + key length rc_near_put stores whatever the shard: a
+ * larger value never fits the byte bound. */
+size_t rc_near_max_value_bytes(rc_near *n);
+/* Values whose key matches the glob pattern, counted (a walk of the store). */
+size_t rc_near_count_matching(rc_near *n, const char *pattern);
 /* Removes everything (values and placeholders); returns how many values went. */
 size_t rc_near_reset(rc_near *n);
 

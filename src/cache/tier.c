@@ -15,7 +15,9 @@ static void hook_invalidate(void *ud, const char *key)
     rc_near_remove(ud, key);
 }
 
-static void hook_flush(void *ud) { rc_near_reset(ud); }
+/* Empties the near cache's values, not the outage entries sharing its store
+ * (coherence is lost on every failed call while Redis is away). */
+static void hook_flush(void *ud) { rc_near_remove_matching(ud, RC_NOT_OUTAGE_GLOB); }
 
 int rc_tier_init(rc_cache *c, const rc_settings *s)
 {

@@ -19,6 +19,8 @@ typedef struct th_redis {
     char extra[512];  /* extra command-line arguments, space separated */
 } th_redis;
 
+/* A TCP port of 127.0.0.1 free now (the kernel's pick); -1 on failure. */
+int th_free_port(void);
 /* Starts a private redis-server on a free 127.0.0.1 port with extra
  * arguments ("--requirepass secret"; NULL for none) and waits until it
  * answers. Returns 0, or -1 (with a message on stderr). */
