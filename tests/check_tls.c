@@ -253,11 +253,14 @@ START_TEST(test_expired_refused)
 }
 END_TEST
 
-/* TLS 1.3: the server's alert comes after the client's handshake ended;
- * the PING after it shows it at connect. */
+/* TLS 1.3: the server refuses after the client's handshake ended (the
+ * PING after it shows it at connect); its alert ("tlsv13 alert certificate
+ * required") may be lost to the reset of the connection the PING arrives
+ * on, so the message names what the server asked for. */
 START_TEST(test_missing_client_certificate_refused)
 {
-    refused(certs.server, "yes", NULL, certs.ca, false, "PING failed: tlsv13 alert certificate required");
+    refused(certs.server, "yes", NULL, certs.ca, false,
+            "(the server asked for a client certificate; REDIS_TLS_CERT_FILE is not set)");
 }
 END_TEST
 

@@ -89,6 +89,20 @@ static void bio_method_make(void)
 
 /* ---- the context ---- */
 
+/* The session's app data when the server asked for a certificate we lack. */
+static char asked_for_cert;
+
+/* Called by OpenSSL when the server requests a client certificate and the
+ * context has none: none is sent, the request is remembered. */
+static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509, (void)pkey;
+    SSL_set_app_data(ssl, &asked_for_cert);
+    return 0;
+}
+
+bool rc_tls_cert_requested(void *ssl) { return SSL_get_app_data(ssl) == &asked_for_cert; }
+
 /* The reason of OpenSSL's earliest queued error (or fallback), queue emptied. */
 static void openssl_reason(char *why, size_t size, const char *fallback)
 {
@@ -136,6 +150,8 @@ int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
     } else if (!SSL_CTX_set_default_verify_paths(t->ctx)) {
         return config_error(t, "REDIS_TLS_CA_DIR", "(the system trust store)", "use");
     }
+    if (!s->redis_tls_cert_file)
+        SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
     if (s->redis_tls_cert_file) {
         if (!SSL_CTX_use_certificate_chain_file(t->ctx, s->redis_tls_cert_file))
             return config_error(t, "REDIS_TLS_CERT_FILE", s->redis_tls_cert_file, "load");
