@@ -46,10 +46,7 @@ static th_certs certs; /* made once, in main */
 static void tls_kv(const char **kv, const char *ca, bool client, const char *const *more)
 {
     int n = th_tls_settings(&certs, client, kv);
-    if (ca)
-        kv[1] = ca;
-    else
-        n = (int)(memmove(kv, kv + 2, sizeof *kv * (size_t)(n - 1)), n - 2);
+    kv[1] = ca; /* REDIS_TLS_CA_FILE's value */
     for (size_t i = 0; more && more[i]; i++)
         kv[n++] = more[i];
     kv[n] = NULL;

@@ -37,10 +37,10 @@ int th_certs_make(th_certs *c);
 int th_redis_start_tls(th_redis *r, const th_certs *c, const char *cert, const char *auth,
                        const char *extra);
 
-/* The name, value pairs (NULL-terminated, static storage in *kv of at least
- * 16 entries) of the REDIS_TLS_* settings that trust c->ca and, with
- * client, present c->client; more pairs may be appended by the caller
- * before the terminating NULL (returned: the index of the NULL). */
+/* Writes into kv (room for 7 entries at least) the name, value pairs of the
+ * REDIS_TLS_* settings that trust c->ca and, with client, present c->client
+ * and its key, then a NULL; returns the index of that NULL, where a caller
+ * may append pairs of its own (as th_cache_new's kv). */
 int th_tls_settings(const th_certs *c, bool client, const char **kv);
 
 #endif
