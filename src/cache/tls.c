@@ -120,6 +120,25 @@ static int config_error(rc_tls *t, const char *setting, const char *path, const 
     return rc_seterr(RC_ECONFIG, "%s: cannot %s '%s': %s", setting, what, path, why);
 }
 
+/* OpenSSL 3.0 decodes a certificate's extensions into the certificate on
+ * its first use, and two threads verifying against a CA loaded here race on
+ * that (ThreadSanitizer shows it when the pool and the near cache connect at
+ * once): decode them now, before any link shares the context. (Certificates
+ * of a REDIS_TLS_CA_DIR or of the system store are loaded on lookup,
+ * each into the session that asked.) */
+static void cache_extensions(SSL_CTX *ctx)
+{
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x)
+            X509_check_purpose(x, -1, 0);
+    }
+    X509 *own = SSL_CTX_get0_certificate(ctx);
+    if (own)
+        X509_check_purpose(own, -1, 0);
+}
+
 int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
 {
     *out = NULL;
@@ -161,6 +180,7 @@ int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
             return config_error(t, "REDIS_TLS_KEY_FILE", s->redis_tls_key_file,
                                 "match the certificate with");
     }
+    cache_extensions(t->ctx);
     if (!t->verify)
         rc_log(log_level, RC_LOG_WARNING, "redis_tls_unverified",
                "REDIS_TLS_VERIFY=false: the Redis server's certificate and name are not "
