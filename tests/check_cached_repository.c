@@ -312,7 +312,7 @@ static void setup(void)
 {
     ck_assert_int_eq(th_redis_flushall(&srv, NULL), 0);
     ck_assert_int_eq(rc_settings_defaults(&settings), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&settings, "REDIS_URL", srv.url), RC_OK);
+    th_settings_url(&settings, srv.url);
     ck_assert_int_eq(rc_settings_set(&settings, "LOG_LEVEL", "warning"), RC_OK);
     /* The tests compare every key in Redis: the fleet counters (a hash under
      * the prefix) stay out of it. */
@@ -1437,7 +1437,7 @@ START_TEST(test_invalidate_all_with_glob_prefix)
     rc_settings s2;
     rc_cache *c2 = NULL;
     ck_assert_int_eq(rc_settings_defaults(&s2), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s2, "REDIS_URL", srv.url), RC_OK);
+    th_settings_url(&s2, srv.url);
     ck_assert_int_eq(rc_settings_set(&s2, "CACHE_KEY_PREFIX", "p1x:"), RC_OK);
     ck_assert_int_eq(rc_settings_set(&s2, "LOG_LEVEL", "warning"), RC_OK);
     ck_assert_int_eq(rc_cache_new(&s2, &c2), RC_OK);

@@ -232,6 +232,22 @@ void rc_link_arm(rc_link *l)
     l->fresh = true;
 }
 
+/* Marks a TLS link dead after OpenSSL failed with ret; before the server
+ * ever answered, a refusal of the missing client certificate is named. */
+static void tls_failed(rc_link *l, int type, int ret)
+{
+    char why[128];
+    rc_tls_error(l->ssl, ret, why, sizeof why);
+    if (!l->answered && rc_tls_cert_requested(l->ssl)) {
+        char more[sizeof l->errstr];
+        snprintf(more, sizeof more, "%.40s (the server asked for a client certificate; "
+                 "REDIS_TLS_CERT_FILE is not set)", why);
+        rc_link_fail(l, type, more);
+    } else {
+        rc_link_fail(l, type, why);
+    }
+}
+
 static bool tls_send(rc_link *l, const char *p, size_t len)
 {
     while (len > 0) {
@@ -253,9 +269,7 @@ static bool tls_send(rc_link *l, const char *p, size_t len)
                 rc_link_fail(l, REDIS_ERR_IO, NULL);
             return false;
         }
-        char why[128];
-        rc_tls_error(l->ssl, n, why, sizeof why);
-        rc_link_fail(l, REDIS_ERR_IO, why);
+        tls_failed(l, REDIS_ERR_IO, n);
         return false;
     }
     return true;
@@ -304,8 +318,10 @@ static ssize_t tls_recv(rc_link *l, void *buf, size_t cap, bool wait)
         ERR_clear_error();
         int n = SSL_read(l->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
         l->sock.may_block = false;
-        if (n > 0)
+        if (n > 0) {
+            l->answered = true;
             return n;
+        }
         int e = SSL_get_error(l->ssl, n);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             if (!wait)
@@ -319,9 +335,7 @@ static ssize_t tls_recv(rc_link *l, void *buf, size_t cap, bool wait)
                 rc_link_fail(l, REDIS_ERR_IO, NULL);
             return -1;
         }
-        char why[128];
-        rc_tls_error(l->ssl, n, why, sizeof why);
-        rc_link_fail(l, e == SSL_ERROR_ZERO_RETURN ? REDIS_ERR_EOF : REDIS_ERR_IO, why);
+        tls_failed(l, e == SSL_ERROR_ZERO_RETURN ? REDIS_ERR_EOF : REDIS_ERR_IO, n);
         return -1;
     }
 }

@@ -52,6 +52,8 @@ typedef struct rc_link {
     bool fresh;            /* no read since the last send: that read may
                               block on the socket's own timeout, which ends
                               at the deadline */
+    bool answered;         /* TLS: a read returned data (the server took
+                              the session) */
     char tls_info[160];    /* "TLSv1.3 TLS_AES_256_GCM_SHA384, verified
                               name localhost" or "" for plain */
 } rc_link;

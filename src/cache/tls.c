@@ -89,6 +89,20 @@ static void bio_method_make(void)
 
 /* ---- the context ---- */
 
+/* The session's app data when the server asked for a certificate we lack. */
+static char asked_for_cert;
+
+/* Called by OpenSSL when the server requests a client certificate and the
+ * context has none: none is sent, the request is remembered. */
+static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    (void)x509, (void)pkey;
+    SSL_set_app_data(ssl, &asked_for_cert);
+    return 0;
+}
+
+bool rc_tls_cert_requested(void *ssl) { return SSL_get_app_data(ssl) == &asked_for_cert; }
+
 /* The reason of OpenSSL's earliest queued error (or fallback), queue emptied. */
 static void openssl_reason(char *why, size_t size, const char *fallback)
 {
@@ -104,6 +118,25 @@ static int config_error(rc_tls *t, const char *setting, const char *path, const 
     openssl_reason(why, sizeof why, "unknown error");
     rc_tls_free(t);
     return rc_seterr(RC_ECONFIG, "%s: cannot %s '%s': %s", setting, what, path, why);
+}
+
+/* OpenSSL 3.0 decodes a certificate's extensions into the certificate on
+ * its first use, and two threads verifying against a CA loaded here race on
+ * that (ThreadSanitizer shows it when the pool and the near cache connect at
+ * once): decode them now, before any link shares the context. (Certificates
+ * of a REDIS_TLS_CA_DIR or of the system store are loaded on lookup,
+ * each into the session that asked.) */
+static void cache_extensions(SSL_CTX *ctx)
+{
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x)
+            X509_check_purpose(x, -1, 0);
+    }
+    X509 *own = SSL_CTX_get0_certificate(ctx);
+    if (own)
+        X509_check_purpose(own, -1, 0);
 }
 
 int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
@@ -136,6 +169,8 @@ int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
     } else if (!SSL_CTX_set_default_verify_paths(t->ctx)) {
         return config_error(t, "REDIS_TLS_CA_DIR", "(the system trust store)", "use");
     }
+    if (!s->redis_tls_cert_file)
+        SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
     if (s->redis_tls_cert_file) {
         if (!SSL_CTX_use_certificate_chain_file(t->ctx, s->redis_tls_cert_file))
             return config_error(t, "REDIS_TLS_CERT_FILE", s->redis_tls_cert_file, "load");
@@ -145,6 +180,7 @@ int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
             return config_error(t, "REDIS_TLS_KEY_FILE", s->redis_tls_key_file,
                                 "match the certificate with");
     }
+    cache_extensions(t->ctx);
     if (!t->verify)
         rc_log(log_level, RC_LOG_WARNING, "redis_tls_unverified",
                "REDIS_TLS_VERIFY=false: the Redis server's certificate and name are not "

@@ -45,6 +45,13 @@ void rc_tls_free(rc_tls *t);
 int rc_tls_handshake(rc_tls *t, rc_tls_sock *sock, const char *host, int64_t deadline_ns,
                      void **ssl_out, char *info, size_t info_size, char *why,
                      size_t why_size);
+/* Whether the server asked ssl for a client certificate during the
+ * handshake and the context had none to give (REDIS_TLS_CERT_FILE unset).
+ * Under TLS 1.3 such a server may refuse the session only after the
+ * handshake, and its alert can be lost to the reset that follows (the
+ * client's first command arrives after the server closed): the link names
+ * this as the likely reason instead. */
+bool rc_tls_cert_requested(void *ssl);
 /* The reason for the last failed SSL_read/SSL_write on ssl with OpenSSL's
  * error code ret (from SSL_get_error), e.g. "tlsv13 alert certificate
  * required" when the server wanted a client certificate. */

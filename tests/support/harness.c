@@ -115,7 +115,7 @@ static int wait_ready(th_redis *r, double seconds)
 
 static int spawn(th_redis *r)
 {
-    char port[16], *argv[64], extra[512], *save = NULL;
+    char port[16], *argv[64], extra[sizeof r->extra], *save = NULL;
     int argc = 0;
     snprintf(port, sizeof port, "%d", r->port);
     argv[argc++] = "redis-server";
@@ -186,9 +186,20 @@ int th_redis_shared(th_redis *r)
     if (!url || !*url)
         return th_redis_start(r, NULL);
     memset(r, 0, sizeof *r);
-    if (sscanf(url, "redis://127.0.0.1:%d", &port) != 1) {
+    if (strncmp(url, "rediss://", 9) == 0) {
+        const char *plain = getenv("REPOCACHE_TEST_REDIS_PLAIN_PORT");
+        const char *colon = strrchr(url + 9, ':');
+        if (!plain || sscanf(plain, "%d", &port) != 1 || !colon ||
+            sscanf(colon + 1, "%d", &r->tls_port) != 1) {
+            fprintf(stderr, "harness: a rediss://HOST:PORT[/db] REPOCACHE_TEST_REDIS_URL "
+                            "needs REPOCACHE_TEST_REDIS_PLAIN_PORT (got %s)\n", url);
+            return -1;
+        }
+        snprintf(r->tls_url, sizeof r->tls_url, "%s", url);
+    } else if (sscanf(url, "redis://127.0.0.1:%d", &port) != 1) {
         fprintf(stderr, "harness: REPOCACHE_TEST_REDIS_URL must be "
-                        "redis://127.0.0.1:PORT[/db], got %s\n", url);
+                        "redis://127.0.0.1:PORT[/db] or rediss://HOST:PORT[/db], got %s\n",
+                url);
         return -1;
     }
     r->port = port;

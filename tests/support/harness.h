@@ -13,10 +13,13 @@
 
 typedef struct th_redis {
     pid_t pid;        /* 0 when not started by us (shared server) or stopped */
-    int port;         /* loopback port */
-    char url[128];    /* redis://127.0.0.1:PORT/0 */
+    int port;         /* loopback port, plain (the tests' own connections) */
+    char url[128];    /* redis://127.0.0.1:PORT/0, or the shared server's
+                         REPOCACHE_TEST_REDIS_URL (rediss:// in the TLS pass) */
     char dir[256];    /* working directory of the server */
-    char extra[512];  /* extra command-line arguments, space separated */
+    char extra[1024]; /* extra command-line arguments, space separated */
+    int tls_port;     /* its TLS port (tls.h), or 0 */
+    char tls_url[128]; /* rediss://localhost:TLS_PORT/0, or "" */
 } th_redis;
 
 /* A TCP port of 127.0.0.1 free now (the kernel's pick); -1 on failure. */
@@ -27,8 +30,15 @@ int th_free_port(void);
 int th_redis_start(th_redis *r, const char *extra_args);
 /* Fills r with the suite-wide server of scripts/test.sh
  * (REPOCACHE_TEST_REDIS_URL, redis://127.0.0.1:PORT[/db]), or starts a
- * private one when the variable is unset. Returns 0 or -1. */
+ * private one when the variable is unset. The URL may be
+ * rediss://HOST:TLS_PORT[/db] (scripts/tls.sh): the services the tests make
+ * then speak TLS (th_settings_url in service.h adds the REDIS_TLS_* files
+ * named by REPOCACHE_TEST_TLS_CA_FILE, _CERT_FILE, _KEY_FILE) and r->port is
+ * the same server's plain port, REPOCACHE_TEST_REDIS_PLAIN_PORT, for the
+ * tests' own connections. Returns 0 or -1. */
 int th_redis_shared(th_redis *r);
+/* A free TCP port on 127.0.0.1 (bound and released), or -1. */
+int th_free_port(void);
 /* SIGTERM and wait (the server is gone when this returns). */
 void th_redis_stop(th_redis *r);
 /* SIGKILL and wait: the server dies without closing connections cleanly. */

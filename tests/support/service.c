@@ -5,14 +5,32 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+void th_settings_url(rc_settings *s, const char *url)
+{
+    static const char *const files[][2] = {
+        {"REPOCACHE_TEST_TLS_CA_FILE", "REDIS_TLS_CA_FILE"},
+        {"REPOCACHE_TEST_TLS_CERT_FILE", "REDIS_TLS_CERT_FILE"},
+        {"REPOCACHE_TEST_TLS_KEY_FILE", "REDIS_TLS_KEY_FILE"},
+    };
+    ck_assert_int_eq(rc_settings_set(s, "REDIS_URL", url), RC_OK);
+    if (strncmp(url, "rediss://", 9) != 0)
+        return;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const char *v = getenv(files[i][0]);
+        if (v && *v)
+            ck_assert_int_eq(rc_settings_set(s, files[i][1], v), RC_OK);
+    }
+}
 
 rc_cache *th_cache_new(const char *url, const char *const *kv)
 {
     rc_settings s;
     rc_cache *c = NULL;
     ck_assert_int_eq(rc_settings_defaults(&s), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", url), RC_OK);
+    th_settings_url(&s, url);
     ck_assert_int_eq(rc_settings_set(&s, "LOG_LEVEL", "error"), RC_OK);
     for (size_t i = 0; kv && kv[i]; i += 2)
         ck_assert_int_eq(rc_settings_set(&s, kv[i], kv[i + 1]), RC_OK);

@@ -6,8 +6,16 @@
 #define RC_TEST_SERVICE_H
 
 #include "repocache/cache.h"
+#include "repocache/settings.h"
 
-/* A service on url (LOG_LEVEL error) with the settings kv: name, value
+/* Sets REDIS_URL to url in s (Check-asserted) and, when url is rediss://,
+ * the REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE named by
+ * the environment's REPOCACHE_TEST_TLS_CA_FILE, REPOCACHE_TEST_TLS_CERT_FILE
+ * and REPOCACHE_TEST_TLS_KEY_FILE (those set): how every service of the
+ * suites reaches the shared server in the TLS pass (scripts/tls.sh). */
+void th_settings_url(rc_settings *s, const char *url);
+
+/* A service on url (th_settings_url; LOG_LEVEL error) with the settings kv: name, value
  * pairs ending with NULL (kv may be NULL). Asserts (Check) that each setting
  * and the service are accepted. */
 rc_cache *th_cache_new(const char *url, const char *const *kv);
