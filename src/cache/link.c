@@ -68,6 +68,20 @@ static void timed_out(rc_link *l)
     rc_link_fail(l, REDIS_ERR_IO, "timed out");
 }
 
+/* Waits until l's socket is ready for events before the command's deadline;
+ * false with l marked dead (a timeout, or poll's error) otherwise. */
+static bool await_ready(rc_link *l, short events)
+{
+    int w = wait_fd(l->fd, events, l->deadline_ns);
+    if (w > 0)
+        return true;
+    if (w == 0)
+        timed_out(l);
+    else
+        rc_link_fail(l, REDIS_ERR_IO, NULL);
+    return false;
+}
+
 /* ---- opening ---- */
 
 static bool set_blocking(int fd, bool blocking)
@@ -260,13 +274,8 @@ static bool tls_send(rc_link *l, const char *p, size_t len)
         }
         int e = SSL_get_error(l->ssl, n);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = wait_fd(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, l->deadline_ns);
-            if (w > 0)
+            if (await_ready(l, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT))
                 continue;
-            if (w == 0)
-                timed_out(l);
-            else
-                rc_link_fail(l, REDIS_ERR_IO, NULL);
             return false;
         }
         tls_failed(l, REDIS_ERR_IO, n);
@@ -290,13 +299,8 @@ static bool plain_send(rc_link *l, const char *p, size_t len)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             flags = MSG_NOSIGNAL | MSG_DONTWAIT;
-            int w = wait_fd(l->fd, POLLOUT, l->deadline_ns);
-            if (w > 0)
+            if (await_ready(l, POLLOUT))
                 continue;
-            if (w == 0)
-                timed_out(l);
-            else
-                rc_link_fail(l, REDIS_ERR_IO, NULL);
             return false;
         }
         rc_link_fail(l, REDIS_ERR_IO, NULL);
@@ -326,13 +330,8 @@ static ssize_t tls_recv(rc_link *l, void *buf, size_t cap, bool wait)
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             if (!wait)
                 return 0;
-            int w = wait_fd(l->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, l->deadline_ns);
-            if (w > 0)
+            if (await_ready(l, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT))
                 continue;
-            if (w == 0)
-                timed_out(l);
-            else
-                rc_link_fail(l, REDIS_ERR_IO, NULL);
             return -1;
         }
         tls_failed(l, e == SSL_ERROR_ZERO_RETURN ? REDIS_ERR_EOF : REDIS_ERR_IO, n);
@@ -356,15 +355,12 @@ static ssize_t plain_recv(rc_link *l, void *buf, size_t cap, bool wait)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!wait)
                 return 0;
-            int w = flags == 0 ? 0 : wait_fd(l->fd, POLLIN, l->deadline_ns);
-            if (w > 0) {
-                flags = MSG_DONTWAIT;
-                continue;
-            }
-            if (w == 0)
+            if (flags == 0) { /* the socket's own timeout ended the wait */
                 timed_out(l);
-            else
-                rc_link_fail(l, REDIS_ERR_IO, NULL);
+                return -1;
+            }
+            if (await_ready(l, POLLIN))
+                continue;
             return -1;
         }
         if (n == 0)
