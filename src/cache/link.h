@@ -51,6 +51,9 @@ typedef struct rc_link {
     bool fresh;            /* no read since the last send (plain sockets:
                               the first read may block on the socket's own
                               timeout, which ends at the deadline) */
+    int replicas;          /* set by the pool: with Sentinel, the replicas
+                              an invalidation on this link waits for (WAIT);
+                              -1 without Sentinel */
     char tls_info[160];    /* "TLSv1.3 TLS_AES_256_GCM_SHA384, verified
                               name localhost" or "" for plain */
 } rc_link;

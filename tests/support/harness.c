@@ -23,7 +23,7 @@ double th_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int free_port(void)
+int th_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a;
@@ -162,7 +162,7 @@ int th_redis_start(th_redis *r, const char *extra_args)
 {
     char *dir;
     memset(r, 0, sizeof *r);
-    r->port = free_port();
+    r->port = th_free_port();
     if (r->port < 0)
         return -1;
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
