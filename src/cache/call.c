@@ -113,6 +113,8 @@ int rc_call_wait(rc_cache *c, rc_link *ctx)
     int st = rc_call_pipeline(c, ctx, &cmd, 1, &r);
     if (st == RC_OK)
         st = wait_reply(c, ctx, r);
+    if (st == RC_OK)
+        atomic_fetch_add(&c->acked, 1);
     freeReplyObject(r);
     return st;
 }
@@ -290,9 +292,12 @@ static int exec_durable(rc_cache *c, rc_link *ctx, exec_args *a)
 static int exec_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     exec_args *a = ud;
-    if (a->durable && rc_call_must_wait(ctx))
-        return exec_durable(c, ctx, a);
-    return rc_call_pipeline(c, ctx, a->cmds, a->n, a->replies);
+    int st = a->durable && rc_call_must_wait(ctx)
+                 ? exec_durable(c, ctx, a)
+                 : rc_call_pipeline(c, ctx, a->cmds, a->n, a->replies);
+    if (st == RC_OK && a->durable)
+        atomic_fetch_add(&c->acked, 1);
+    return st;
 }
 
 static int exec_with(rc_cache *c, const rc_cmd *cmds, size_t n, redisReply **replies,

@@ -108,8 +108,12 @@ static int ask_one(rc_sentinel *s, const rc_link_config *cfg, const rc_hostport 
 {
     rc_link *l = NULL;
     int st = rc_link_open(cfg, hp->host, hp->port, NULL, &l);
-    if (st)
-        return rc_seterr(st, "sentinel: %s", rc_errmsg());
+    if (st) { /* "redis at h:p: connect failed: ..." -> "sentinel at h:p: ..." */
+        char why[256];
+        const char *m = rc_errmsg();
+        snprintf(why, sizeof why, "%s", strncmp(m, "redis at ", 9) == 0 ? m + 9 : m);
+        return rc_seterr(st, "sentinel at %s", why);
+    }
     const char *auth[2] = {"AUTH", s->password};
     const char *get[3] = {"SENTINEL", "get-master-addr-by-name", s->name};
     const char *reps[3] = {"SENTINEL", "replicas", s->name};
@@ -193,14 +197,20 @@ int rc_sentinel_ask(rc_sentinel *s, const rc_link_config *cfg, size_t skip,
         }
         if (st == RC_ENOMEM)
             break;
-        unknown += st == RC_ENOTFOUND;
-        snprintf(last, sizeof last, "%s", rc_errmsg());
+        if (st == RC_ENOTFOUND)
+            unknown++;
+        else
+            snprintf(last, sizeof last, "%s", rc_errmsg());
     }
     free(order);
     if (st == RC_OK || st == RC_ENOMEM)
         return st;
     if (unknown == (int)n)
         return rc_seterr(RC_EUNAVAILABLE, "no sentinel knows a master named '%s'", s->name);
+    if (unknown) /* the others did not answer */
+        return rc_seterr(RC_EUNAVAILABLE,
+                         "no sentinel knows a master named '%s' (%d of %zu answered; %s)",
+                         s->name, unknown, n, last);
     return rc_seterr(RC_EUNAVAILABLE, "%s", last);
 }
 

@@ -92,6 +92,8 @@ struct rc_cache {
     atomic_uint_fast64_t identity_changes, identity_drops;
     atomic_uint_fast64_t unacked; /* invalidations the replicas did not
                                      acknowledge in time (Sentinel) */
+    atomic_uint_fast64_t acked;   /* invalidations applied (and with
+                                     Sentinel acknowledged); for tests */
     /* the outbox (outbox.c) */
     pthread_mutex_t watch_mu;  /* guards watches and their use */
     struct rc_watch *watches;  /* registered sources */
