@@ -90,6 +90,8 @@ static int wait_reply(rc_cache *c, rc_link *ctx, const redisReply *r)
         return RC_OK;
     atomic_fetch_add(&c->unacked, 1);
     rc_identity_distrust(c);
+    /* the near cache's subscriber may be on a master that was replaced */
+    rc_tracking_lose(c->tracking, "an invalidation not acknowledged by the replicas");
     if (r->type == REDIS_REPLY_INTEGER)
         return rc_seterr(RC_EUNAVAILABLE,
                          "redis at %s: %lld of %d replicas acknowledged an invalidation "

@@ -233,6 +233,9 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
     if (!known) {
         if (c->run_id[0]) {
             atomic_fetch_add(&c->identity_changes, 1);
+            /* the near cache follows the old server's invalidations: empty
+             * it, re-arm tracking (on the new master, with Sentinel) */
+            rc_tracking_lose(c->tracking, "a new redis identity");
             rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
                    "redis at %s: a new server (run_id %s, was %s): its keys "
                    "are not trusted until dropped", c->where, id, c->run_id);

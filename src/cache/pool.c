@@ -45,6 +45,7 @@ int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
                                                                      : 1 << 20) +
                            (1 << 20);
     atomic_init(&p->connects, 0);
+    atomic_init(&p->moves, 0);
     int st = s->redis_tls && !s->redis_unix_path ? rc_tls_new(s, log_level, &p->link.tls)
                                                  : RC_OK;
     if (st == RC_OK && s->redis_sentinels)
@@ -172,6 +173,7 @@ static void master_moved(rc_pool *p, const char *where)
     pthread_mutex_lock(&p->mu);
     if (strcmp(p->master, where) != 0) {
         if (p->master[0]) {
+            atomic_fetch_add(&p->moves, 1);
             p->gen++;
             stale = p->idle;
             for (rc_conn *c = stale; c; c = c->next)

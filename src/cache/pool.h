@@ -61,6 +61,8 @@ typedef struct rc_pool {
                                  successful connect (under mu): a connect
                                  to another one discards every idle
                                  connection */
+    atomic_uint moves;        /* times that happened (the near cache's
+                                 tracking re-arms when it changes) */
     atomic_uint_fast64_t connects; /* connect attempts (statistics, tests) */
     /* what the last connect did (under mu), for rc_cache_connection_info */
     char last_server[300], last_sentinel[300], last_tls[160], last_error[256];
