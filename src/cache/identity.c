@@ -237,7 +237,7 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
              * it, re-arm tracking (on the new master, with Sentinel) */
             rc_tracking_lose(c->tracking, "a new redis identity");
             rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
-                   "redis at %s: a new server (run_id %s, was %s): its keys "
+                   "redis at %s: a new server (identity %s, was %s): its keys "
                    "are not trusted until dropped", c->where, id, c->run_id);
         }
         atomic_store(&c->trusted_gen, 0);
