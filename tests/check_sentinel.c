@@ -48,12 +48,18 @@ static rc_hero *mk_hero(const char *id, long version)
     return h;
 }
 
+static void open_side_pw(th_side *s, const char *db, const char *list, const char *master,
+                         const char *password)
+{
+    const char *kv[] = {"REDIS_SENTINELS",         list,     "REDIS_SENTINEL_MASTER", master,
+                        "REDIS_SENTINEL_PASSWORD", password, "REDIS_SOCKET_TIMEOUT",  "0.5",
+                        "CIRCUIT_BREAKER_TIMEOUT", "1",      NULL};
+    th_side_open(s, UNUSED_URL, db, kv, false);
+}
+
 static void open_side(th_side *s, const char *db, const char *list, const char *master)
 {
-    const char *kv[] = {"REDIS_SENTINELS",        list,  "REDIS_SENTINEL_MASTER", master,
-                        "REDIS_SOCKET_TIMEOUT",   "0.5", "CIRCUIT_BREAKER_TIMEOUT", "1",
-                        NULL};
-    th_side_open(s, UNUSED_URL, db, kv, false);
+    open_side_pw(s, db, list, master, cl.password);
 }
 
 /* ------------------------------------------------------------------ */
@@ -85,6 +91,16 @@ START_TEST(test_discovery)
     ck_assert_int_eq(r->integer, 1);
     freeReplyObject(r);
     redisFree(m);
+    th_side_close(&s);
+
+    /* a wrong sentinel password: degraded, the reason named, never the password */
+    open_side_pw(&s, db, cl.list, cl.name, "wrong-pw");
+    ck_assert_int_eq(rc_cache_health_check(s.cache), RC_EUNAVAILABLE);
+    ck_assert_int_eq(rc_repo_find_by_id(s.repo, "h0", &e), RC_OK);
+    rc_hero_free(e);
+    ck_assert_int_eq(rc_cache_connection_info(s.cache, &cn), RC_OK);
+    ck_assert_msg(strstr(cn.last_error, "AUTH refused") != NULL, "%s", cn.last_error);
+    ck_assert_ptr_null(strstr(cn.last_error, "wrong-pw"));
     th_side_close(&s);
 
     /* the first sentinel dead: the next one answers */

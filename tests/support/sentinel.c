@@ -12,15 +12,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A command on a new connection to 127.0.0.1:port (0.5 s timeout); NULL
- * when it does not answer. */
-static redisReply *ask(int port, const char *fmt, const char *arg)
+/* A command on a new connection to 127.0.0.1:port (0.5 s timeout), after
+ * AUTH password when not NULL; NULL when it does not answer. */
+static redisReply *ask_as(int port, const char *password, const char *fmt, const char *arg)
 {
     struct timeval tv = {0, 500000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     redisReply *r = NULL;
     if (c && !c->err) {
         redisSetTimeout(c, tv);
+        if (password)
+            freeReplyObject(redisCommand(c, "AUTH %s", password));
         r = redisCommand(c, fmt, arg);
     }
     if (c)
@@ -28,11 +30,23 @@ static redisReply *ask(int port, const char *fmt, const char *arg)
     return r;
 }
 
+/* A command to a server of ours. */
+static redisReply *ask(int port, const char *fmt, const char *arg)
+{
+    return ask_as(port, NULL, fmt, arg);
+}
+
+/* A command to sentinel i. */
+static redisReply *ask_sentinel(const ts_cluster *t, int i, const char *fmt, const char *arg)
+{
+    return ask_as(t->port[i], t->password, fmt, arg);
+}
+
 int ts_named_port(const ts_cluster *t, int i)
 {
     if (t->pid[i] <= 0)
         return -1;
-    redisReply *r = ask(t->port[i], "SENTINEL get-master-addr-by-name %s", t->name);
+    redisReply *r = ask_sentinel(t, i, "SENTINEL get-master-addr-by-name %s", t->name);
     int port = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? atoi(r->element[1]->str)
                                                                       : -1;
     freeReplyObject(r);
@@ -64,7 +78,7 @@ static int count_of(const ts_cluster *t, int i, const char *what)
 {
     char cmd[64];
     snprintf(cmd, sizeof cmd, "SENTINEL %s %%s", what);
-    redisReply *r = ask(t->port[i], cmd, t->name);
+    redisReply *r = ask_sentinel(t, i, cmd, t->name);
     int n = r && r->type == REDIS_REPLY_ARRAY ? (int)r->elements : -1;
     freeReplyObject(r);
     return n;
@@ -106,8 +120,10 @@ static int spawn_sentinel(ts_cluster *t, int i, const char *dir)
             "sentinel monitor %s 127.0.0.1 %d 2\n"
             "sentinel down-after-milliseconds %s 500\n"
             "sentinel failover-timeout %s 3000\n"
-            "sentinel parallel-syncs %s 1\n",
-            t->port[i], dir, t->name, t->servers[0].port, t->name, t->name, t->name);
+            "sentinel parallel-syncs %s 1\n"
+            "requirepass %s\nsentinel sentinel-pass %s\n",
+            t->port[i], dir, t->name, t->servers[0].port, t->name, t->name, t->name,
+            t->password, t->password);
     fclose(f);
     pid_t pid = fork();
     if (pid < 0)
@@ -131,7 +147,7 @@ static int spawn_sentinel(ts_cluster *t, int i, const char *dir)
 static bool sentinels_ready(const ts_cluster *t)
 {
     for (int i = 0; i < TS_SENTINELS; i++) {
-        redisReply *r = ask(t->port[i], "PING", NULL);
+        redisReply *r = ask_sentinel(t, i, "PING", NULL);
         bool pong = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
         freeReplyObject(r);
         if (!pong || ts_named_port(t, i) != t->servers[0].port ||
@@ -145,6 +161,7 @@ int ts_start(ts_cluster *t)
 {
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "mymaster");
+    snprintf(t->password, sizeof t->password, "s3ntinel");
     char extra[64];
     if (th_redis_start(&t->servers[0], NULL) != 0)
         return -1;
@@ -200,7 +217,7 @@ int ts_failover(ts_cluster *t, double seconds)
         for (int i = 0; i < TS_SENTINELS; i++) {
             if (t->pid[i] <= 0)
                 continue;
-            redisReply *r = ask(t->port[i], "SENTINEL FAILOVER %s", t->name);
+            redisReply *r = ask_sentinel(t, i, "SENTINEL FAILOVER %s", t->name);
             bool ok = r && r->type == REDIS_REPLY_STATUS;
             freeReplyObject(r);
             if (ok)

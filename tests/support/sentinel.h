@@ -21,6 +21,8 @@ typedef struct ts_cluster {
     char name[32];              /* the master's name, "mymaster" */
     char list[128];             /* "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
                                    for REDIS_SENTINELS */
+    char password[32];          /* the sentinels' (requirepass, and
+                                   sentinel-pass between them): "s3ntinel" */
 } ts_cluster;
 
 /* Starts everything and waits until every sentinel answers PING, names
