@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # load.sh - the repeat-under-load pass of CI: the fault suites of the gcc
-# build (build/), LOAD_RUNS (10) times each, while two busy loops at the
+# build (build/), LOAD_RUNS (5) times each, while two busy loops at the
 # lowest priority (nice -n 19) compete for the CPUs, against a private
 # redis-server. The busy loops are started and stopped by their pids (also
 # on failure or interruption). Any failing run fails the pass.
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 rc_install_deps
 
 BUILD_DIR=${BUILD_DIR:-build}
-LOAD_RUNS=${LOAD_RUNS:-10}
+LOAD_RUNS=${LOAD_RUNS:-5}
 SUITES=(check_cache_faults check_consistency check_pool check_cached_repository
         check_tracking check_near_cache check_stampede)
 

@@ -7,6 +7,7 @@
  * and statistics. */
 #include "chaos.h"
 #include "harness.h"
+#include "service.h"
 #include "cache/service.h"
 #include "repocache/cached_repository.h"
 #include "repocache/codec.h"
@@ -66,13 +67,15 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Every key in Redis, sorted, each followed by '\n'. Caller frees. */
-static char *rkeys(void)
+/* Every key, sorted, one per line; untag: auxiliary keys without their
+ * (checked) slot tag, as th_untag. */
+static char *keys_listed(bool untag)
 {
     redisReply *r = rcmd("KEYS *");
     char **v = calloc(r->elements + 1, sizeof *v);
     size_t total = 1;
     for (size_t i = 0; i < r->elements; i++) {
-        v[i] = r->element[i]->str;
+        v[i] = strdup(untag ? th_untag(r->element[i]->str) : r->element[i]->str);
         total += r->element[i]->len + 1;
     }
     qsort(v, r->elements, sizeof *v, cmp_str);
@@ -80,21 +83,24 @@ static char *rkeys(void)
     for (size_t i = 0; i < r->elements; i++) {
         strcat(s, v[i]);
         strcat(s, "\n");
+        free(v[i]);
     }
     free(v);
     freeReplyObject(r);
     return s;
 }
 
+static char *rkeys(void) { return keys_listed(true); }
+
 /* Every key and value ("key=value\n", sorted): a snapshot of the cache. */
 static char *rsnapshot(void)
 {
-    char *keys = rkeys(), *save = NULL;
+    char *keys = keys_listed(false), *save = NULL;
     size_t cap = 1 << 16, len = 0;
     char *s = calloc(1, cap);
     for (char *k = strtok_r(keys, "\n", &save); k; k = strtok_r(NULL, "\n", &save)) {
         char *v = rget(k);
-        len += (size_t)snprintf(s + len, cap - len, "%s=%s\n", k, v ? v : "(nil)");
+        len += (size_t)snprintf(s + len, cap - len, "%s=%s\n", th_untag(k), v ? v : "(nil)");
         free(v);
     }
     free(keys);
@@ -565,7 +571,7 @@ START_TEST(test_negative_cache)
         ck_assert_int_eq(rc_repo_find_by_id(c, "ghost", &e), RC_ENOTFOUND);
     ck_assert_ptr_null(e);
     ck_assert_int_eq(in->finds, 1); /* the storm stops at the cache */
-    redisReply *r = rcmd("TTL hero:~none:ghost");
+    redisReply *r = rcmd("TTL %s", th_aux_key("", "hero:ghost", "~none:"));
     ck_assert_int_gt(r->integer, 0);
     ck_assert_int_le(r->integer, 60);
     freeReplyObject(r);
@@ -576,7 +582,7 @@ START_TEST(test_negative_cache)
     rc_hero *h = mk_hero("ghost", "Gus", "en");
     ck_assert_int_eq(rc_repo_save(c, h, NULL), RC_OK);
     rc_hero_free(h);
-    ck_assert(!rexists("hero:~none:ghost"));
+    ck_assert(!rexists(th_aux_key("", "hero:ghost", "~none:")));
     ck_assert_int_eq(rc_repo_find_by_id(c, "ghost", &e), RC_OK);
     rc_hero_free(e);
     rc_repo_free(c);
@@ -1400,7 +1406,7 @@ START_TEST(test_invalidate_scopes)
     const char *h1[] = {"h1"}, *h8[] = {"h8"};
     ck_assert_int_eq(rc_cached_repo_invalidate(c, "by_id", h1, 1, &removed), RC_OK);
     ck_assert_int_eq(removed, 1);
-    ck_assert(rexists("hero:~none:h8"));
+    ck_assert(rexists(th_aux_key("", "hero:h8", "~none:")));
     ck_assert_int_eq(rc_cached_repo_invalidate(c, "by_id", h8, 1, &removed), RC_OK);
     ck_assert_int_eq(removed, 1);
     ASSERT_KEYS("child:c1\nhero:name:A?\nhero:name:Ab\n");

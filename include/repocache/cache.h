@@ -1,6 +1,7 @@
 /*
- * repocache/cache.h - the cache service: Redis through a pool of hiredis
- * contexts, with timeouts, a circuit breaker, an in-memory LRU fallback,
+ * repocache/cache.h - the cache service: Redis through a pool of
+ * connections of its own (plain or TLS; hiredis parses the replies), with
+ * timeouts, a circuit breaker, an in-memory LRU fallback,
  * statistics and a FIFO queue. Usable on its own, without any repository.
  *
  * Thread-safe: any function may be called from any thread at once.
@@ -35,18 +36,19 @@
  *   resets the period; a failed one reopens it for twice the previous period,
  *   capped at 8 x CIRCUIT_BREAKER_TIMEOUT (240 s by default). The clock is
  *   injectable (rc_cache_set_clock).
- * - Every call is bounded: a connect, AUTH/SELECT and each command wait at
- *   most REDIS_SOCKET_TIMEOUT (redisSetTimeout is applied after every
- *   connect); a context that saw an I/O error, a protocol error or a timeout
- *   is freed, never reused, and replaced by a fresh connect (never
- *   redisReconnect) that re-applies the timeout, AUTH [user] password and
- *   SELECT db. (A host name is resolved by getaddrinfo, which the timeout
- *   does not bound; use an address or a local resolver.)
- * - SIGPIPE: the library writes to Redis with send(MSG_NOSIGNAL), so a dead
- *   connection gives an error, never SIGPIPE; neither the signal mask nor
- *   the process-wide disposition is touched.
- * - An allocation failure inside hiredis 0.14 aborts the process (hiredis
- *   does so itself); allocation failures in this library return RC_ENOMEM.
+ * - Every call is bounded: resolving the host name, connecting, the TLS
+ *   handshake, AUTH/SELECT and each command or pipeline as a whole wait at
+ *   most REDIS_SOCKET_TIMEOUT; a connection that saw an I/O error, a
+ *   protocol error or a timeout is closed, never reused, and replaced by a
+ *   fresh connect that re-applies TLS, AUTH [user] password and SELECT db.
+ * - TLS (rediss:// URLs, REDIS_TLS_*): the server's certificate and name are
+ *   verified unless REDIS_TLS_VERIFY=false; a failed handshake degrades like
+ *   an unreachable server, and rc_cache_connection_info says why.
+ * - SIGPIPE: the library writes to Redis with send(MSG_NOSIGNAL), TLS
+ *   included, so a dead connection gives an error, never SIGPIPE; neither
+ *   the signal mask nor the process-wide disposition is touched.
+ * - An allocation failure inside hiredis 0.14's reader aborts the process
+ *   (hiredis does so itself); allocation failures in this library return RC_ENOMEM.
  * - Passwords never appear in logs (repocache/log.h: stderr or the
  *   application's handler, filtered by LOG_LEVEL), rc_errmsg() messages,
  *   statistics or metrics.

@@ -116,8 +116,10 @@ RC_API int rc_settings_defaults(rc_settings *s);
  * skipped; unknown names are ignored; a line holding a NUL byte is refused. Within one source REDIS_URL is applied
  * after REDIS_HOST/PORT/DB/PASSWORD, so it overrides them (a URL without a
  * password keeps REDIS_PASSWORD); an empty REDIS_URL counts as unset.
- * Booleans: true/false, 1/0, yes/no, on/off. rediss:// is refused (hiredis
- * 0.14 has no TLS).
+ * Booleans: true/false, 1/0, yes/no, on/off. A rediss:// URL turns TLS on
+ * (redis_tls); the REDIS_TLS_* files are read when the service starts
+ * (rc_cache_new), not here. Empty REDIS_TLS_* and REDIS_SENTINEL* values
+ * count as unset.
  */
 RC_API int rc_settings_load(rc_settings *s, const char *env_path);
 

@@ -1,13 +1,15 @@
 /*
  * link.c - the library's own connections (link.h).
  *
- * A plain socket stays blocking with SO_RCVTIMEO and SO_SNDTIMEO set to the
- * timeout: the first read after a send is one recv(2) that the socket
- * itself ends at the deadline (the common case, one system call); a later
- * read of the same command first polls for what is left of the deadline. A
- * TLS socket is non-blocking (OpenSSL reads and writes through tls.c's BIO)
- * and every wait is a poll(2) until the deadline; a read first asks the
- * session, which may hold decrypted bytes that poll cannot see.
+ * Once open, a socket is blocking with SO_RCVTIMEO and SO_SNDTIMEO set to
+ * the timeout: the first read after a send is one recv(2) that the socket
+ * itself ends at the deadline (the common case: a command costs one send
+ * and one recv); a later read of the same command takes what is there and
+ * else polls for what is left of the deadline. TLS does the same through
+ * tls.c's BIO (rc_tls_sock.may_block for that first read; every other read
+ * and write is MSG_DONTWAIT, its waits polls), and a read always asks the
+ * session first, which may hold decrypted bytes that poll cannot see. The
+ * handshake runs on the socket still non-blocking.
  */
 #include "cache/link.h"
 #include "cache/resolve.h"
@@ -144,7 +146,7 @@ static int connect_any(const char *host, int port, const char *unix_path,
     return fd;
 }
 
-/* A plain socket: blocking, each read and write bounded by the timeout. */
+/* The open socket: blocking, each read and write bounded by the timeout. */
 static bool plain_setup(int fd, int64_t timeout_ns)
 {
     struct timeval tv = {(time_t)(timeout_ns / 1000000000),
@@ -183,8 +185,9 @@ int rc_link_open(const rc_link_config *cfg, const char *host, int port,
                                : rc_seterr(RC_EUNAVAILABLE, "redis at %s: connect failed: %s",
                                            where, why);
     }
+    l->sock.fd = l->fd;
     if (cfg->tls && !unix_path) {
-        st = rc_tls_handshake(cfg->tls, l->fd, host, deadline, &l->ssl, l->tls_info,
+        st = rc_tls_handshake(cfg->tls, &l->sock, host, deadline, &l->ssl, l->tls_info,
                               sizeof l->tls_info, why, sizeof why);
         if (st) {
             rc_link_close(l);
@@ -193,7 +196,8 @@ int rc_link_open(const rc_link_config *cfg, const char *host, int port,
                                                "redis at %s: TLS handshake failed: %s", where,
                                                why);
         }
-    } else if (!plain_setup(l->fd, l->timeout_ns)) {
+    }
+    if (!plain_setup(l->fd, l->timeout_ns)) {
         snprintf(why, sizeof why, "%s", strerror(errno));
         rc_link_close(l);
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: cannot set up the socket: %s", where,
@@ -294,9 +298,12 @@ bool rc_link_send(rc_link *l, const void *buf, size_t len)
 
 static ssize_t tls_recv(rc_link *l, void *buf, size_t cap, bool wait)
 {
+    l->sock.may_block = wait && l->fresh; /* the BIO's first recv may block */
+    l->fresh = false;
     for (;;) {
         ERR_clear_error();
         int n = SSL_read(l->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+        l->sock.may_block = false;
         if (n > 0)
             return n;
         int e = SSL_get_error(l->ssl, n);
@@ -321,18 +328,10 @@ static ssize_t tls_recv(rc_link *l, void *buf, size_t cap, bool wait)
 
 static ssize_t plain_recv(rc_link *l, void *buf, size_t cap, bool wait)
 {
-    int flags = wait ? 0 : MSG_DONTWAIT;
-    if (wait && !l->fresh) { /* a later read: only what is left of the deadline */
-        int w = wait_fd(l->fd, POLLIN, l->deadline_ns);
-        if (w <= 0) {
-            if (w == 0)
-                timed_out(l);
-            else
-                rc_link_fail(l, REDIS_ERR_IO, NULL);
-            return -1;
-        }
-        flags = MSG_DONTWAIT;
-    }
+    /* The first read after a send may block: the socket's own timeout ends
+     * it at the deadline. A later one takes what is there (the rest of a
+     * pipeline's replies usually is) and else polls for what is left. */
+    int flags = wait && l->fresh ? 0 : MSG_DONTWAIT;
     l->fresh = false;
     for (;;) {
         ssize_t n = recv(l->fd, buf, cap, flags);
@@ -343,13 +342,11 @@ static ssize_t plain_recv(rc_link *l, void *buf, size_t cap, bool wait)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!wait)
                 return 0;
-            if (flags == 0) { /* the socket's own timeout passed */
-                timed_out(l);
-                return -1;
-            }
-            int w = wait_fd(l->fd, POLLIN, l->deadline_ns); /* spurious readiness */
-            if (w > 0)
+            int w = flags == 0 ? 0 : wait_fd(l->fd, POLLIN, l->deadline_ns);
+            if (w > 0) {
+                flags = MSG_DONTWAIT;
                 continue;
+            }
             if (w == 0)
                 timed_out(l);
             else

@@ -22,14 +22,14 @@
 #ifndef RC_CACHE_LINK_H
 #define RC_CACHE_LINK_H
 
+#include "cache/tls.h"
+
 #include <hiredis/hiredis.h>
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-typedef struct rc_tls rc_tls; /* tls.h */
 
 /* How to open links (the pool holds one, copied from the settings). */
 typedef struct rc_link_config {
@@ -42,15 +42,16 @@ typedef struct rc_link_config {
 typedef struct rc_link {
     int fd;                /* the socket, -1 once closed */
     void *ssl;             /* the OpenSSL session (SSL *), or NULL: plain */
+    rc_tls_sock sock;      /* the socket as the session's BIO reads it */
     redisReader *reader;   /* hiredis's RESP reader: the replies */
     int err;               /* 0, or REDIS_ERR_*: the link is dead */
     char errstr[128];      /* why, for messages */
     int64_t deadline_ns;   /* monotonic deadline of the current command */
     int64_t timeout_ns;    /* the config's timeout */
     size_t max_buffered;   /* the config's cap */
-    bool fresh;            /* no read since the last send (plain sockets:
-                              the first read may block on the socket's own
-                              timeout, which ends at the deadline) */
+    bool fresh;            /* no read since the last send: that read may
+                              block on the socket's own timeout, which ends
+                              at the deadline */
     int replicas;          /* set by the pool: with Sentinel, the replicas
                               an invalidation on this link waits for (WAIT);
                               -1 without Sentinel */

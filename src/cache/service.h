@@ -5,8 +5,8 @@
  *
  * The files of the service:
  *   cache.c    lifecycle, clock, keys and prefix
- *   call.c     the path of every Redis call (breaker, pool, SIGPIPE guard,
- *              replay first, availability), raw pipelines, error replies
+ *   call.c     the path of every Redis call (breaker, pool, replay first,
+ *              availability), raw pipelines, error replies
  *   replay.c   remembered deletes and their replay (UNLINK batches, SCAN)
  *   values.c   get/set/del/exists/ttl/clear/mget/mset/get_or_load, and the
  *              fallback as a value store
@@ -23,6 +23,8 @@
  *   watch.c    the service's thread: background probes while the breaker
  *              is open, the outbox polled every CACHE_OUTBOX_POLL_MS
  *   breaker.c, pool.c, pending.c, fallback.c: the parts they are built of
+ *   link.c, wire.c, tls.c, resolve.c: the connections (a socket or a TLS
+ *              session of ours, RESP on it, every wait bounded)
  */
 #ifndef RC_CACHE_SERVICE_H
 #define RC_CACHE_SERVICE_H

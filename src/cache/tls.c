@@ -1,10 +1,11 @@
 /*
  * tls.c - the OpenSSL side of the links (tls.h).
  *
- * Sessions read and write through a BIO of our own over the link's
- * non-blocking socket: recv(2), and send(2) with MSG_NOSIGNAL, so a peer
- * gone away gives EPIPE and never SIGPIPE (OpenSSL's socket BIO uses
- * write(2)). Every handshake wait polls the socket until the deadline.
+ * Sessions read and write through a BIO of our own over the link's socket
+ * (rc_tls_sock): recv(2), and send(2) with MSG_NOSIGNAL, so a peer gone away
+ * gives EPIPE and never SIGPIPE (OpenSSL's socket BIO uses write(2)). Only
+ * the read the link allows may block; every other wait is a poll until the
+ * deadline.
  */
 #include "cache/tls.h"
 
@@ -35,11 +36,11 @@ struct rc_tls {
 
 static int bio_write(BIO *b, const char *buf, int len)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
+    const rc_tls_sock *sock = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     ssize_t n;
     do
-        n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+        n = send(sock->fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         BIO_set_retry_write(b);
@@ -48,11 +49,13 @@ static int bio_write(BIO *b, const char *buf, int len)
 
 static int bio_read(BIO *b, char *buf, int len)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
+    rc_tls_sock *sock = BIO_get_data(b);
+    int flags = sock->may_block ? 0 : MSG_DONTWAIT;
+    sock->may_block = false;
     BIO_clear_retry_flags(b);
     ssize_t n;
     do
-        n = recv(fd, buf, (size_t)len, 0);
+        n = recv(sock->fd, buf, (size_t)len, flags);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         BIO_set_retry_read(b);
@@ -123,6 +126,7 @@ int rc_tls_new(const rc_settings *s, int log_level, rc_tls **out)
     t->verify = s->redis_tls_verify;
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(t->ctx, 1); /* one recv per record, not two */
     SSL_CTX_set_verify(t->ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     if (s->redis_tls_ca_file || s->redis_tls_ca_dir) {
         if (!SSL_CTX_load_verify_locations(t->ctx, s->redis_tls_ca_file, s->redis_tls_ca_dir))
@@ -211,7 +215,7 @@ static bool is_ip(const char *host)
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-int rc_tls_handshake(rc_tls *t, int fd, const char *host, int64_t deadline_ns,
+int rc_tls_handshake(rc_tls *t, rc_tls_sock *sock, const char *host, int64_t deadline_ns,
                      void **ssl_out, char *info, size_t info_size, char *why,
                      size_t why_size)
 {
@@ -224,7 +228,8 @@ int rc_tls_handshake(rc_tls *t, int fd, const char *host, int64_t deadline_ns,
         snprintf(why, why_size, "out of memory");
         return RC_ENOMEM;
     }
-    BIO_set_data(bio, (void *)(intptr_t)fd);
+    sock->may_block = false;
+    BIO_set_data(bio, sock);
     SSL_set_bio(ssl, bio, bio);
     bool ip = is_ip(name);
     bool ok = ip || SSL_set_tlsext_host_name(ssl, name) == 1;
@@ -244,7 +249,7 @@ int rc_tls_handshake(rc_tls *t, int fd, const char *host, int64_t deadline_ns,
             break;
         int e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (wait_for(fd, e, deadline_ns))
+            if (wait_for(sock->fd, e, deadline_ns))
                 continue;
             snprintf(why, why_size, "timed out");
         } else {

@@ -300,15 +300,20 @@ static bool tracking_sound(const redisReply *r)
  * TRACKINGINFO that says tracking is off or its subscriber gone. */
 static bool read_control(rc_tracking *t)
 {
-    int got = rc_wire_feed(t->ctl, false);
-    void *r = NULL;
-    while (got >= 0 && redisReaderGetReply(t->ctl->reader, &r) == REDIS_OK && r) {
-        if (tracking_sound(r))
-            t->ctl_pong_due = 0;
-        else
+    int got = 1;
+    while (got > 0) { /* until the link has nothing (TLS may hold records) */
+        got = rc_wire_feed(t->ctl, false);
+        void *r = NULL;
+        while (got >= 0 && redisReaderGetReply(t->ctl->reader, &r) == REDIS_OK && r) {
+            if (tracking_sound(r))
+                t->ctl_pong_due = 0;
+            else
+                got = -1;
+            freeReplyObject(r);
+            r = NULL;
+        }
+        if (t->ctl->reader->err) /* a reader that failed is dead */
             got = -1;
-        freeReplyObject(r);
-        r = NULL;
     }
     return got >= 0;
 }

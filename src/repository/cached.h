@@ -31,6 +31,8 @@ typedef struct cached_repo {
     void *hook_ud;           /* its argument */
     const char *prefix;      /* CACHE_KEY_PREFIX (borrowed from cache) */
     size_t head_len;         /* strlen(prefix) + strlen(ns) + 1 */
+    bool head_tagged;        /* prefix + ns + ":" holds a hash tag: every key
+                                of ns is in its slot (cached_keys.c) */
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
     char *lease_glob;        /* escaped ns + ":~lease:*", likewise */
     char *row_pattern;       /* escaped prefix + ns_glob: outbox rows' pattern */
@@ -53,11 +55,15 @@ static inline cached_repo *rc_cached_self(rc_repo *base)
 #define RC_CACHED_LEASE_TAG "~lease:"
 #define RC_CACHED_NEGATIVE_TAG "~none:"
 
-/* The lease of data key key (P + ns + ":~lease:" + rest); NULL when out of
- * memory. */
+/* Checks the head P + ns + ":" for hash tags and notes whether it holds
+ * one. RC_OK, or RC_EINVAL when a '{' there would split a key's slot from
+ * its lease's; RC_ENOMEM. */
+int rc_cached_keys_init(cached_repo *r);
+/* The lease of data key key (P + ns + ":~lease:{T}" + rest); NULL when out
+ * of memory. */
 char *rc_cached_lease_key(const cached_repo *r, const char *key);
-/* The negative entry of by-id key key (P + ns + ":~none:" + id); NULL when
- * out of memory. */
+/* The negative entry of by-id key key (P + ns + ":~none:{T}" + id); NULL
+ * when out of memory. */
 char *rc_cached_negative_key(const cached_repo *r, const char *key);
 /* Whether key (one of r's) is a negative entry. */
 bool rc_cached_is_negative_key(const cached_repo *r, const char *key);

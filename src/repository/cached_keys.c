@@ -1,22 +1,64 @@
 /* cached_keys.c - the cached decorator's auxiliary keys, beside each data
  * key K = P + ns + ":" + rest (docs/wire-format.md):
- *     lease of K     P + ns + ":~lease:" + rest
- *     negative entry P + ns + ":~none:" + id   (by-id keys only) */
+ *     lease of K     P + ns + ":~lease:{" + T + "}" + rest
+ *     negative entry P + ns + ":~none:{" + T + "}" + id   (by-id keys only)
+ * where T = rc_slot_tag(slot of K): the hash tag puts each in K's Redis
+ * Cluster slot whatever braces rest holds, so the scripts that touch K and
+ * them together never span two slots; one layout, cluster or not. When the
+ * head P + ns + ":" holds a hash tag of its own, every key of the namespace
+ * hashes by it and T is left out. */
 #include "repository/cached.h"
+
+#include "core/slot.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* P + ns + ":" + tag + rest-of(key), where key = P + ns + ":" + rest. */
+int rc_cached_keys_init(cached_repo *r)
+{
+    const char *ns = r->st.ns;
+    size_t pl = strlen(r->prefix), nl = strlen(ns);
+    char *head = malloc(r->head_len + 1);
+    if (!head)
+        return rc_seterr(RC_ENOMEM, "cached repo: out of memory");
+    memcpy(head, r->prefix, pl);
+    memcpy(head + pl, ns, nl);
+    memcpy(head + pl + nl, ":", 2);
+    const char *open = strchr(head, '{');
+    const char *close = open ? strchr(open + 1, '}') : NULL;
+    int st = RC_OK;
+    r->head_tagged = open && close && close > open + 1;
+    if (open && !r->head_tagged)
+        st = rc_seterr(RC_EINVAL,
+                       "CACHE_KEY_PREFIX and namespace '%s': a '{' without a non-empty "
+                       "'{...}' hash tag after it would put keys and their leases in "
+                       "different Redis Cluster slots",
+                       head);
+    free(head);
+    return st;
+}
+
+/* P + ns + ":" + tag + "{T}" + rest-of(key), where key = P + ns + ":" + rest
+ * (no "{T}" when the head is tagged). */
 static char *side_key(const cached_repo *r, const char *key, const char *tag)
 {
     size_t kl = strlen(key), tl = strlen(tag);
-    char *s = malloc(kl + tl + 1);
+    const char *slot_tag = r->head_tagged ? "" : rc_slot_tag(rc_slot(key, kl));
+    size_t sl = strlen(slot_tag), extra = sl ? sl + 2 : 0;
+    char *s = malloc(kl + tl + extra + 1), *p = s;
     if (!s)
         return NULL;
-    memcpy(s, key, r->head_len);
-    memcpy(s + r->head_len, tag, tl);
-    memcpy(s + r->head_len + tl, key + r->head_len, kl - r->head_len + 1);
+    memcpy(p, key, r->head_len);
+    p += r->head_len;
+    memcpy(p, tag, tl);
+    p += tl;
+    if (sl) {
+        *p++ = '{';
+        memcpy(p, slot_tag, sl);
+        p += sl;
+        *p++ = '}';
+    }
+    memcpy(p, key + r->head_len, kl - r->head_len + 1);
     return s;
 }
 

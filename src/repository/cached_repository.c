@@ -10,8 +10,9 @@
  *
  * Fencing (full design in docs/consistency.md). Keys, for a data key
  * K = P + ns + ":" + rest:
- *     lease of K     P + ns + ":~lease:" + rest   (token, PX lease_ms)
- *     negative entry P + ns + ":~none:" + id      (covered by the by-id lease)
+ *     lease of K     P + ns + ":~lease:{T}" + rest   (token, PX lease_ms)
+ *     negative entry P + ns + ":~none:{T}" + id      (covered by the by-id lease)
+ *     (T names K's Redis Cluster slot: cached_keys.c)
  * Read:  rc_lease_lookup: value, or negative entry, or SET lease NX PX (one
  *        round trip) -> database -> rc_lease_fill: SET value EX ttl only if
  *        the lease still holds our token, then DEL lease (one round trip).
@@ -560,7 +561,7 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     r->hook_ud = opt ? opt->fill_hook_ud : NULL;
     r->prefix = rc_cache_prefix(cache);
     r->head_len = strlen(r->prefix) + strlen(st->ns) + 1;
-    if ((rc = rc_cached_outbox_open(r)) != RC_OK) {
+    if ((rc = rc_cached_keys_init(r)) != RC_OK || (rc = rc_cached_outbox_open(r)) != RC_OK) {
         cached_destroy(&r->base); /* the wrapped repository too, if owned */
         return rc;
     }

@@ -1,8 +1,11 @@
 /* service.c - see service.h. */
 #include "service.h"
 
+#include "core/slot.h"
+
 #include <check.h>
 #include <stdio.h>
+#include <string.h>
 
 rc_cache *th_cache_new(const char *url, const char *const *kv)
 {
@@ -18,11 +21,48 @@ rc_cache *th_cache_new(const char *url, const char *const *kv)
     return c;
 }
 
+static char *next_buf(void)
+{
+    static char bufs[8][512];
+    static int next;
+    return bufs[next++ % 8];
+}
+
 const char *th_key(const char *prefix, const char *k)
 {
-    static char bufs[8][256];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, sizeof bufs[0], "%s%s", prefix, k);
+    char *b = next_buf();
+    snprintf(b, 512, "%s%s", prefix, k);
+    return b;
+}
+
+const char *th_aux_key(const char *prefix, const char *k, const char *tag)
+{
+    char data[512], *b = next_buf();
+    snprintf(data, sizeof data, "%s%s", prefix, k);
+    const char *colon = strchr(k, ':');
+    ck_assert_ptr_nonnull(colon);
+    int ns_len = (int)(colon - k) + 1;
+    snprintf(b, 512, "%s%.*s%s{%s}%s", prefix, ns_len, k, tag,
+             rc_slot_tag(rc_slot(data, strlen(data))), colon + 1);
+    return b;
+}
+
+const char *th_untag(const char *key)
+{
+    char *b = next_buf();
+    snprintf(b, 512, "%s", key);
+    const char *tags[] = {"~lease:{", "~none:{"};
+    for (int i = 0; i < 2; i++) {
+        const char *t = strstr(key, tags[i]);
+        const char *close = t ? strchr(t, '}') : NULL;
+        if (!close)
+            continue;
+        size_t head = (size_t)(t - key), tl = strlen(tags[i]) - 1;
+        char data[512], slot_tag[8];
+        snprintf(data, sizeof data, "%.*s%s", (int)head, key, close + 1);
+        snprintf(slot_tag, sizeof slot_tag, "%.*s", (int)(close - (t + tl + 1)), t + tl + 1);
+        if (strcmp(slot_tag, rc_slot_tag(rc_slot(data, strlen(data)))) == 0)
+            snprintf(b, 512, "%.*s%s", (int)(head + tl), key, close + 1);
+    }
     return b;
 }
