@@ -630,7 +630,12 @@ static int cmd_health(cmdline *cl)
     rc_cache *c = NULL;
     rc_cache_stats st;
     int rc, out;
-    if (s->redis_unix_path)
+    if (s->redis_sentinels)
+        snprintf(where, sizeof where, "%smaster '%s' via sentinels %s db %d",
+                 s->redis_tls ? "rediss:// " : "",
+                 s->redis_sentinel_master ? s->redis_sentinel_master : "?",
+                 s->redis_sentinels, s->redis_db);
+    else if (s->redis_unix_path)
         snprintf(where, sizeof where, "unix:%s db %d", s->redis_unix_path,
                  s->redis_db);
     else

@@ -232,8 +232,8 @@ typedef struct rc_cache_stats {
     uint64_t outbox_applied;     /* outbox rows this process applied to Redis
                                     and removed */
     uint64_t outbox_pending;     /* rows pending when last read */
-    uint64_t identity_changes;   /* Redis identities (run_id) seen that
-                                    replaced the one trusted */
+    uint64_t identity_changes;   /* Redis identities (run_id and replication
+                                    id) seen that replaced the one trusted */
     uint64_t identity_drops;     /* namespaces this process dropped for a new
                                     identity */
     /* Room for figures added later (see "Growing structs" in

@@ -27,7 +27,8 @@
  *   near_coherence_lost       the near cache stopped serving and emptied
  *   near_tracking_armed       the near cache serves again (debug)
  *   near_tracking_refused     Redis refused CLIENT TRACKING
- *   redis_identity_new        a Redis with a run_id not trusted before:
+ *   redis_identity_new        a Redis with a run_id or replication id not
+ *                             trusted before (a restart, a failover):
  *                             its keys are not trusted until dropped
  *   redis_identity_dropped    a namespace dropped on such a Redis
  */

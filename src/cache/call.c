@@ -40,8 +40,10 @@ static void free_replies(redisReply **replies, size_t n)
     }
 }
 
-/* A server that wants AUTH (or is still loading its data) answers every
- * command with an error: that is Redis being unavailable, not a reply.
+/* A server that wants AUTH, is still loading its data, or has become a
+ * replica (READONLY: a failover demoted it) answers with an error: that is
+ * Redis being unavailable, not a reply (the connection is then discarded,
+ * and with Sentinel the next one asks for the master again).
  * RC_EAUTH / RC_EUNAVAILABLE (replies freed) when one says so, else RC_OK. */
 static int unusable_server(rc_cache *c, redisReply **replies, size_t n)
 {
@@ -50,7 +52,10 @@ static int unusable_server(rc_cache *c, redisReply **replies, size_t n)
         bool err = r->type == REDIS_REPLY_ERROR;
         bool noauth = err && strncmp(r->str, "NOAUTH", 6) == 0;
         bool loading = err && strncmp(r->str, "LOADING", 7) == 0;
-        if (!noauth && !loading)
+        /* a script's write on a replica: "... -READONLY You can't ..." */
+        bool readonly = err && (strncmp(r->str, "READONLY", 8) == 0 ||
+                                strstr(r->str, "-READONLY") != NULL);
+        if (!noauth && !loading && !readonly)
             continue;
         free_replies(replies, n);
         if (noauth)
@@ -58,10 +63,62 @@ static int unusable_server(rc_cache *c, redisReply **replies, size_t n)
                              "redis at %s: authentication required (NOAUTH): "
                              "set REDIS_PASSWORD or a password in REDIS_URL",
                              c->where);
+        if (readonly)
+            return rc_seterr(RC_EUNAVAILABLE, "redis at %s: a read-only replica now "
+                             "(READONLY)", c->where);
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: still loading its data",
                          c->where);
     }
     return RC_OK;
+}
+
+/* ---- invalidations acknowledged by the replicas (Sentinel) ---- */
+
+/* WAIT's timeout on ctx: half the link's, so its reply beats the deadline. */
+static void wait_args(rc_link *ctx, char n[16], char ms[24])
+{
+    long long t = ctx->timeout_ns / 2000000;
+    snprintf(n, 16, "%d", ctx->replicas);
+    snprintf(ms, 24, "%lld", t > 0 ? t : 1);
+}
+
+/* The reply of WAIT: RC_OK when ctx->replicas acknowledged, else
+ * RC_EUNAVAILABLE (trust dropped: the invalidations may be lost). */
+static int wait_reply(rc_cache *c, rc_link *ctx, const redisReply *r)
+{
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= ctx->replicas)
+        return RC_OK;
+    atomic_fetch_add(&c->unacked, 1);
+    rc_identity_distrust(c);
+    /* the near cache's subscriber may be on a master that was replaced */
+    rc_tracking_lose(c->tracking, "an invalidation not acknowledged by the replicas");
+    if (r->type == REDIS_REPLY_INTEGER)
+        return rc_seterr(RC_EUNAVAILABLE,
+                         "redis at %s: %lld of %d replicas acknowledged an invalidation "
+                         "(a failover may be under way)",
+                         c->where, r->integer, ctx->replicas);
+    return rc_seterr(RC_EUNAVAILABLE, "redis at %s: WAIT refused: %.*s", c->where,
+                     (int)(r->len > 200 ? 200 : r->len), r->str ? r->str : "");
+}
+
+bool rc_call_must_wait(const rc_link *ctx) { return ctx->replicas > 0; }
+
+int rc_call_wait(rc_cache *c, rc_link *ctx)
+{
+    if (!rc_call_must_wait(ctx))
+        return RC_OK;
+    char n[16], ms[24];
+    wait_args(ctx, n, ms);
+    const char *argv[3] = {"WAIT", n, ms};
+    rc_cmd cmd = {3, argv, NULL};
+    redisReply *r = NULL;
+    int st = rc_call_pipeline(c, ctx, &cmd, 1, &r);
+    if (st == RC_OK)
+        st = wait_reply(c, ctx, r);
+    if (st == RC_OK)
+        atomic_fetch_add(&c->acked, 1);
+    freeReplyObject(r);
+    return st;
 }
 
 int rc_call_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds,
@@ -200,17 +257,53 @@ typedef struct exec_args {
     const rc_cmd *cmds;   /* the commands */
     size_t n;             /* how many */
     redisReply **replies; /* their replies */
+    bool durable;         /* invalidations: WAIT for the replicas after */
 } exec_args;
+
+/* The pipeline of a, then WAIT in the same round trip. */
+static int exec_durable(rc_cache *c, rc_link *ctx, exec_args *a)
+{
+    rc_cmd small[9], *cmds = a->n < 9 ? small : malloc((a->n + 1) * sizeof *cmds);
+    redisReply *rsmall[9], **rep = a->n < 9 ? rsmall : malloc((a->n + 1) * sizeof *rep);
+    int st = cmds && rep ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
+    char n[16], ms[24];
+    wait_args(ctx, n, ms);
+    const char *argv[3] = {"WAIT", n, ms};
+    if (st == RC_OK) {
+        memcpy(cmds, a->cmds, a->n * sizeof *cmds);
+        cmds[a->n] = (rc_cmd){3, argv, NULL};
+        st = rc_call_pipeline(c, ctx, cmds, a->n + 1, rep);
+    }
+    if (st == RC_OK) {
+        st = wait_reply(c, ctx, rep[a->n]);
+        freeReplyObject(rep[a->n]);
+        for (size_t i = 0; i < a->n; i++) {
+            if (st != RC_OK)
+                freeReplyObject(rep[i]);
+            a->replies[i] = st == RC_OK ? rep[i] : NULL;
+        }
+    }
+    if (cmds != small)
+        free(cmds);
+    if (rep != rsmall)
+        free(rep);
+    return st;
+}
 
 /* rc_redis_fn of rc_cache_exec: the pipeline of exec_args ud. */
 static int exec_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     exec_args *a = ud;
-    return rc_call_pipeline(c, ctx, a->cmds, a->n, a->replies);
+    int st = a->durable && rc_call_must_wait(ctx)
+                 ? exec_durable(c, ctx, a)
+                 : rc_call_pipeline(c, ctx, a->cmds, a->n, a->replies);
+    if (st == RC_OK && a->durable)
+        atomic_fetch_add(&c->acked, 1);
+    return st;
 }
 
-int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
-                  redisReply **replies)
+static int exec_with(rc_cache *c, const rc_cmd *cmds, size_t n, redisReply **replies,
+                     bool durable)
 {
     for (size_t i = 0; replies && i < n; i++)
         replies[i] = NULL;
@@ -222,9 +315,19 @@ int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
                              i);
     if (!n)
         return RC_OK;
-    exec_args a = {cmds, n, replies};
+    exec_args a = {cmds, n, replies, durable};
     int st = rc_call_with(c, exec_fn, &a);
     return st == RC_EAUTH ? RC_EUNAVAILABLE : st;
+}
+
+int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n, redisReply **replies)
+{
+    return exec_with(c, cmds, n, replies, false);
+}
+
+int rc_cache_exec_durable(rc_cache *c, const rc_cmd *cmds, size_t n, redisReply **replies)
+{
+    return exec_with(c, cmds, n, replies, true);
 }
 
 int rc_call_one(rc_cache *c, int argc, const char *const *argv,

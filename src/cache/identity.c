@@ -54,27 +54,51 @@ static int one(rc_cache *c, rc_link *ctx, int argc, const char **argv,
     return st;
 }
 
-/* id = the run_id of the server behind ctx. */
-static int read_run_id(rc_cache *c, rc_link *ctx, char id[48])
+/* The value of field ("run_id:") in an INFO reply r, into out (size);
+ * false when it is not there. */
+static bool info_field(const redisReply *r, const char *field, char *out, size_t size)
 {
-    const char *argv[] = {"INFO", "server"};
-    redisReply *r = NULL;
-    int st = one(c, ctx, 2, argv, &r);
-    if (st == RC_EBACKEND) { /* INFO refused (ACL, renamed): no identity to
-                                follow; restarts then go unnoticed */
-        snprintf(id, 48, "unknown");
-        return RC_OK;
-    }
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, field) : NULL;
+    size_t k = strlen(field), n = p ? strcspn(p + k, "\r\n") : 0;
+    if (!p || n == 0 || n >= size)
+        return false;
+    snprintf(out, size, "%.*s", (int)n, p + k);
+    return true;
+}
+
+/* id = the identity of the server behind ctx: its run_id and its
+ * replication id ("<run_id>:<master_replid>", INFO server and INFO
+ * replication in one round trip). A replica promoted in a failover takes
+ * a new replication id, so a server that was trusted before, was demoted
+ * and is promoted again is a new identity too. With Sentinel the server
+ * must say role:master (else RC_EUNAVAILABLE: ask the sentinels again). */
+static int read_identity(rc_cache *c, rc_link *ctx, char id[RC_IDENTITY_MAX])
+{
+    const char *srv[] = {"INFO", "server"}, *repl[] = {"INFO", "replication"};
+    rc_cmd cmds[2] = {{2, srv, NULL}, {2, repl, NULL}};
+    redisReply *r[2] = {NULL, NULL};
+    int st = rc_call_pipeline(c, ctx, cmds, 2, r);
     if (st != RC_OK)
         return st;
-    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "run_id:") : NULL;
-    size_t n = p ? strcspn(p + 7, "\r\n") : 0;
-    if (!p || n == 0 || n >= 48)
-        st = rc_seterr(RC_EBACKEND, "redis at %s: INFO server has no run_id",
-                       c->where);
-    else
-        snprintf(id, 48, "%.*s", (int)n, p + 7);
-    freeReplyObject(r);
+    char run_id[48], replid[48] = "", role[16] = "";
+    if (r[0]->type == REDIS_REPLY_ERROR) { /* INFO refused (ACL, renamed): no
+                                              identity to follow; restarts
+                                              then go unnoticed */
+        snprintf(id, RC_IDENTITY_MAX, "unknown");
+    } else if (!info_field(r[0], "run_id:", run_id, sizeof run_id)) {
+        st = rc_seterr(RC_EBACKEND, "redis at %s: INFO server has no run_id", c->where);
+    } else {
+        if (r[1]->type != REDIS_REPLY_ERROR) {
+            info_field(r[1], "master_replid:", replid, sizeof replid);
+            info_field(r[1], "role:", role, sizeof role);
+        }
+        snprintf(id, RC_IDENTITY_MAX, "%s:%s", run_id, replid);
+        if (c->pool.sentinel && strcmp(role, "master") != 0)
+            st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: not the master (role %s)",
+                           c->where, role[0] ? role : "unknown");
+    }
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
     return st;
 }
 
@@ -85,9 +109,9 @@ static char *done_script(rc_cache *c, const rc_outbox_source *src,
 {
     char *pat = rc_str_concat(c->escaped_prefix, src->ns_glob);
     size_t n = pat ? strlen(pat) : 0;
-    char *body = pat ? malloc(2 * n + 80) : NULL;
+    char *body = pat ? malloc(2 * n + 160) : NULL;
     if (body) {
-        int k = snprintf(body, 80, "return 'repocache dropped %s ", run_id);
+        int k = snprintf(body, 160, "return 'repocache dropped %s ", run_id);
         for (size_t i = 0; i < n; i++)
             k += sprintf(body + k, "%02x", (unsigned char)pat[i]);
         strcpy(body + k, "'");
@@ -199,8 +223,8 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
     unsigned gen = atomic_load(&c->trust_gen);
     if (conn->verified == gen && atomic_load(&c->trusted_gen) == gen)
         return RC_OK;
-    char id[48];
-    int st = read_run_id(c, conn->ctx, id);
+    char id[RC_IDENTITY_MAX];
+    int st = read_identity(c, conn->ctx, id);
     if (st != RC_OK)
         return st;
     pthread_mutex_lock(&c->trust_mu);
@@ -209,8 +233,11 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
     if (!known) {
         if (c->run_id[0]) {
             atomic_fetch_add(&c->identity_changes, 1);
+            /* the near cache follows the old server's invalidations: empty
+             * it, re-arm tracking (on the new master, with Sentinel) */
+            rc_tracking_lose(c->tracking, "a new redis identity");
             rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
-                   "redis at %s: a new server (run_id %s, was %s): its keys "
+                   "redis at %s: a new server (identity %s, was %s): its keys "
                    "are not trusted until dropped", c->where, id, c->run_id);
         }
         atomic_store(&c->trusted_gen, 0);

@@ -181,7 +181,9 @@ static int delete_pipeline(rc_cache *c, const rc_lease_deletes *d,
     if (d->writer_lease)
         cmds[ncmd++] = (rc_cmd){5, set, NULL};
     redisReply *rep[3] = {NULL, NULL, NULL};
-    bool ok = rc_cache_exec(c, cmds, ncmd, rep) == RC_OK;
+    /* with Sentinel, acknowledged by the replicas too (a failover must not
+     * lose it) */
+    bool ok = rc_cache_exec_durable(c, cmds, ncmd, rep) == RC_OK;
     for (size_t i = 0; i < ncmd && ok; i++)
         ok = rep[i] && rep[i]->type != REDIS_REPLY_ERROR;
     if (ok)

@@ -54,6 +54,9 @@ typedef struct rc_link {
                               at the deadline */
     bool answered;         /* TLS: a read returned data (the server took
                               the session) */
+    int replicas;          /* set by the pool: with Sentinel, the replicas
+                              an invalidation on this link waits for (WAIT);
+                              -1 without Sentinel */
     char tls_info[160];    /* "TLSv1.3 TLS_AES_256_GCM_SHA384, verified
                               name localhost" or "" for plain */
 } rc_link;

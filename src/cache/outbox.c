@@ -147,7 +147,8 @@ static int apply_rows(rc_cache *c, rc_link *ctx, rc_outbox_row *rows,
             st = apply_pattern(c, ctx, rows[i].pattern);
         free(keys[i]);
     }
-    return st;
+    /* With Sentinel a row counts as applied once the replicas have it. */
+    return st == RC_OK ? rc_call_wait(c, ctx) : st;
 }
 
 /* Marks the rows applied in w's store (a failure leaves them to be applied

@@ -1,5 +1,6 @@
 /* pool.c - the connection pool (see pool.h). */
 #include "cache/pool.h"
+#include "cache/sentinel.h"
 #include "cache/tls.h"
 #include "cache/wire.h"
 
@@ -44,8 +45,11 @@ int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
                                                                      : 1 << 20) +
                            (1 << 20);
     atomic_init(&p->connects, 0);
+    atomic_init(&p->moves, 0);
     int st = s->redis_tls && !s->redis_unix_path ? rc_tls_new(s, log_level, &p->link.tls)
                                                  : RC_OK;
+    if (st == RC_OK && s->redis_sentinels)
+        st = rc_sentinel_new(s, &p->sentinel);
     if (st)
         rc_pool_destroy(p);
     return st;
@@ -74,12 +78,15 @@ void rc_pool_destroy(rc_pool *p)
         memset(p->password, 0, strlen(p->password));
     free(p->password);
     rc_tls_free(p->link.tls);
+    rc_sentinel_free(p->sentinel);
     memset(p, 0, sizeof *p);
 }
 
 void rc_pool_describe(const rc_pool *p, char *buf, size_t size)
 {
-    if (p->unix_path)
+    if (p->sentinel)
+        snprintf(buf, size, "master '%s' (Sentinel)", rc_sentinel_name(p->sentinel));
+    else if (p->unix_path)
         snprintf(buf, size, "%s", p->unix_path);
     else
         snprintf(buf, size, "%s:%d", p->host ? p->host : "localhost", p->port);
@@ -128,30 +135,103 @@ static int setup(rc_pool *p, rc_link *ctx, const char *where)
 }
 
 /* Records the outcome of one connect for rc_pool_last. */
-static void note_connect(rc_pool *p, const char *server, const rc_link *l, int st)
+static void note_connect(rc_pool *p, const char *server, const char *sentinel,
+                         const rc_link *l, int st)
 {
     pthread_mutex_lock(&p->mu);
     snprintf(p->last_server, sizeof p->last_server, "%s", server);
+    snprintf(p->last_sentinel, sizeof p->last_sentinel, "%s", sentinel);
     if (st == RC_OK)
         snprintf(p->last_tls, sizeof p->last_tls, "%s", l->tls_info);
     snprintf(p->last_error, sizeof p->last_error, "%s", st == RC_OK ? "" : rc_errmsg());
     pthread_mutex_unlock(&p->mu);
 }
 
-int rc_pool_connect(rc_pool *p, rc_link **out)
+/* Opens a link to host:port (or the pool's socket) and sets it up. */
+static int open_server(rc_pool *p, const char *host, int port, const char *unix_path,
+                       const char *where, rc_link **out)
 {
-    char where[300];
-    rc_pool_describe(p, where, sizeof where);
-    atomic_fetch_add(&p->connects, 1);
-    *out = NULL;
     rc_link *l = NULL;
-    int st = rc_link_open(&p->link, p->host ? p->host : "localhost", p->port, p->unix_path,
-                          &l);
+    int st = rc_link_open(&p->link, host, port, unix_path, &l);
     if (st == RC_OK && (st = setup(p, l, where)) != RC_OK) {
         rc_link_close(l);
         l = NULL;
     }
-    note_connect(p, where, l, st);
+    if (l)
+        l->replicas = -1;
+    *out = l;
+    return st;
+}
+
+/* Frees conns (a list linked by next). */
+static void free_list(rc_conn *conns);
+
+/* The master changed to where: the idle connections talk to the old one. */
+static void master_moved(rc_pool *p, const char *where)
+{
+    rc_conn *stale = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (strcmp(p->master, where) != 0) {
+        if (p->master[0]) {
+            atomic_fetch_add(&p->moves, 1);
+            p->gen++;
+            stale = p->idle;
+            for (rc_conn *c = stale; c; c = c->next)
+                p->open--;
+            p->idle = NULL;
+            pthread_cond_broadcast(&p->cv);
+        }
+        snprintf(p->master, sizeof p->master, "%s", where);
+    }
+    pthread_mutex_unlock(&p->mu);
+    free_list(stale);
+}
+
+/* With Sentinel: asks for the master, connects, checks its ROLE; once more
+ * from the next sentinel when that fails. */
+static int connect_sentinel(rc_pool *p, rc_link **out)
+{
+    int st = RC_OK;
+    for (size_t attempt = 0; attempt < 2; attempt++) {
+        rc_sentinel_master m;
+        char where[300] = "";
+        rc_link *l = NULL;
+        st = rc_sentinel_ask(p->sentinel, &p->link, attempt, &m);
+        if (st == RC_OK) {
+            snprintf(where, sizeof where, strchr(m.host, ':') ? "[%s]:%d" : "%s:%d", m.host,
+                     m.port);
+            st = open_server(p, m.host, m.port, NULL, where, &l);
+        }
+        if (st == RC_OK && (st = rc_sentinel_check_role(l, where)) != RC_OK) {
+            rc_link_close(l);
+            l = NULL;
+        }
+        if (l)
+            l->replicas = m.replicas;
+        note_connect(p, where, st == RC_OK || where[0] ? m.sentinel : "", l, st);
+        if (st == RC_OK) {
+            master_moved(p, where);
+            *out = l;
+            return RC_OK;
+        }
+        if (st == RC_ENOMEM || st == RC_EAUTH || rc_sentinel_count(p->sentinel) < 2)
+            break;
+    }
+    return st;
+}
+
+int rc_pool_connect(rc_pool *p, rc_link **out)
+{
+    atomic_fetch_add(&p->connects, 1);
+    *out = NULL;
+    if (p->sentinel)
+        return connect_sentinel(p, out);
+    char where[300];
+    rc_pool_describe(p, where, sizeof where);
+    rc_link *l = NULL;
+    int st = open_server(p, p->host ? p->host : "localhost", p->port, p->unix_path, where,
+                         &l);
+    note_connect(p, where, "", l, st);
     *out = l;
     return st;
 }
@@ -236,7 +316,12 @@ void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken)
     }
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    for (rc_conn *c = stale, *n; c; c = n) { /* close outside the lock */
+    free_list(stale); /* close outside the lock */
+}
+
+static void free_list(rc_conn *conns)
+{
+    for (rc_conn *c = conns, *n; c; c = n) {
         n = c->next;
         conn_free(c);
     }

@@ -11,6 +11,12 @@
  * within REDIS_SOCKET_TIMEOUT), then AUTH [user] password when configured,
  * SELECT db when db != 0, and over TLS without either a PING (a server that
  * wants a client certificate refuses it only after a TLS 1.3 handshake).
+ * With Sentinel (REDIS_SENTINELS) every connect first asks the sentinels
+ * for the master (sentinel.h), connects there and checks with ROLE that it
+ * is the master (else asks once more, from the next sentinel); the link's
+ * replicas field is then what the sentinel counted (the replicas an
+ * invalidation waits for), -1 without Sentinel. A connect to a master
+ * other than the last one discards every idle connection.
  *
  * An allocation failure inside hiredis's reader aborts the process (hiredis
  * 0.14 calls abort() from its reply object functions on OOM); nothing here
@@ -49,6 +55,14 @@ typedef struct rc_pool {
     char *host, *unix_path, *user, *password;
     int port, db;
     rc_link_config link;      /* timeout, reply cap, TLS context (owned) */
+    struct rc_sentinel *sentinel; /* REDIS_SENTINELS: where the master is
+                                     asked for (sentinel.h), or NULL */
+    char master[300];         /* with Sentinel, the master of the last
+                                 successful connect (under mu): a connect
+                                 to another one discards every idle
+                                 connection */
+    atomic_uint moves;        /* times that happened (the near cache's
+                                 tracking re-arms when it changes) */
     atomic_uint_fast64_t connects; /* connect attempts (statistics, tests) */
     /* what the last connect did (under mu), for rc_cache_connection_info */
     char last_server[300], last_sentinel[300], last_tls[160], last_error[256];
@@ -77,7 +91,8 @@ void rc_pool_return(rc_pool *p, rc_conn *conn, bool broken);
 /* Copies what the last connect did into info (locks p). */
 void rc_pool_last(rc_pool *p, char server[300], char sentinel[300], char tls[160],
                   char error[256]);
-/* Where the pool connects, for messages: "host:port" or the socket path. */
+/* Where the pool connects, for messages: "host:port", the socket path, or
+ * with Sentinel "master 'name' (Sentinel)". */
 void rc_pool_describe(const rc_pool *p, char *buf, size_t size);
 
 /* Marks conn in use by the calling thread; aborts when another thread is

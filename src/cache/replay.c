@@ -189,6 +189,8 @@ static int replay_snapshot(rc_cache *c, rc_link *ctx,
                          snap->keys.n, removed);
     for (size_t i = 0; st == RC_OK && i < snap->globs.n; i++)
         st = rc_replay_scan_unlink(c, ctx, snap->globs.items[i], removed);
+    if (st == RC_OK) /* with Sentinel: kept until the replicas have them */
+        st = rc_call_wait(c, ctx);
     if (st == RC_OK && rc_pending_count(snap))
         rc_log(c->log_level, RC_LOG_INFO, "replay_done",
                "redis at %s: replayed %zu remembered deletes and %zu patterns "

@@ -47,6 +47,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* Room for a Redis identity, "<run_id>:<master_replid>" (identity.c). */
+#define RC_IDENTITY_MAX 96
+
 /* Whether the last call reached Redis (rc_cache.avail). */
 enum { RC_AVAIL_UNKNOWN = 0, RC_AVAIL_UP = 1, RC_AVAIL_DOWN = 2 };
 
@@ -83,11 +86,16 @@ struct rc_cache {
     _Atomic double fills_paused_until; /* no fills before (Redis said OOM) */
     /* Redis's identity and the trust in it (identity.c) */
     pthread_mutex_t trust_mu;  /* one recovery at a time; guards run_id */
-    char run_id[48];           /* run_id of the Redis trusted last, "" */
+    char run_id[RC_IDENTITY_MAX]; /* identity of the Redis trusted last
+                                     ("<run_id>:<master_replid>"), "" */
     atomic_uint trust_gen;     /* bumped whenever trust is lost */
     atomic_uint trusted_gen;   /* trust_gen when last recovered: trusted
                                   while the two are equal */
     atomic_uint_fast64_t identity_changes, identity_drops;
+    atomic_uint_fast64_t unacked; /* invalidations the replicas did not
+                                     acknowledge in time (Sentinel) */
+    atomic_uint_fast64_t acked;   /* invalidations applied (and with
+                                     Sentinel acknowledged); for tests */
     /* the outbox (outbox.c) */
     pthread_mutex_t watch_mu;  /* guards watches and their use */
     struct rc_watch *watches;  /* registered sources */
@@ -124,6 +132,20 @@ struct rc_cache {
  */
 int rc_cache_exec(rc_cache *c, const rc_cmd *cmds, size_t n,
                   redisReply **replies);
+
+/* rc_cache_exec of invalidations: with Sentinel, followed in the same
+ * round trip by WAIT <replicas> <REDIS_SOCKET_TIMEOUT / 2>, the replicas
+ * the sentinel saw up when the connection was opened (link.h). Fewer
+ * acknowledgements: RC_EUNAVAILABLE, as if Redis had not been reached (a
+ * failover could lose them): the connection is discarded, trust dropped
+ * (rc_identity_distrust), and the caller keeps what it deleted to delete
+ * again. Without Sentinel, or with no replica, rc_cache_exec. */
+int rc_cache_exec_durable(rc_cache *c, const rc_cmd *cmds, size_t n,
+                          redisReply **replies);
+/* The same on a context inside an rc_redis_fn, after its invalidations:
+ * WAIT (one round trip) when rc_call_must_wait(ctx). */
+int rc_call_wait(rc_cache *c, rc_link *ctx);
+bool rc_call_must_wait(const rc_link *ctx);
 
 /*
  * Runs a Lua script with EVALSHA (its SHA1 computed once), falling back to

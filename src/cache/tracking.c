@@ -44,6 +44,7 @@ struct rc_tracking {
     bool sub_broken;          /* EOF or an error was read on sub */
     rc_link *ctl;        /* the control connection (thread only) */
     double ctl_pong_due;      /* the pending TRACKINGINFO is due by then (0: none; thread only) */
+    unsigned moves;           /* the pool's moves when last armed (thread only) */
     atomic_uint state;        /* ST_* */
     _Atomic double drained;   /* clock time the last drain began */
     atomic_uint_fast64_t drains; /* drains begun (changed under sub_mu) */
@@ -239,6 +240,7 @@ static bool arm(rc_tracking *t)
         ok = rc_strset_add(&prefixes, t->prefixes.items[i]) == RC_OK;
     pthread_mutex_unlock(&t->mu);
     long long id = 0;
+    t->moves = atomic_load(&t->pool->moves);
     rc_link *sub = ok ? open_subscriber(t, &id) : NULL;
     rc_link *ctl = sub ? open_control(t, id, &prefixes) : NULL;
     rc_strset_clear(&prefixes);
@@ -362,6 +364,8 @@ static const char *watch_until_lost(rc_tracking *t)
         if (now >= next_ping) {
             if (!check_control(t, now))
                 return "redis stopped answering";
+            if (atomic_load(&t->pool->moves) != t->moves) /* Sentinel */
+                return "the pool moved to another master";
             next_ping = now + t->ping_s;
         }
     }

@@ -126,7 +126,8 @@ static int unlink_many(rc_cache *c, const char *const *keys, size_t n,
     argv[0] = "UNLINK";
     memcpy(argv + 1, keys, n * sizeof *argv);
     redisReply *r;
-    int st = rc_call_one(c, (int)n + 1, argv, NULL, &r);
+    rc_cmd cmd = {(int)n + 1, argv, NULL};
+    int st = rc_cache_exec_durable(c, &cmd, 1, &r); /* Sentinel: replicated */
     free(argv);
     if (st == RC_EUNAVAILABLE) {
         rc_cache_remember_deletes(c, keys, n, NULL);
@@ -204,7 +205,8 @@ typedef struct clear_args {
 static int clear_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
     clear_args *a = ud;
-    return rc_replay_scan_unlink(c, ctx, a->pattern, &a->removed);
+    int st = rc_replay_scan_unlink(c, ctx, a->pattern, &a->removed);
+    return st == RC_OK ? rc_call_wait(c, ctx) : st; /* Sentinel: replicated */
 }
 
 int rc_cache_clear(rc_cache *c, const char *glob, long long *removed)

@@ -60,6 +60,9 @@ int th_silent_open(th_silent *s);
 /* Closes it. */
 void th_silent_close(th_silent *s);
 
+/* A free TCP port on 127.0.0.1 (bound and released), or -1. */
+int th_free_port(void);
+
 /* A new connection to r (AUTH with password when non-NULL); NULL on failure. */
 redisContext *th_redis_connect(const th_redis *r, const char *password);
 /* FLUSHALL on r. Returns 0 or -1. */
