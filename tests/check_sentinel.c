@@ -395,6 +395,7 @@ static void failover_scenario(bool kill_master)
     ck_assert_uint_gt(r.after_reads, 10);
     ck_assert_uint_gt(r.writes, 10);
     ck_assert_uint_ge(st.identity_changes, 1);
+    ck_assert_uint_eq(st.unacknowledged_invalidations, atomic_load(&r.side.cache->unacked));
     /* behind writes not acknowledged: the outbox poll's bound (100 ms),
      * generous for a loaded machine */
     ck_assert_msg(atomic_load(&r.other_worst) < 2.0, "%.3f s", atomic_load(&r.other_worst));

@@ -236,9 +236,12 @@ typedef struct rc_cache_stats {
                                     id) seen that replaced the one trusted */
     uint64_t identity_drops;     /* namespaces this process dropped for a new
                                     identity */
+    uint64_t unacknowledged_invalidations; /* with Sentinel: invalidations
+                                    fewer replicas acknowledged (WAIT) than
+                                    were up, so treated as not applied */
     /* Room for figures added later (see "Growing structs" in
      * repocache/export.h); zero. */
-    uint64_t reserved_[16];
+    uint64_t reserved_[15];
 } rc_cache_stats;
 
 /* *count = keys under the prefix matching glob (the prefix is added and

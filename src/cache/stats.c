@@ -107,6 +107,7 @@ void rc_stats_local(rc_cache *c, rc_cache_stats *st)
     st->outbox_pending = atomic_load(&c->ob_pending);
     st->identity_changes = atomic_load(&c->identity_changes);
     st->identity_drops = atomic_load(&c->identity_drops);
+    st->unacknowledged_invalidations = atomic_load(&c->unacked);
 }
 
 int rc_cache_get_stats(rc_cache *c, rc_cache_stats *st)
@@ -138,13 +139,14 @@ static json_t *near_object(const rc_cache_stats *st)
 /* The outbox's and identity's statistics as a JSON object. */
 static json_t *outage_object(const rc_cache_stats *st)
 {
-    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "redis_trusted",
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "redis_trusted",
                      (int)st->redis_trusted, "outbox_written",
                      (json_int_t)st->outbox_written, "outbox_applied",
                      (json_int_t)st->outbox_applied, "outbox_pending",
                      (json_int_t)st->outbox_pending, "identity_changes",
                      (json_int_t)st->identity_changes, "identity_drops",
-                     (json_int_t)st->identity_drops);
+                     (json_int_t)st->identity_drops, "unacknowledged_invalidations",
+                     (json_int_t)st->unacknowledged_invalidations);
 }
 
 /* The statistics as a JSON object (NULL when out of memory). */
