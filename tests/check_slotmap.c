@@ -4,8 +4,8 @@
  * after a slot migrates and ASK during one, malformed CLUSTER SLOTS replies
  * and redirects refused, and the map after a master is killed and its
  * replica takes over. */
-#include "cluster.h"
 #include "cache/slotmap.h"
+#include "cluster.h"
 #include "core/slot.h"
 #include "repocache/status.h"
 
@@ -33,8 +33,8 @@ static void all_seeds(char *buf, size_t size, int first)
     size_t used = 0;
     for (int k = 0; k < TH_CLUSTER_NODES; k++) {
         int i = (first + k) % TH_CLUSTER_NODES;
-        used += (size_t)snprintf(buf + used, size - used, "%s127.0.0.1:%d", k ? "," : "",
-                                 cl.node[i].port);
+        used += (size_t)snprintf(buf + used, size - used, "%s127.0.0.1:%d",
+                                 k ? "," : "", cl.node[i].port);
     }
 }
 
@@ -43,7 +43,8 @@ static rc_slotmap *discover_all(int first)
     char seeds[256];
     rc_slotmap *m = NULL;
     all_seeds(seeds, sizeof seeds, first);
-    ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 1, &m) == RC_OK, "%s", rc_errmsg());
+    ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 1, &m) == RC_OK, "%s",
+                  rc_errmsg());
     return m;
 }
 
@@ -57,11 +58,11 @@ static int mapped_master(const rc_slotmap *m, unsigned slot)
 }
 
 /* A master of cl other than `not`. */
-static int other_master(int not)
+static int other_master(int not )
 {
     ck_assert_int_eq(th_cluster_roles(&cl), 0);
     for (int i = 0; i < TH_CLUSTER_NODES; i++)
-        if (i != not && th_cluster_alive(&cl, i) && cl.master_of[i] < 0)
+        if (i != not &&th_cluster_alive(&cl, i) && cl.master_of[i] < 0)
             return i;
     ck_abort_msg("no other master");
     return -1;
@@ -87,33 +88,39 @@ START_TEST(test_discovery_from_seeds)
     rc_slotmap *m = NULL;
     int dead = th_free_port(), dead2 = th_free_port(), masters = 0;
     ck_assert_int_eq(th_cluster_roles(&cl), 0);
-    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", dead, cl.node[0].port);
-    ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 7, &m) == RC_OK, "%s", rc_errmsg());
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", dead,
+             cl.node[0].port);
+    ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 7, &m) == RC_OK, "%s",
+                  rc_errmsg());
     ck_assert_uint_eq(m->generation, 7);
     ck_assert_uint_eq(m->n, TH_CLUSTER_NODES);
     for (size_t i = 0; i < m->n; i++) {
         int node = node_at(m->nodes[i].port);
         ck_assert_int_ge(node, 0);
-        ck_assert_msg(m->nodes[i].master == (cl.master_of[node] < 0), "node %d's role", node);
+        ck_assert_msg(m->nodes[i].master == (cl.master_of[node] < 0),
+                      "node %d's role", node);
         ck_assert_str_eq(m->nodes[i].id, cl.id[node]);
         masters += m->nodes[i].master;
     }
     ck_assert_int_eq(masters, 3);
     for (unsigned s = 0; s < RC_SLOTS; s++)
-        ck_assert_msg(rc_slotmap_master(m, s) && rc_slotmap_master(m, s)->master,
+        ck_assert_msg(rc_slotmap_master(m, s) &&
+                          rc_slotmap_master(m, s)->master,
                       "slot %u has no master", s);
     rc_slotmap_release(m);
 
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", dead, dead2);
-    ck_assert_int_eq(rc_slotmap_discover(&cfg, seeds, NULL, 1, &m), RC_EUNAVAILABLE);
+    ck_assert_int_eq(rc_slotmap_discover(&cfg, seeds, NULL, 1, &m),
+                     RC_EUNAVAILABLE);
     ck_assert_ptr_null(m);
     char p1[16], p2[16];
     snprintf(p1, sizeof p1, ":%d:", dead);
     snprintf(p2, sizeof p2, ":%d:", dead2);
-    ck_assert_msg(strstr(rc_errmsg(), "no seed answered") && strstr(rc_errmsg(), p1) &&
-                      strstr(rc_errmsg(), p2),
+    ck_assert_msg(strstr(rc_errmsg(), "no seed answered") &&
+                      strstr(rc_errmsg(), p1) && strstr(rc_errmsg(), p2),
                   "%s", rc_errmsg());
-    ck_assert_int_eq(rc_slotmap_discover(&cfg, "127.0.0.1:0", NULL, 1, &m), RC_ECONFIG);
+    ck_assert_int_eq(rc_slotmap_discover(&cfg, "127.0.0.1:0", NULL, 1, &m),
+                     RC_ECONFIG);
     ck_assert_int_eq(rc_slotmap_discover(&cfg, "", NULL, 1, &m), RC_ECONFIG);
 }
 END_TEST
@@ -139,7 +146,8 @@ START_TEST(test_map_agrees_with_the_servers)
         int owner = mapped_master(m, slot);
         ck_assert_int_ge(owner, 0);
         r = redisCommand(rd[owner], "GET %s", key);
-        ck_assert_msg(r && r->type == REDIS_REPLY_NIL, "GET %s on the mapped master: %s", key,
+        ck_assert_msg(r && r->type == REDIS_REPLY_NIL,
+                      "GET %s on the mapped master: %s", key,
                       r && r->type == REDIS_REPLY_ERROR ? r->str : "not nil");
         freeReplyObject(r);
         /* the next master refuses it, naming the mapped one */
@@ -151,7 +159,8 @@ START_TEST(test_map_agrees_with_the_servers)
         r = redisCommand(rd[other], "GET %s", key);
         ck_assert(r && r->type == REDIS_REPLY_ERROR);
         rc_redirect red;
-        ck_assert_msg(rc_redirect_parse(r->str, &red) == RC_OK, "%s", rc_errmsg());
+        ck_assert_msg(rc_redirect_parse(r->str, &red) == RC_OK, "%s",
+                      rc_errmsg());
         ck_assert(!red.ask);
         ck_assert_uint_eq(red.slot, slot);
         ck_assert_int_eq(red.port, cl.node[owner].port);
@@ -180,16 +189,19 @@ START_TEST(test_moved_after_a_migration)
     freeReplyObject(r);
     ck_assert(!red.ask);
     ck_assert_uint_eq(red.slot, slot);
-    ck_assert_msg(rc_slotmap_moved(m, &red, "127.0.0.1", &m2) == RC_OK, "%s", rc_errmsg());
+    ck_assert_msg(rc_slotmap_moved(m, &red, "127.0.0.1", &m2) == RC_OK, "%s",
+                  rc_errmsg());
     ck_assert_uint_eq(m2->generation, m->generation + 1);
     ck_assert_int_eq(mapped_master(m2, slot), to);
-    ck_assert_int_eq(mapped_master(m, slot), from); /* the old map is untouched */
+    ck_assert_int_eq(mapped_master(m, slot),
+                     from); /* the old map is untouched */
     ck_assert_uint_eq(m2->n, m->n);
     for (unsigned s = 0; s < RC_SLOTS; s++)
         if (s != slot)
             ck_assert_int_eq(mapped_master(m2, s), mapped_master(m, s));
     r = cmd(mapped_master(m2, slot), "GET %s", key);
-    ck_assert_msg(r->type == REDIS_REPLY_STRING && strcmp(r->str, "v1") == 0, "new owner: %s",
+    ck_assert_msg(r->type == REDIS_REPLY_STRING && strcmp(r->str, "v1") == 0,
+                  "new owner: %s",
                   r->type == REDIS_REPLY_ERROR ? r->str : "not v1");
     freeReplyObject(r);
     /* a new node named by MOVED is added */
@@ -238,7 +250,8 @@ START_TEST(test_ask_during_a_migration)
     redisContext *rd = th_redis_connect(&cl.node[to], NULL);
     ck_assert_ptr_nonnull(rd);
     r = redisCommand(rd, "GET %s", moved);
-    ck_assert_msg(r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "MOVED ", 6) == 0,
+    ck_assert_msg(r && r->type == REDIS_REPLY_ERROR &&
+                      strncmp(r->str, "MOVED ", 6) == 0,
                   "GET without ASKING on the target");
     freeReplyObject(r);
     freeReplyObject(redisCommand(rd, "ASKING"));
@@ -312,23 +325,27 @@ static void refused(redisReply *rep, const char *want)
     rc_slotmap *m = (rc_slotmap *)1;
     ck_assert_int_eq(rc_slotmap_build(rep, "127.0.0.1", 1, &m), RC_EINVAL);
     ck_assert_ptr_null(m);
-    ck_assert_msg(strstr(rc_errmsg(), want), "wanted '%s' in: %s", want, rc_errmsg());
+    ck_assert_msg(strstr(rc_errmsg(), want), "wanted '%s' in: %s", want,
+                  rc_errmsg());
     drop(rep);
 }
 
 START_TEST(test_malformed_replies_refused)
 {
     rc_slotmap *m = NULL;
-    redisReply *good = A(1, A(4, I(0), I(16383), A(3, S("127.0.0.1"), I(7000), S(ID)),
-                              A(2, mk(REDIS_REPLY_NIL), I(7001))));
-    ck_assert_msg(rc_slotmap_build(good, "10.0.0.9", 3, &m) == RC_OK, "%s", rc_errmsg());
+    redisReply *good =
+        A(1, A(4, I(0), I(16383), A(3, S("127.0.0.1"), I(7000), S(ID)),
+               A(2, mk(REDIS_REPLY_NIL), I(7001))));
+    ck_assert_msg(rc_slotmap_build(good, "10.0.0.9", 3, &m) == RC_OK, "%s",
+                  rc_errmsg());
     ck_assert_uint_eq(m->n, 2);
     ck_assert_str_eq(rc_slotmap_master(m, 16383)->id, ID);
     ck_assert_str_eq(m->nodes[1].host, "10.0.0.9");
     ck_assert(!m->nodes[1].master);
     rc_slotmap_release(m);
     ck_assert_int_eq(rc_slotmap_build(good, NULL, 3, &m), RC_EINVAL);
-    ck_assert_msg(strstr(rc_errmsg(), "range 0: node 1 has no endpoint"), "%s", rc_errmsg());
+    ck_assert_msg(strstr(rc_errmsg(), "range 0: node 1 has no endpoint"), "%s",
+                  rc_errmsg());
     drop(good);
 
     refused(I(1), "an integer, not an array");
@@ -336,31 +353,45 @@ START_TEST(test_malformed_replies_refused)
     refused(A(1, S("0-100")), "range 0 is a string");
     refused(A(1, A(2, I(0), I(10))), "not at least 3");
     refused(A(1, A(3, S("0"), I(10), A(2, S("h"), I(1)))), "must be integers");
-    refused(A(1, A(3, I(0), I(16384), A(2, S("h"), I(1)))), "slot 16384 outside 0-16383");
-    refused(A(1, A(3, I(-1), I(5), A(2, S("h"), I(1)))), "slot -1 outside 0-16383");
+    refused(A(1, A(3, I(0), I(16384), A(2, S("h"), I(1)))),
+            "slot 16384 outside 0-16383");
+    refused(A(1, A(3, I(-1), I(5), A(2, S("h"), I(1)))),
+            "slot -1 outside 0-16383");
     refused(A(1, A(3, I(9), I(5), A(2, S("h"), I(1)))), "start 9 after end 5");
     refused(A(1, A(3, I(0), I(5), A(1, S("h")))), "has no port");
     refused(A(1, A(3, I(0), I(5), S("h:1"))), "node 0 is a string");
-    refused(A(1, A(3, I(0), I(5), A(2, S("h"), S("7000")))), "port is a string");
-    refused(A(1, A(3, I(0), I(5), A(2, S("h"), I(0)))), "port 0 outside 1-65535");
+    refused(A(1, A(3, I(0), I(5), A(2, S("h"), S("7000")))),
+            "port is a string");
+    refused(A(1, A(3, I(0), I(5), A(2, S("h"), I(0)))),
+            "port 0 outside 1-65535");
     refused(A(1, A(4, I(0), I(5), A(2, S("h"), I(1)), A(2, S("h"), I(70000)))),
             "node 1: port 70000 outside");
     refused(A(1, A(3, I(0), I(5), A(2, I(4), I(1)))), "host is an integer");
-    refused(A(1, A(3, I(0), I(5), A(3, S("h"), I(1), S("xyz")))), "not 40 hex digits");
-    refused(A(2, A(3, I(0), I(100), A(2, S("h"), I(1))), A(3, I(100), I(200), A(2, S("g"), I(2)))),
+    refused(A(1, A(3, I(0), I(5), A(3, S("h"), I(1), S("xyz")))),
+            "not 40 hex digits");
+    refused(A(2, A(3, I(0), I(100), A(2, S("h"), I(1))),
+              A(3, I(100), I(200), A(2, S("g"), I(2)))),
             "range 1: slot 100 is in an earlier range");
     redisReply *err = mk(REDIS_REPLY_ERROR);
     err->str = strdup("ERR This instance has cluster support disabled");
     refused(err, "cluster support disabled");
 
     /* redirects */
-    static const char *bad[] = {"MOVED 16384 127.0.0.1:7000", "MOVED x 127.0.0.1:1",
-                                "MOVED 1 127.0.0.1", "MOVED 1 127.0.0.1:0",
-                                "MOVED 1 127.0.0.1:99999", "ERR nope", "MOVED 1 h:1 x",
-                                "MOVED 1 h:", "", "ASK 1", "MOVED 00000001 h:1"};
+    static const char *bad[] = {"MOVED 16384 127.0.0.1:7000",
+                                "MOVED x 127.0.0.1:1",
+                                "MOVED 1 127.0.0.1",
+                                "MOVED 1 127.0.0.1:0",
+                                "MOVED 1 127.0.0.1:99999",
+                                "ERR nope",
+                                "MOVED 1 h:1 x",
+                                "MOVED 1 h:",
+                                "",
+                                "ASK 1",
+                                "MOVED 00000001 h:1"};
     rc_redirect r;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_msg(rc_redirect_parse(bad[i], &r) == RC_EINVAL, "accepted '%s'", bad[i]);
+        ck_assert_msg(rc_redirect_parse(bad[i], &r) == RC_EINVAL,
+                      "accepted '%s'", bad[i]);
         ck_assert(strncmp(rc_errmsg(), "redirect: ", 10) == 0);
     }
     ck_assert_int_eq(rc_redirect_parse("MOVED 3999 ::1:6380", &r), RC_OK);
@@ -383,27 +414,31 @@ START_TEST(test_failover_rediscovered)
     ck_assert_int_ge(replica, 0);
     double t0 = th_now();
     th_cluster_kill(&cl, master);
-    ck_assert_int_eq(th_cluster_await_failover(&cl, master, TH_WAIT_SECONDS), replica);
+    ck_assert_int_eq(th_cluster_await_failover(&cl, master, TH_WAIT_SECONDS),
+                     replica);
     double promoted = th_now() - t0;
     /* the killed master first among the seeds: the next one answers */
     for (;;) {
         char seeds[256];
         all_seeds(seeds, sizeof seeds, master);
-        ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 2, &after) == RC_OK, "%s",
-                      rc_errmsg());
+        ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 2, &after) ==
+                          RC_OK,
+                      "%s", rc_errmsg());
         if (mapped_master(after, 0) == replica)
             break;
         rc_slotmap_release(after);
-        ck_assert_msg(th_now() - t0 < TH_WAIT_SECONDS, "the map never named the replica");
+        ck_assert_msg(th_now() - t0 < TH_WAIT_SECONDS,
+                      "the map never named the replica");
         th_await_tick();
     }
     double rediscovered = th_now() - t0;
     for (unsigned s = 0; s < RC_SLOTS; s++) {
         int was = mapped_master(m, s), now = mapped_master(after, s);
-        ck_assert_msg(was == master ? now == replica : now == was, "slot %u: %d -> %d", s,
-                      was, now);
+        ck_assert_msg(was == master ? now == replica : now == was,
+                      "slot %u: %d -> %d", s, was, now);
     }
-    printf("failover: replica promoted %.2f s after SIGKILL, rediscovered at %.2f s\n",
+    printf("failover: replica promoted %.2f s after SIGKILL, rediscovered at "
+           "%.2f s\n",
            promoted, rediscovered);
     rc_slotmap_release(after);
     rc_slotmap_release(m);

@@ -16,13 +16,20 @@
 static const char *type_name(int type)
 {
     switch (type) {
-    case REDIS_REPLY_STRING: return "a string";
-    case REDIS_REPLY_ARRAY: return "an array";
-    case REDIS_REPLY_INTEGER: return "an integer";
-    case REDIS_REPLY_NIL: return "nil";
-    case REDIS_REPLY_STATUS: return "a status";
-    case REDIS_REPLY_ERROR: return "an error";
-    default: return "another type";
+    case REDIS_REPLY_STRING:
+        return "a string";
+    case REDIS_REPLY_ARRAY:
+        return "an array";
+    case REDIS_REPLY_INTEGER:
+        return "an integer";
+    case REDIS_REPLY_NIL:
+        return "nil";
+    case REDIS_REPLY_STATUS:
+        return "a status";
+    case REDIS_REPLY_ERROR:
+        return "an error";
+    default:
+        return "another type";
     }
 }
 
@@ -115,19 +122,22 @@ static int take_node(rc_slotmap *m, const redisReply *r, size_t ri, size_t k,
     const char *host;
     const char *id = NULL;
     if (r->type != REDIS_REPLY_ARRAY)
-        return BAD("range %zu: node %zu is %s, not an array", ri, k, type_name(r->type));
+        return BAD("range %zu: node %zu is %s, not an array", ri, k,
+                   type_name(r->type));
     if (r->elements < 2)
         return BAD("range %zu: node %zu has no port", ri, k);
     const redisReply *h = r->element[0], *p = r->element[1];
-    if (h->type == REDIS_REPLY_NIL || (h->type == REDIS_REPLY_STRING &&
-                                       (h->len == 0 || strcmp(h->str, "?") == 0))) {
+    if (h->type == REDIS_REPLY_NIL ||
+        (h->type == REDIS_REPLY_STRING &&
+         (h->len == 0 || strcmp(h->str, "?") == 0))) {
         if (!asked_host)
             return BAD("range %zu: node %zu has no endpoint", ri, k);
         host = asked_host;
     } else if (h->type != REDIS_REPLY_STRING) {
         return BAD("range %zu: node %zu: host is %s, not a string", ri, k,
                    type_name(h->type));
-    } else if (h->len >= sizeof ((rc_redirect *)0)->host || strlen(h->str) != h->len) {
+    } else if (h->len >= sizeof((rc_redirect *)0)->host ||
+               strlen(h->str) != h->len) {
         return BAD("range %zu: node %zu: host is not a host name", ri, k);
     } else {
         host = h->str;
@@ -136,10 +146,12 @@ static int take_node(rc_slotmap *m, const redisReply *r, size_t ri, size_t k,
         return BAD("range %zu: node %zu: port is %s, not an integer", ri, k,
                    type_name(p->type));
     if (p->integer < 1 || p->integer > 65535)
-        return BAD("range %zu: node %zu: port %lld outside 1-65535", ri, k, p->integer);
+        return BAD("range %zu: node %zu: port %lld outside 1-65535", ri, k,
+                   p->integer);
     if (r->elements >= 3) {
         if (!is_node_id(r->element[2]))
-            return BAD("range %zu: node %zu: the node id is not 40 hex digits", ri, k);
+            return BAD("range %zu: node %zu: the node id is not 40 hex digits",
+                       ri, k);
         id = r->element[2]->str;
     }
     int i = add_node(m, host, (int)p->integer, id);
@@ -151,13 +163,15 @@ static int take_node(rc_slotmap *m, const redisReply *r, size_t ri, size_t k,
 }
 
 /* Checks range ri ([start, end, master, replicas...]) and maps it. */
-static int take_range(rc_slotmap *m, const redisReply *r, size_t ri, const char *asked_host)
+static int take_range(rc_slotmap *m, const redisReply *r, size_t ri,
+                      const char *asked_host)
 {
     if (r->type != REDIS_REPLY_ARRAY)
         return BAD("range %zu is %s, not an array", ri, type_name(r->type));
     if (r->elements < 3)
-        return BAD("range %zu has %zu elements, not at least 3 (start, end, master)", ri,
-                   r->elements);
+        return BAD(
+            "range %zu has %zu elements, not at least 3 (start, end, master)",
+            ri, r->elements);
     const redisReply *a = r->element[0], *b = r->element[1];
     if (a->type != REDIS_REPLY_INTEGER || b->type != REDIS_REPLY_INTEGER)
         return BAD("range %zu: start and end must be integers (%s, %s)", ri,
@@ -167,7 +181,8 @@ static int take_range(rc_slotmap *m, const redisReply *r, size_t ri, const char 
     if (b->integer < 0 || b->integer >= RC_SLOTS)
         return BAD("range %zu: slot %lld outside 0-16383", ri, b->integer);
     if (a->integer > b->integer)
-        return BAD("range %zu: start %lld after end %lld", ri, a->integer, b->integer);
+        return BAD("range %zu: start %lld after end %lld", ri, a->integer,
+                   b->integer);
     int master = -1;
     for (size_t k = 2; k < r->elements; k++) {
         int i = take_node(m, r->element[k], ri, k - 2, asked_host);
@@ -179,14 +194,15 @@ static int take_range(rc_slotmap *m, const redisReply *r, size_t ri, const char 
     m->nodes[master].master = true;
     for (long long s = a->integer; s <= b->integer; s++) {
         if (m->master[s] != RC_SLOTMAP_NONE)
-            return BAD("range %zu: slot %lld is in an earlier range too", ri, s);
+            return BAD("range %zu: slot %lld is in an earlier range too", ri,
+                       s);
         m->master[s] = (uint16_t)master;
     }
     return RC_OK;
 }
 
-int rc_slotmap_build(const redisReply *reply, const char *asked_host, uint64_t generation,
-                     rc_slotmap **out)
+int rc_slotmap_build(const redisReply *reply, const char *asked_host,
+                     uint64_t generation, rc_slotmap **out)
 {
     rc_slotmap *m;
     *out = NULL;
@@ -240,7 +256,8 @@ int rc_redirect_parse(const char *err, rc_redirect *out)
     if ((size_t)(colon - p) >= sizeof out->host)
         return rc_seterr(RC_EINVAL, "redirect: host too long in: %.60s", err);
     int port;
-    if (!rc_int_canonical(colon + 1, &port) || port < 1 || port > 65535 || end - colon > 6)
+    if (!rc_int_canonical(colon + 1, &port) || port < 1 || port > 65535 ||
+        end - colon > 6)
         return rc_seterr(RC_EINVAL, "redirect: bad port in: %.60s", err);
     memcpy(out->host, p, (size_t)(colon - p));
     out->host[colon - p] = '\0';
@@ -249,8 +266,8 @@ int rc_redirect_parse(const char *err, rc_redirect *out)
     return RC_OK;
 }
 
-int rc_slotmap_moved(const rc_slotmap *m, const rc_redirect *r, const char *asked_host,
-                     rc_slotmap **out)
+int rc_slotmap_moved(const rc_slotmap *m, const rc_redirect *r,
+                     const char *asked_host, rc_slotmap **out)
 {
     const char *host = r->host[0] ? r->host : asked_host;
     rc_slotmap *n;
@@ -282,8 +299,8 @@ int rc_slotmap_moved(const rc_slotmap *m, const rc_redirect *r, const char *aske
 }
 
 /* CLUSTER SLOTS from one seed, built into *out. */
-static int ask_seed(const rc_link_config *cfg, const rc_hostport *hp, const char *password,
-                    uint64_t generation, rc_slotmap **out)
+static int ask_seed(const rc_link_config *cfg, const rc_hostport *hp,
+                    const char *password, uint64_t generation, rc_slotmap **out)
 {
     rc_link *l = NULL;
     redisReply *rep;
@@ -295,7 +312,8 @@ static int ask_seed(const rc_link_config *cfg, const rc_hostport *hp, const char
         rep = rc_wire_command(l, 2, auth);
         if (!rep || rep->type != REDIS_REPLY_STATUS) {
             st = rc_seterr(RC_EAUTH, "AUTH refused: %s",
-                           rep && rep->type == REDIS_REPLY_ERROR ? rep->str : l->errstr);
+                           rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                                 : l->errstr);
             freeReplyObject(rep);
             rc_link_close(l);
             return st;
@@ -313,8 +331,9 @@ static int ask_seed(const rc_link_config *cfg, const rc_hostport *hp, const char
     return st;
 }
 
-int rc_slotmap_discover(const rc_link_config *cfg, const char *seeds, const char *password,
-                        uint64_t generation, rc_slotmap **out)
+int rc_slotmap_discover(const rc_link_config *cfg, const char *seeds,
+                        const char *password, uint64_t generation,
+                        rc_slotmap **out)
 {
     rc_hostports list;
     char why[480] = "";
@@ -329,15 +348,17 @@ int rc_slotmap_discover(const rc_link_config *cfg, const char *seeds, const char
         if (st == RC_OK || st == RC_ENOMEM)
             break;
         if (used < sizeof why) {
-            int w = snprintf(why + used, sizeof why - used, "%s%s:%d: %s", used ? "; " : "",
-                             list.items[i].host, list.items[i].port, rc_errmsg());
+            int w = snprintf(why + used, sizeof why - used, "%s%s:%d: %s",
+                             used ? "; " : "", list.items[i].host,
+                             list.items[i].port, rc_errmsg());
             used += w > 0 ? (size_t)w : 0;
         }
     }
     rc_hostports_clear(&list);
     if (st == RC_OK || st == RC_ENOMEM)
         return st;
-    return rc_seterr(RC_EUNAVAILABLE, "cluster: no seed answered CLUSTER SLOTS: %s", why);
+    return rc_seterr(RC_EUNAVAILABLE,
+                     "cluster: no seed answered CLUSTER SLOTS: %s", why);
 }
 
 void rc_slotmap_cell_init(rc_slotmap_cell *c)

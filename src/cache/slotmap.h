@@ -33,14 +33,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_SLOTMAP_NONE 0xFFFFu /* a slot no node serves */
+#define RC_SLOTMAP_NONE 0xFFFFu   /* a slot no node serves */
 #define RC_SLOTMAP_MAX_NODES 1000 /* Redis's own advice: at most ~1000 */
 
 typedef struct rc_slotnode {
-    char *host;   /* as the server named it (an IP address, or a name) */
-    int port;     /* its client port (TLS port when the cluster uses TLS) */
-    bool master;  /* serves at least one slot range as master */
-    char id[41];  /* node id, or "" when the reply gave none */
+    char *host;  /* as the server named it (an IP address, or a name) */
+    int port;    /* its client port (TLS port when the cluster uses TLS) */
+    bool master; /* serves at least one slot range as master */
+    char id[41]; /* node id, or "" when the reply gave none */
 } rc_slotnode;
 
 typedef struct rc_slotmap {
@@ -48,7 +48,7 @@ typedef struct rc_slotmap {
     rc_slotnode *nodes;
     size_t n;
     uint64_t generation;
-    int refs;                  /* atomic; the map is freed at 0 */
+    int refs; /* atomic; the map is freed at 0 */
 } rc_slotmap;
 
 /* Builds a map (one reference, generation as given) from a CLUSTER SLOTS
@@ -57,8 +57,8 @@ typedef struct rc_slotmap {
  * refused). RC_OK; RC_EINVAL naming what is malformed ("CLUSTER SLOTS
  * reply: range 2: slot 16384 outside 0-16383"); RC_ENOMEM. *out is NULL on
  * failure. */
-int rc_slotmap_build(const redisReply *reply, const char *asked_host, uint64_t generation,
-                     rc_slotmap **out);
+int rc_slotmap_build(const redisReply *reply, const char *asked_host,
+                     uint64_t generation, rc_slotmap **out);
 /* Another reference to m (returned). */
 rc_slotmap *rc_slotmap_hold(rc_slotmap *m);
 /* Drops a reference; the last frees m (NULL is fine). */
@@ -70,7 +70,7 @@ int rc_slotmap_find(const rc_slotmap *m, const char *host, int port);
 
 /* A MOVED or ASK error, parsed. */
 typedef struct rc_redirect {
-    bool ask;       /* ASK (one command, after ASKING) rather than MOVED */
+    bool ask; /* ASK (one command, after ASKING) rather than MOVED */
     unsigned slot;
     char host[256]; /* "" when the server named none (":port": the host
                        the command went to) */
@@ -85,8 +85,8 @@ int rc_redirect_parse(const char *err, rc_redirect *out);
  * r's node as master, the node added when m has none at that address
  * (asked_host stands for an empty host, as in rc_slotmap_build). m is not
  * changed. RC_OK; RC_EINVAL (an ASK, or no host to name); RC_ENOMEM. */
-int rc_slotmap_moved(const rc_slotmap *m, const rc_redirect *r, const char *asked_host,
-                     rc_slotmap **out);
+int rc_slotmap_moved(const rc_slotmap *m, const rc_redirect *r,
+                     const char *asked_host, rc_slotmap **out);
 
 /* Asks each seed of the list ("host:port,...", parsed as REDIS_CLUSTER_NODES
  * with core/hostports.h) in order, over a link opened with cfg (AUTH with
@@ -94,8 +94,9 @@ int rc_slotmap_moved(const rc_slotmap *m, const rc_redirect *r, const char *aske
  * map that builds. RC_OK; RC_ECONFIG for a bad list; RC_EUNAVAILABLE when
  * no seed did, naming each seed and why ("127.0.0.1:7000: connect failed:
  * Connection refused; ..."); RC_ENOMEM. */
-int rc_slotmap_discover(const rc_link_config *cfg, const char *seeds, const char *password,
-                        uint64_t generation, rc_slotmap **out);
+int rc_slotmap_discover(const rc_link_config *cfg, const char *seeds,
+                        const char *password, uint64_t generation,
+                        rc_slotmap **out);
 
 /* The current map of a service. */
 typedef struct rc_slotmap_cell {

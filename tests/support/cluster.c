@@ -12,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-bool th_cluster_alive(const th_cluster *c, int i) { return c->node[i].pid > 0; }
+bool th_cluster_alive(const th_cluster *c, int i)
+{
+    return c->node[i].pid > 0;
+}
 
 /* One command on node i over a fresh connection; NULL when it cannot be
  * reached. The caller frees the reply. */
@@ -31,7 +34,8 @@ static redisReply *node_cmd(const th_cluster *c, int i, const char *fmt, ...)
 }
 
 /* Whether the text reply of fmt on node i holds needle. */
-static bool node_says(const th_cluster *c, int i, const char *needle, const char *fmt)
+static bool node_says(const th_cluster *c, int i, const char *needle,
+                      const char *fmt)
 {
     redisReply *rep = node_cmd(c, i, fmt);
     bool yes = rep && rep->type == REDIS_REPLY_STRING &&
@@ -84,7 +88,8 @@ static bool knows_all(const th_cluster *c, int i)
         if (nl)
             *nl = '\0';
         /* <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> */
-        if (sscanf(line, "%*s %*s %127s %*s %*s %*s %*s %31s", flags, link) == 2 &&
+        if (sscanf(line, "%*s %*s %127s %*s %*s %*s %*s %31s", flags, link) ==
+                2 &&
             !strstr(flags, "fail") && !strstr(flags, "handshake") &&
             !strstr(flags, "noaddr") && strcmp(link, "connected") == 0) {
             masters += strstr(flags, "master") != NULL;
@@ -93,7 +98,8 @@ static bool knows_all(const th_cluster *c, int i)
         line = nl ? nl + 1 : NULL;
     }
     freeReplyObject(rep);
-    return ok && masters == TH_CLUSTER_NODES / 2 && replicas == TH_CLUSTER_NODES / 2;
+    return ok && masters == TH_CLUSTER_NODES / 2 &&
+           replicas == TH_CLUSTER_NODES / 2;
 }
 
 /* Whether node i's CLUSTER SLOTS names all six nodes. Redis 7.0 leaves
@@ -103,8 +109,10 @@ static bool lists_all(const th_cluster *c, int i)
 {
     redisReply *rep = node_cmd(c, i, "CLUSTER SLOTS");
     size_t nodes = 0;
-    for (size_t k = 0; rep && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
-        if (rep->element[k]->type == REDIS_REPLY_ARRAY && rep->element[k]->elements >= 2)
+    for (size_t k = 0;
+         rep && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
+        if (rep->element[k]->type == REDIS_REPLY_ARRAY &&
+            rep->element[k]->elements >= 2)
             nodes += rep->element[k]->elements - 2;
     freeReplyObject(rep);
     return nodes == TH_CLUSTER_NODES;
@@ -195,7 +203,8 @@ static int start_node(th_cluster *c, int i)
     char args[256];
     for (int attempt = 0; attempt < 3; attempt++) {
         snprintf(args, sizeof args,
-                 "--cluster-enabled yes --cluster-port %d --cluster-config-file nodes.conf "
+                 "--cluster-enabled yes --cluster-port %d "
+                 "--cluster-config-file nodes.conf "
                  "--cluster-node-timeout 1000 --repl-diskless-sync-delay 0",
                  th_free_port());
         if (th_redis_start(&c->node[i], args) == 0)
@@ -244,7 +253,8 @@ int th_cluster_start(th_cluster *c)
     rc = log ? run_cli(argv, log) : -1;
     if (rc != 0) {
         char *text = log ? th_read_file(log, NULL) : NULL;
-        fprintf(stderr, "cluster: redis-cli --cluster create failed (%d):\n%s\n", rc,
+        fprintf(stderr,
+                "cluster: redis-cli --cluster create failed (%d):\n%s\n", rc,
                 text ? text : "");
         free(text);
         free(log);
@@ -254,9 +264,11 @@ int th_cluster_start(th_cluster *c)
     free(log);
     end = th_now() + TH_WAIT_SECONDS;
     /* Written once, when linked and serving; then whole. */
-    while (!(written = written || (linked(c) && write_on_masters(c))) || !whole(c)) {
+    while (!(written = written || (linked(c) && write_on_masters(c))) ||
+           !whole(c)) {
         if (th_now() > end) {
-            fprintf(stderr, "cluster: not whole after %.0f s\n", TH_WAIT_SECONDS);
+            fprintf(stderr, "cluster: not whole after %.0f s\n",
+                    TH_WAIT_SECONDS);
             th_cluster_stop(c);
             return -1;
         }
@@ -272,18 +284,23 @@ void th_cluster_stop(th_cluster *c)
         th_redis_kill(&c->node[i]);
 }
 
-void th_cluster_kill(th_cluster *c, int i) { th_redis_kill(&c->node[i]); }
+void th_cluster_kill(th_cluster *c, int i)
+{
+    th_redis_kill(&c->node[i]);
+}
 
 int th_cluster_owner(th_cluster *c, int asked, unsigned slot)
 {
     redisReply *rep = node_cmd(c, asked, "CLUSTER SLOTS");
     int owner = -1;
-    for (size_t k = 0; rep && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
+    for (size_t k = 0;
+         rep && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
         redisReply *r = rep->element[k];
         if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
             r->element[0]->integer <= (long long)slot &&
             (long long)slot <= r->element[1]->integer &&
-            r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements >= 2)
+            r->element[2]->type == REDIS_REPLY_ARRAY &&
+            r->element[2]->elements >= 2)
             owner = by_port(c, r->element[2]->element[1]->integer);
     }
     freeReplyObject(rep);
@@ -303,24 +320,27 @@ static int expect_ok(redisReply *rep, const char *what)
 
 int th_cluster_migration_begin(th_cluster *c, unsigned slot, int from, int to)
 {
-    if (expect_ok(node_cmd(c, to, "CLUSTER SETSLOT %u IMPORTING %s", slot, c->id[from]),
+    if (expect_ok(node_cmd(c, to, "CLUSTER SETSLOT %u IMPORTING %s", slot,
+                           c->id[from]),
                   "SETSLOT IMPORTING") != 0)
         return -1;
-    return expect_ok(node_cmd(c, from, "CLUSTER SETSLOT %u MIGRATING %s", slot, c->id[to]),
-                     "SETSLOT MIGRATING");
+    return expect_ok(
+        node_cmd(c, from, "CLUSTER SETSLOT %u MIGRATING %s", slot, c->id[to]),
+        "SETSLOT MIGRATING");
 }
 
 int th_cluster_migrate_key(th_cluster *c, int from, int to, const char *key)
 {
-    return expect_ok(node_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000", c->node[to].port,
-                              key),
+    return expect_ok(node_cmd(c, from, "MIGRATE 127.0.0.1 %d %s 0 5000",
+                              c->node[to].port, key),
                      "MIGRATE");
 }
 
 int th_cluster_migration_finish(th_cluster *c, unsigned slot, int from, int to)
 {
     for (;;) {
-        redisReply *keys = node_cmd(c, from, "CLUSTER GETKEYSINSLOT %u 100", slot);
+        redisReply *keys =
+            node_cmd(c, from, "CLUSTER GETKEYSINSLOT %u 100", slot);
         if (!keys || keys->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(keys);
             fprintf(stderr, "cluster: GETKEYSINSLOT failed\n");
@@ -331,7 +351,8 @@ int th_cluster_migration_finish(th_cluster *c, unsigned slot, int from, int to)
             break;
         }
         for (size_t k = 0; k < keys->elements; k++)
-            if (th_cluster_migrate_key(c, from, to, keys->element[k]->str) != 0) {
+            if (th_cluster_migrate_key(c, from, to, keys->element[k]->str) !=
+                0) {
                 freeReplyObject(keys);
                 return -1;
             }
@@ -339,16 +360,20 @@ int th_cluster_migration_finish(th_cluster *c, unsigned slot, int from, int to)
     }
     /* The new owner first, then the old, then the other masters: each
      * learns the slot's owner at once rather than by gossip. */
-    if (expect_ok(node_cmd(c, to, "CLUSTER SETSLOT %u NODE %s", slot, c->id[to]),
-                  "SETSLOT NODE (target)") != 0 ||
-        expect_ok(node_cmd(c, from, "CLUSTER SETSLOT %u NODE %s", slot, c->id[to]),
-                  "SETSLOT NODE (source)") != 0 ||
+    if (expect_ok(
+            node_cmd(c, to, "CLUSTER SETSLOT %u NODE %s", slot, c->id[to]),
+            "SETSLOT NODE (target)") != 0 ||
+        expect_ok(
+            node_cmd(c, from, "CLUSTER SETSLOT %u NODE %s", slot, c->id[to]),
+            "SETSLOT NODE (source)") != 0 ||
         th_cluster_roles(c) != 0)
         return -1;
     for (int i = 0; i < TH_CLUSTER_NODES; i++)
-        if (i != to && i != from && th_cluster_alive(c, i) && c->master_of[i] < 0 &&
-            expect_ok(node_cmd(c, i, "CLUSTER SETSLOT %u NODE %s", slot, c->id[to]),
-                      "SETSLOT NODE (other master)") != 0)
+        if (i != to && i != from && th_cluster_alive(c, i) &&
+            c->master_of[i] < 0 &&
+            expect_ok(
+                node_cmd(c, i, "CLUSTER SETSLOT %u NODE %s", slot, c->id[to]),
+                "SETSLOT NODE (other master)") != 0)
             return -1;
     return 0;
 }
@@ -371,7 +396,8 @@ int th_cluster_await_failover(th_cluster *c, int killed, double seconds)
         for (int k = 0; k < n; k++) {
             int i = replicas[k];
             redisReply *rep = node_cmd(c, i, "ROLE");
-            bool master = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+            bool master = rep && rep->type == REDIS_REPLY_ARRAY &&
+                          rep->elements > 0 &&
                           rep->element[0]->type == REDIS_REPLY_STRING &&
                           strcmp(rep->element[0]->str, "master") == 0;
             freeReplyObject(rep);

@@ -24,16 +24,20 @@
 
 typedef struct th_cluster {
     th_redis node[TH_CLUSTER_NODES];
-    char id[TH_CLUSTER_NODES][41]; /* CLUSTER MYID of each node */
+    char id[TH_CLUSTER_NODES][41];   /* CLUSTER MYID of each node */
     int master_of[TH_CLUSTER_NODES]; /* a replica's master (index), or -1
                                         for a master or a dead node */
-    double started_in;             /* seconds th_cluster_start took */
+    double started_in;               /* seconds th_cluster_start took */
 } th_cluster;
 
-/* Starts the six servers, creates the cluster and waits until every node
- * answers CLUSTER INFO with cluster_state:ok and cluster_slots_ok:16384 and
- * every replica's master_link_status is up. Returns 0, or -1 with a
- * message on stderr (whatever was started is stopped). */
+/* Starts the six servers, creates the cluster and waits until it is
+ * whole: every node answers CLUSTER INFO with cluster_state:ok and
+ * cluster_slots_ok:16384, knows the other five in their roles (CLUSTER
+ * NODES) and lists all six in CLUSTER SLOTS (Redis 7.0 leaves out a replica
+ * whose offset is still 0, so one key is written and deleted on each
+ * master once its replica has synced), and every replica's
+ * master_link_status is up. Returns 0, or -1 with a message on stderr
+ * (whatever was started is stopped). */
 int th_cluster_start(th_cluster *c);
 /* Kills every node still running and waits for each (safe to call twice). */
 void th_cluster_stop(th_cluster *c);
