@@ -10,6 +10,7 @@
 #include "repocache/status.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,7 +181,10 @@ START_TEST(test_moved_after_a_migration)
     int from = mapped_master(m, slot), to = other_master(from);
     redisReply *r = cmd(from, "SET %s v1", key);
     freeReplyObject(r);
+    ck_assert_int_eq(th_cluster_owner(&cl, from, slot), from);
     ck_assert_int_eq(th_cluster_migrate_slot(&cl, slot, from, to), 0);
+    ck_assert_int_eq(th_cluster_owner(&cl, to, slot), to);
+    ck_assert_int_eq(th_cluster_owner(&cl, from, slot), to);
     r = cmd(from, "GET %s", key);
     ck_assert_int_eq(r->type, REDIS_REPLY_ERROR);
     ck_assert_msg(strncmp(r->str, "MOVED ", 6) == 0, "%s", r->str);
@@ -402,6 +406,56 @@ START_TEST(test_malformed_replies_refused)
 }
 END_TEST
 
+/* Readers take the current map and read every slot of it while a writer
+ * swaps in newer ones: a held map stays whole (each is one node's alone),
+ * and is freed only after its last reader (ASan, ThreadSanitizer). */
+static rc_slotmap_cell shared_cell;
+static int swapping;
+
+static void *reader(void *arg)
+{
+    long bad = 0;
+    (void)arg;
+    while (__atomic_load_n(&swapping, __ATOMIC_ACQUIRE)) {
+        rc_slotmap *m = rc_slotmap_cell_get(&shared_cell);
+        const rc_slotnode *first = rc_slotmap_master(m, 0);
+        for (unsigned s = 0; s < RC_SLOTS; s += 7)
+            bad += rc_slotmap_master(m, s) != first;
+        rc_slotmap_release(m);
+    }
+    return (void *)bad;
+}
+
+START_TEST(test_cell_swapped_under_readers)
+{
+    redisReply *one = A(1, A(3, I(0), I(16383), A(2, S("127.0.0.1"), I(1))));
+    rc_slotmap *m = NULL;
+    pthread_t t[3];
+    rc_slotmap_cell_init(&shared_cell);
+    ck_assert_int_eq(rc_slotmap_build(one, NULL, 1, &m), RC_OK);
+    ck_assert(rc_slotmap_cell_swap(&shared_cell, m));
+    __atomic_store_n(&swapping, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, reader, NULL), 0);
+    for (int g = 2; g < 2000; g++) {
+        one->element[0]->element[2]->element[1]->integer = 1 + g % 1000;
+        ck_assert_int_eq(rc_slotmap_build(one, NULL, (uint64_t)g, &m), RC_OK);
+        ck_assert(rc_slotmap_cell_swap(&shared_cell, m));
+    }
+    __atomic_store_n(&swapping, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        ck_assert_ptr_null(bad);
+    }
+    m = rc_slotmap_cell_get(&shared_cell);
+    ck_assert_uint_eq(m->generation, 1999);
+    rc_slotmap_release(m);
+    rc_slotmap_cell_destroy(&shared_cell);
+    drop(one);
+}
+END_TEST
+
 /* Last: it leaves the cluster with a master fewer. */
 START_TEST(test_failover_rediscovered)
 {
@@ -454,6 +508,7 @@ int main(void)
         {"moved_after_a_migration", test_moved_after_a_migration},
         {"ask_during_a_migration", test_ask_during_a_migration},
         {"malformed_replies_refused", test_malformed_replies_refused},
+        {"cell_swapped_under_readers", test_cell_swapped_under_readers},
         {"failover_rediscovered", test_failover_rediscovered},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
