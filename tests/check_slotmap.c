@@ -123,6 +123,20 @@ START_TEST(test_discovery_from_seeds)
     ck_assert_int_eq(rc_slotmap_discover(&cfg, "127.0.0.1:0", NULL, 1, &m),
                      RC_ECONFIG);
     ck_assert_int_eq(rc_slotmap_discover(&cfg, "", NULL, 1, &m), RC_ECONFIG);
+    /* a server without cluster support is passed over, and named */
+    th_redis plain;
+    ck_assert_int_eq(th_redis_start(&plain, NULL), 0);
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", plain.port,
+             cl.node[1].port);
+    ck_assert_msg(rc_slotmap_discover(&cfg, seeds, NULL, 1, &m) == RC_OK, "%s",
+                  rc_errmsg());
+    rc_slotmap_release(m);
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d", plain.port);
+    ck_assert_int_eq(rc_slotmap_discover(&cfg, seeds, NULL, 1, &m),
+                     RC_EUNAVAILABLE);
+    ck_assert_msg(strstr(rc_errmsg(), "cluster support disabled"), "%s",
+                  rc_errmsg());
+    th_redis_stop(&plain);
 }
 END_TEST
 
