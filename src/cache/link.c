@@ -161,7 +161,7 @@ static int connect_any(const char *host, int port, const char *unix_path,
 }
 
 /* The open socket: blocking, each read and write bounded by the timeout. */
-static bool plain_setup(int fd, int64_t timeout_ns)
+static bool socket_setup(int fd, int64_t timeout_ns)
 {
     struct timeval tv = {(time_t)(timeout_ns / 1000000000),
                          (suseconds_t)(timeout_ns % 1000000000 / 1000)};
@@ -211,7 +211,7 @@ int rc_link_open(const rc_link_config *cfg, const char *host, int port,
                                                why);
         }
     }
-    if (!plain_setup(l->fd, l->timeout_ns)) {
+    if (!socket_setup(l->fd, l->timeout_ns)) {
         snprintf(why, sizeof why, "%s", strerror(errno));
         rc_link_close(l);
         return rc_seterr(RC_EUNAVAILABLE, "redis at %s: cannot set up the socket: %s", where,
