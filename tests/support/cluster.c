@@ -2,13 +2,11 @@
 #include "cluster.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,19 +176,9 @@ static bool whole(th_cluster *c)
 static int run_cli(char **argv, const char *log)
 {
     int status;
-    pid_t pid = fork();
+    pid_t pid = th_spawn(argv, log);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        int fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp("redis-cli", argv);
-        _exit(127);
-    }
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return -1;

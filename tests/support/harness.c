@@ -23,6 +23,21 @@ double th_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+pid_t th_spawn(char *const *argv, const char *out)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int fd = out ? open(out, O_CREAT | O_TRUNC | O_WRONLY, 0600) : open("/dev/null", O_RDWR);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, whatever happens */
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    execvp(argv[0], argv);
+    _exit(127);
+}
+
 int th_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -135,19 +150,9 @@ static int spawn(th_redis *r)
         argv[argc++] = tok;
     argv[argc] = NULL;
 
-    pid_t pid = fork();
+    pid_t pid = th_spawn(argv, NULL);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        execvp("redis-server", argv);
-        _exit(127);
-    }
     r->pid = pid;
     if (wait_ready(r, 60.0) != 0) {
         fprintf(stderr, "harness: redis-server on port %d did not start\n",

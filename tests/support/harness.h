@@ -22,6 +22,10 @@ typedef struct th_redis {
     char tls_url[128]; /* rediss://localhost:TLS_PORT/0, or "" */
 } th_redis;
 
+/* Starts argv[0] (searched in PATH) with argv in a child that dies with the
+ * calling process (PR_SET_PDEATHSIG), its output into the file out (NULL:
+ * /dev/null). The child's pid, or -1. */
+pid_t th_spawn(char *const *argv, const char *out);
 /* A TCP port of 127.0.0.1 free now (the kernel's pick); -1 on failure. */
 int th_free_port(void);
 /* Starts a private redis-server on a free 127.0.0.1 port with extra

@@ -2,12 +2,10 @@
 #include "sentinel.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,19 +123,10 @@ static int spawn_sentinel(ts_cluster *t, int i, const char *dir)
             t->port[i], dir, t->name, t->servers[0].port, t->name, t->name, t->name,
             t->password, t->password);
     fclose(f);
-    pid_t pid = fork();
+    char *argv[] = {"redis-server", t->conf[i], "--sentinel", NULL};
+    pid_t pid = th_spawn(argv, NULL);
     if (pid < 0)
         return -1;
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        execlp("redis-server", "redis-server", t->conf[i], "--sentinel", (char *)NULL);
-        _exit(127);
-    }
     t->pid[i] = pid;
     return 0;
 }
