@@ -21,6 +21,7 @@
  * references, and __real_malloc is ASan's malloc.
  */
 #include "harness.h"
+#include "side.h"
 #include "service.h"
 
 #include "cache/lease.h"
@@ -833,18 +834,6 @@ typedef struct world {
     int round;        /* writes so far */
 } world;
 
-static rc_hero *mk_hero(const char *id, const char *name)
-{
-    rc_hero *h = rc_hero_new();
-    h->id = strdup(id);
-    h->name = strdup(name);
-    h->age = 30;
-    h->gender = strdup("female");
-    h->appearance = strdup("tall");
-    h->language = strdup("en");
-    return h;
-}
-
 static void world_open(world *w)
 {
     char *path = th_tmpfile("oom.db");
@@ -853,7 +842,7 @@ static void world_open(world *w)
     ck_assert_int_eq(rc_sqlite_open(path, &w->db), RC_OK);
     free(path);
     ck_assert_int_eq(rc_sqlite_repo_new(w->db, &rc_hero_entity, &sq), RC_OK);
-    rc_hero *h = mk_hero("h1", "Ann");
+    rc_hero *h = th_hero("h1", "Ann");
     ck_assert_int_eq(rc_repo_save(sq, h, NULL), RC_OK);
     rc_hero_free(h);
     snprintf(w->name, sizeof w->name, "Ann");
@@ -964,7 +953,7 @@ static int call_rw(void *ud)
     char name[32];
     snprintf(name, sizeof name, "N%d", w->round);
     suspend();
-    rc_hero *h = mk_hero("h1", name);
+    rc_hero *h = th_hero("h1", name);
     resume();
     int wrc = rc_repo_update(w->repo, h, NULL, NULL);
     suspend();

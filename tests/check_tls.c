@@ -52,18 +52,6 @@ static void tls_kv(const char **kv, const char *ca, bool client, const char *con
     kv[n] = NULL;
 }
 
-static rc_hero *hero(const char *id, const char *name)
-{
-    rc_hero *h = rc_hero_new();
-    h->id = strdup(id);
-    h->name = strdup(name);
-    h->age = 30;
-    h->gender = strdup("female");
-    h->appearance = strdup("tall");
-    h->language = strdup("en");
-    return h;
-}
-
 /* The name of hero id read through r, in buf. */
 static const char *name_of(rc_repo *r, const char *id, char *buf, size_t size)
 {
@@ -94,7 +82,7 @@ static long long plain_int(const th_redis *r, const char *cmd, const char *arg)
 static void exercise(th_side *s)
 {
     char buf[64];
-    rc_hero *h = hero("h1", "Ann");
+    rc_hero *h = th_hero("h1", "Ann");
     ck_assert_int_eq(rc_repo_save(s->repo, h, NULL), RC_OK);
     rc_hero_free(h);
     ck_assert_str_eq(name_of(s->repo, "h1", buf, sizeof buf), "Ann");
@@ -103,7 +91,7 @@ static void exercise(th_side *s)
     ck_assert_int_eq(rc_hero_find_by_name(s->repo, "Ann", &l), RC_OK);
     ck_assert_uint_eq(l->len, 1);
     rc_list_free(l);
-    h = hero("h1", "Bea");
+    h = th_hero("h1", "Bea");
     ck_assert_int_eq(rc_repo_update(s->repo, h, NULL, NULL), RC_OK);
     rc_hero_free(h);
     ck_assert_str_eq(name_of(s->repo, "h1", buf, sizeof buf), "Bea");
@@ -352,7 +340,7 @@ START_TEST(test_paused_before_handshake)
                   info.last_error);
     /* a cached repository on a fresh service: its first read meets the
      * paused server and still answers */
-    rc_hero *h = hero("h1", "Ann");
+    rc_hero *h = th_hero("h1", "Ann");
     ck_assert_int_eq(rc_repo_save(s.repo, h, NULL), RC_OK);
     rc_hero_free(h);
     rc_repo_free(s.repo);
@@ -384,7 +372,7 @@ START_TEST(test_paused_during_command)
     th_side_open(&s, r.tls_url, db, kv, false);
     ck_assert_int_eq(rc_cache_health_check(s.cache), RC_OK); /* a pooled link */
     uint64_t connects = rc_cache_debug_connects(s.cache);
-    rc_hero *h = hero("h1", "Ann");
+    rc_hero *h = th_hero("h1", "Ann");
     ck_assert_int_eq(rc_repo_save(s.repo, h, NULL), RC_OK);
     rc_hero_free(h);
     th_redis_pause(&r);
@@ -507,7 +495,7 @@ START_TEST(test_killed_and_restarted)
         ck_assert_int_eq(rc_cache_mset(s.cache, keys, vals, lens, 3, 60), RC_OK);
         ck_assert_str_eq(name_of(s.repo, "h1", buf, sizeof buf), "Bea");
     }
-    rc_hero *h = hero("h1", "Cyd");
+    rc_hero *h = th_hero("h1", "Cyd");
     ck_assert_int_eq(rc_repo_update(s.repo, h, NULL, NULL), RC_OK);
     rc_hero_free(h);
     ck_assert_int_eq(th_redis_restart(&r), 0);

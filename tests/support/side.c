@@ -5,7 +5,21 @@
 #include "service.h"
 
 #include <check.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+rc_hero *th_hero(const char *id, const char *name)
+{
+    rc_hero *h = rc_hero_new();
+    h->id = strdup(id);
+    h->name = strdup(name);
+    h->age = 30;
+    h->gender = strdup("female");
+    h->appearance = strdup("tall");
+    h->language = strdup("en");
+    return h;
+}
 
 rc_repo *th_side_hero_repo(th_side *s)
 {

@@ -17,6 +17,9 @@ typedef struct th_side {
     rc_repo *repo;    /* a cached hero repository (owning its SQLite one) */
 } th_side;
 
+/* A valid hero id / name (age 30, female, "tall", en) for a test to save;
+ * the caller frees it with rc_hero_free. */
+rc_hero *th_hero(const char *id, const char *name);
 /* A cached hero repository on s's service and database. */
 rc_repo *th_side_hero_repo(th_side *s);
 /* Opens s on url and db_path with the settings kv (as th_cache_new); with
