@@ -7,13 +7,15 @@
  *
  * Workloads, each with one thread and again with two threads at once:
  *   find by id from SQLite; from the near cache (strict, the default, and
- *   with CACHE_L1_STRICT=false); through a service without the near cache on
+ *   with CACHE_L1_STRICT=false; ordinary copies, the default, and packed
+ *   results, repocache/entity.h); through a service without the near cache on
  *   a Redis hit; a raw hiredis GET of the same bytes on one connection (the
  *   floor); the miss path (the hero cache emptied, untimed, before each
  *   repetition, and every read of the repetition on a distinct hero); update
  *   from SQLite and through the cache (with its invalidation; cache_on_write
  *   off, and on as by default); the named query by_language returning 1,000
- *   heroes, from SQLite, the near cache, and Redis without the near cache.
+ *   heroes, from SQLite, the near cache (ordinary and packed), and Redis
+ *   without the near cache.
  *   Workloads that read warm caches warm them first, untimed.
  * Each figure is the median of --reps repetitions (default 5), all
  * workloads' repetitions interleaved. Targets are ratios from the same run,
@@ -63,6 +65,8 @@ typedef struct bench {
     rc_repo *cached_l2;           /* a decorator on it */
     rc_cache *cache_relaxed;      /* a service with CACHE_L1_STRICT=false */
     rc_repo *cached_relaxed;      /* a decorator on it */
+    rc_repo *packed;              /* on cache: packed_results */
+    rc_repo *packed_relaxed;      /* on cache_relaxed: packed_results */
     rc_cache *cache_nometrics;    /* ... and CACHE_METRICS_ENABLED=false */
     rc_repo *cached_nometrics;    /* a decorator on it */
     rc_hero *heroes[NHEROES];     /* the English heroes (as stored) */
@@ -129,6 +133,16 @@ static int op_relaxed_find(bench *b, int t, size_t i)
     return find_with(b->cached_relaxed, b, t, i);
 }
 
+static int op_packed_find(bench *b, int t, size_t i)
+{
+    return find_with(b->packed, b, t, i);
+}
+
+static int op_packed_relaxed_find(bench *b, int t, size_t i)
+{
+    return find_with(b->packed_relaxed, b, t, i);
+}
+
 static int op_nometrics_find(bench *b, int t, size_t i)
 {
     return find_with(b->cached_nometrics, b, t, i);
@@ -153,6 +167,8 @@ static int warm(bench *b, rc_repo *r)
 static int prep_warm(bench *b) { return warm(b, b->cached); }
 static int prep_warm_l2(bench *b) { return warm(b, b->cached_l2); }
 static int prep_warm_relaxed(bench *b) { return warm(b, b->cached_relaxed); }
+static int prep_warm_packed(bench *b) { return warm(b, b->packed); }
+static int prep_warm_packed_relaxed(bench *b) { return warm(b, b->packed_relaxed); }
 static int prep_warm_nometrics(bench *b) { return warm(b, b->cached_nometrics); }
 
 static int op_raw_get(bench *b, int t, size_t i)
@@ -219,6 +235,13 @@ static int op_cached_query(bench *b, int t, size_t i)
     (void)t;
     (void)i;
     return query_with(b->cached);
+}
+
+static int op_packed_query(bench *b, int t, size_t i)
+{
+    (void)t;
+    (void)i;
+    return query_with(b->packed);
 }
 
 static int op_l2_query(bench *b, int t, size_t i)
@@ -358,6 +381,8 @@ static void bench_close(bench *b)
     rc_repo_free(b->cached_nw);
     rc_repo_free(b->cached_l2);
     rc_repo_free(b->cached_relaxed);
+    rc_repo_free(b->packed);
+    rc_repo_free(b->packed_relaxed);
     rc_repo_free(b->cached_nometrics);
     rc_cache_free(b->cache_l2);
     rc_cache_free(b->cache_relaxed);
@@ -422,6 +447,12 @@ static int bench_open(bench *b, const char *path)
     if (rc == RC_OK)
         rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "false", NULL},
                           &b->cache_relaxed, &b->cached_relaxed);
+    rc_cached_repo_options packed = {.packed_results = true};
+    if (rc == RC_OK)
+        rc = rc_cached_repo_new(b->sqlite, b->cache, &b->st, &packed, &b->packed);
+    if (rc == RC_OK)
+        rc = rc_cached_repo_new(b->sqlite, b->cache_relaxed, &b->st, &packed,
+                                &b->packed_relaxed);
     if (rc == RC_OK) /* the cost of metrics on a hit: the same without them */
         rc = side_service(b, (const char *[]){"CACHE_L1_STRICT", "false",
                                               "CACHE_METRICS_ENABLED", "false", NULL},
@@ -459,6 +490,10 @@ static workload workloads[] = {
      prep_warm_relaxed, op_relaxed_find, 100000},
     {"find by id, near-cache hit (not strict, CACHE_METRICS_ENABLED=false)",
      "near_hit_nometrics", prep_warm_nometrics, op_nometrics_find, 100000},
+    {"find by id, near-cache hit, packed results", "near_hit_packed", prep_warm_packed,
+     op_packed_find, 100000},
+    {"find by id, near-cache hit, packed results, not strict", "near_hit_packed_relaxed",
+     prep_warm_packed_relaxed, op_packed_relaxed_find, 100000},
     {"find by id, Redis hit (near cache off)", "cache_hit", prep_warm_l2,
      op_l2_find, 5000},
     {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL, op_raw_get, 5000},
@@ -473,12 +508,14 @@ static workload workloads[] = {
      op_sqlite_query, 20},
     {"query by_language -> 1000 heroes, near-cache hit", "near_query", prep_warm,
      op_cached_query, 100},
+    {"query by_language -> 1000 heroes, near-cache hit, packed results", "near_query_packed",
+     prep_warm_packed, op_packed_query, 100},
     {"query by_language -> 1000 heroes, Redis hit (near off)", "cache_query",
      prep_warm_l2, op_l2_query, 20},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 #define NRESULTS (2 * NWORKLOADS)
-#define NTARGETS 10
+#define NTARGETS 14
 
 typedef struct options {
     const char *path; /* --db */
@@ -556,6 +593,18 @@ static double targets(const result *res, bench_target tg[NTARGETS])
                            R("near_hit_relaxed", 1)->us_per_op /
                                R("near_hit_nometrics", 1)->us_per_op,
                            1.10, false, "x"};
+    tg[10] = (bench_target){"near hit, packed / SQLite find throughput",
+                            R("near_hit_packed", 1)->ops_per_sec / sq, 20, true, "x"};
+    tg[11] = (bench_target){"near hit, packed, not strict / SQLite find throughput",
+                            R("near_hit_packed_relaxed", 1)->ops_per_sec / sq, 20, true, "x"};
+    tg[12] = (bench_target){"near hits, packed, not strict: 2 threads / 1 thread",
+                            R("near_hit_packed_relaxed", 2)->ops_per_sec /
+                                R("near_hit_packed_relaxed", 1)->ops_per_sec,
+                            1.7, true, "x"};
+    tg[13] = (bench_target){"1000-hero query: near hit, packed / SQLite throughput",
+                            R("near_query_packed", 1)->ops_per_sec /
+                                R("sqlite_query", 1)->ops_per_sec,
+                            5, true, "x"};
 #undef R
     return rtt;
 }

@@ -110,6 +110,51 @@ START_TEST(test_warm_read_in_process)
 }
 END_TEST
 
+START_TEST(test_packed_results)
+{
+    side a;
+    open_side(&a, NULL);
+    rc_strategy st;
+    rc_repo *inner = NULL, *packed = NULL;
+    rc_cached_repo_options o = {.own_inner = true, .packed_results = true};
+    ck_assert_int_eq(rc_sqlite_repo_new(a.db, &rc_hero_entity, &inner), RC_OK);
+    ck_assert_int_eq(rc_strategy_hero(NULL, &st), RC_OK);
+    ck_assert_int_eq(rc_cached_repo_new(inner, a.cache, &st, &o, &packed), RC_OK);
+    put_hero(a.repo, "h1", "Aria");
+    ck_assert_str_eq(name_of(packed, "h1"), "Aria"); /* database, fills Redis */
+    ck_assert_str_eq(name_of(packed, "h1"), "Aria"); /* Redis, into the near cache */
+    uint64_t before = near_hits(packed);
+    rc_hero *h = NULL;
+    ck_assert_int_eq(rc_repo_find_by_id(packed, "h1", (void **)&h), RC_OK);
+    ck_assert_uint_eq(near_hits(packed), before + 1);
+    ck_assert_uint_gt(h->packed_bytes_, sizeof *h); /* one block */
+    ck_assert_str_eq(h->appearance, "tall");
+    /* changed by assignment and written back: the new value is read */
+    h->name = strdup("Bria");
+    ck_assert_int_eq(rc_repo_update(packed, h, NULL, NULL), RC_OK);
+    rc_hero_free(h);
+    ck_assert_str_eq(name_of(packed, "h1"), "Bria");
+    /* the same store, read through an ordinary repository: ordinary copies */
+    ck_assert_str_eq(name_of(a.repo, "h1"), "Bria");
+    ck_assert_int_eq(rc_repo_find_by_id(a.repo, "h1", (void **)&h), RC_OK);
+    ck_assert_uint_eq(h->packed_bytes_, 0);
+    free(h->name);
+    h->name = strdup("mine");
+    rc_hero_free(h);
+    /* lists: packed items */
+    rc_list *l = NULL;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(rc_hero_find_by_language(packed, "en", &l), RC_OK);
+        ck_assert_uint_eq(l->len, 1);
+        if (i == 2)
+            ck_assert_uint_gt(((rc_hero *)l->items[0])->packed_bytes_, 0);
+        rc_list_free(l);
+    }
+    rc_repo_free(packed);
+    close_side(&a);
+}
+END_TEST
+
 START_TEST(test_other_service_write_seen_at_once)
 {
     side a, b;
@@ -349,6 +394,7 @@ static Suite *near_cache_suite(void)
     Suite *s = suite_create("near_cache");
     const th_case cases[] = {
         {"warm_read_in_process", test_warm_read_in_process},
+        {"packed_results", test_packed_results},
         {"other_service_write", test_other_service_write_seen_at_once},
         {"in_flight_race", test_invalidation_overtaking_the_reply_fences_the_fill},
         {"redis_ttl", test_redis_ttl_bounds_the_near_cache},

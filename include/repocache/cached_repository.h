@@ -63,10 +63,16 @@ typedef struct rc_cached_repo_options {
                                   rejected. */
     rc_fill_hook_fn fill_hook; /* test hook, see above; NULL = none */
     void *fill_hook_ud;        /* passed to fill_hook */
+    /* Near-cache hits return packed entities (repocache/entity.h, "Packed
+     * entities"): one allocation each, about a third of the cost of a hit.
+     * Off by default, because code that frees or reallocates a member of a
+     * returned entity (free(h->name); h->name = ...) must not run on them;
+     * turn it on where results are read, or changed only by assignment. */
+    bool packed_results;
     /* Room for options added later, each off when zero (see "Growing
      * structs" in repocache/export.h): initialise the whole struct, e.g.
      * with designated initializers. */
-    void *reserved_[4];
+    void *reserved_[3];
 } rc_cached_repo_options;
 
 /*

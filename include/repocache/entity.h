@@ -7,6 +7,20 @@
  * entity the caller frees with *_free; *_free and rc_list_free accept NULL;
  * *_clone returns a deep copy the caller frees (NULL when out of memory).
  *
+ * Packed entities. A cached repository opened with the option
+ * packed_results (repocache/cached_repository.h) may return packed
+ * entities: the struct and the bytes of every member in one allocation, so
+ * that a near-cache hit is one malloc and one copy instead of one per string
+ * (for a hero, 1 instead of 14; a hit then costs about a third). A packed
+ * entity is read like any other and freed with its *_free (rc_list_free for
+ * a list of them); *_clone of one gives an ordinary entity. Its members are
+ * not allocations of their own: never free(), realloc or rc_strlist_* a
+ * member of a packed entity. To change one, assign a new allocation to it
+ * (h->name = strdup("Ann")): the old bytes stay in the block, and *_free
+ * frees every member that points outside the block as well as the block.
+ * packed_bytes_ (the block's size, 0 for an ordinary entity) is the
+ * library's: never set it.
+ *
  * Optional fields: a NULL string is "absent/null"; an rc_opt_int with
  * set == false is null. Timestamps are ISO 8601 strings without a zone
  * ("2024-01-15T10:30:00" or "2024-01-15T10:30:00.123456").
@@ -75,6 +89,7 @@ typedef struct rc_hero {
     char *language;                 /* required: en | ru */
     char *created_at;               /* optional, set by save when NULL */
     char *updated_at;               /* optional, set by save/update */
+    size_t packed_bytes_;           /* the library's (packed entities, above) */
 } rc_hero;
 
 typedef struct rc_child {
@@ -86,6 +101,7 @@ typedef struct rc_child {
     rc_strlist interests;
     char *created_at;
     char *updated_at;
+    size_t packed_bytes_;           /* the library's (packed entities, above) */
 } rc_child;
 
 /* A story's audio file: {url, provider, metadata}. */
@@ -114,6 +130,7 @@ typedef struct rc_story {
     char *generation_info;      /* optional JSON text of any value */
     char *created_at;
     char *updated_at;
+    size_t packed_bytes_;           /* the library's (packed entities, above) */
 } rc_story;
 
 /* ---- string lists ---- */

@@ -177,20 +177,25 @@ void rc_cache_fallback_invalidate(rc_cache *c, const char *const *keys,
 /* A read's claim on a key of the near cache. */
 typedef struct rc_tier_fill {
     uint64_t ticket; /* the placeholder (0: none: store nothing) */
+    bool packed;     /* set by the caller: a hit's entities come packed */
+    uint64_t began_ns; /* set by the caller: when the read began
+                          (CLOCK_MONOTONIC, ns; 0: unknown) */
 } rc_tier_fill;
 
 /* Tracks the keys of namespace ns (prefix + ns + ":") for the near cache;
  * called once per cached repository. RC_OK (also without a near cache) or
  * RC_ENOMEM. */
 int rc_cache_tier_track(rc_cache *c, const char *ns);
-/* Looks key up for a read. RC_NEAR_HIT: *out holds a copy. RC_NEAR_FILL:
+/* Looks key up for a read. RC_NEAR_HIT: *out holds a copy (packed when
+ * f->packed). RC_NEAR_FILL:
  * *f holds the placeholder (finish with rc_cache_tier_put or _abandon).
  * 0 (*f empty): the near cache does not serve now, or another thread's fill
  * outlived wait_s; go on without it. Waits for another thread filling key
  * (single flight) up to wait_s seconds. */
 int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,
                         rc_near_value *out, rc_tier_fill *f);
-/* Stores *v (taken) under key through f for ttl seconds (capped by
+/* Stores *v (taken; pack its entities, core/pack.h, so that hits copy them
+ * cheaply) under key through f for ttl seconds (capped by
  * CACHE_L1_MAX_TTL) after applying the invalidations that reached the
  * process; size is v's encoded length. Returns whether it was stored. */
 bool rc_cache_tier_put(rc_cache *c, const char *key, rc_tier_fill *f,

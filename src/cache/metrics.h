@@ -14,7 +14,8 @@
  *
  * Cost on the hit path: one relaxed atomic increment of the (tier, outcome)
  * count in the calling thread's stripe (core/counter.h); with
- * CACHE_METRICS_ENABLED (the default) also two clock reads and the
+ * CACHE_METRICS_ENABLED (the default) also one clock read (the start is the reading
+ * the near cache takes anyway) and the
  * histogram's two relaxed increments, likewise striped. No lock, no cache
  * line shared by two threads.
  */
@@ -93,6 +94,11 @@ void rc_metrics_detach(rc_metrics *m);
 static inline uint64_t rc_metrics_start(const rc_metrics *m)
 {
     return m->timed ? rc_histogram_now_ns() : 0;
+}
+/* rc_metrics_start with the caller's reading of rc_histogram_now_ns. */
+static inline uint64_t rc_metrics_start_at(const rc_metrics *m, uint64_t now_ns)
+{
+    return m->timed ? now_ns : 0;
 }
 
 /* A read that began at t0 (rc_metrics_start) ended in (tier, outcome). */

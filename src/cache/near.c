@@ -3,6 +3,7 @@
 
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/pack.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -73,8 +74,9 @@ void rc_near_value_clear(rc_near_value *v)
     memset(v, 0, sizeof *v);
 }
 
-/* *out = a deep copy of v. RC_OK or RC_ENOMEM (out empty). */
-static int copy_value(const rc_near_value *v, rc_near_value *out)
+/* *out = a copy of v: its entities packed when packed (they are packed in
+ * the store), else ordinary. RC_OK or RC_ENOMEM (out empty). */
+static int copy_value(const rc_near_value *v, bool packed, rc_near_value *out)
 {
     *out = *v;
     switch (v->kind) {
@@ -84,10 +86,10 @@ static int copy_value(const rc_near_value *v, rc_near_value *out)
             memcpy(out->ptr, v->ptr, v->len + 1);
         break;
     case RC_NEAR_ENTITY:
-        out->ptr = v->ops->clone(v->ptr);
+        out->ptr = rc_entity_copy(v->ops, v->ptr, packed);
         break;
     case RC_NEAR_LIST:
-        out->ptr = rc_list_clone(v->ptr);
+        out->ptr = rc_list_copy(v->ptr, packed);
         break;
     case RC_NEAR_NEGATIVE:
         return RC_OK;
@@ -295,12 +297,12 @@ static entry *find_value(shard *s, const char *key, uint64_t hash, double now)
 }
 
 /* A hit on e (mutex held): marks it visited, counts it, copies it out. */
-static int take_hit(shard *s, entry *e, rc_near_value *out)
+static int take_hit(shard *s, entry *e, bool packed, rc_near_value *out)
 {
     if (!e->visited) /* no store when set: a hot entry's line stays shared */
         e->visited = true;
     s->hits++;
-    return copy_value(&e->v, out);
+    return copy_value(&e->v, packed, out);
 }
 
 /* rc_near_get (counted) and rc_near_lookup (not). */
@@ -314,10 +316,10 @@ static int get_value(rc_near *n, const char *key, rc_near_value *out, bool count
     entry *e = find_value(s, key, h, now);
     int st = RC_ENOTFOUND;
     if (e && counted)
-        st = take_hit(s, e, out);
+        st = take_hit(s, e, false, out);
     else if (e) {
         e->visited = true;
-        st = copy_value(&e->v, out);
+        st = copy_value(&e->v, false, out);
     }
     else if (counted)
         s->misses++;
@@ -364,6 +366,14 @@ static bool wait_until(shard *s, double deadline)
 int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out,
                   uint64_t *ticket)
 {
+    return rc_near_begin_as(n, key, wait_s, false, 0, out, ticket);
+}
+
+int rc_near_begin_as(rc_near *n, const char *key, double wait_s, bool packed,
+                     double now, rc_near_value *out, uint64_t *ticket)
+{
+    if (!(now > 0) || n->clock != rc_clock_monotonic) /* a test's clock */
+        now = n->clock(n->clock_ud);
     memset(out, 0, sizeof *out);
     *ticket = 0;
     uint64_t h = rc_hash_str(key);
@@ -373,9 +383,9 @@ int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out
     int res;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        entry *e = find_value(s, key, h, n->clock(n->clock_ud));
+        entry *e = find_value(s, key, h, now);
         if (e) {
-            res = take_hit(s, e, out) == RC_OK ? RC_NEAR_HIT : RC_ENOMEM;
+            res = take_hit(s, e, packed, out) == RC_OK ? RC_NEAR_HIT : RC_ENOMEM;
             break;
         }
         entry **p = slot_of(s, key, h); /* absent, or a fill in progress */
@@ -399,6 +409,7 @@ int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out
                 break;
             }
         }
+        now = n->clock(n->clock_ud); /* after the wait */
     }
     pthread_mutex_unlock(&s->mu);
     return res;

@@ -4,13 +4,16 @@
  * of Redis, and of the outage store's encoded values while Redis is away
  * (fallback.c keeps those under keys of their own).
  *
- * Representation: the store owns one decoded value per key and hands out a
- * deep copy (rc_hero_clone, rc_list_clone...). A copy is what the caller
- * must get anyway (it frees the answer with the entity's own free), it costs
- * a few hundred nanoseconds for a hero, and it keeps the store simple: no
- * reference counts, no value shared with a caller, nothing freed behind a
- * reader's back. A hit is one mutex of one shard, a hash lookup, a clock
- * read and the copy: no JSON, no system call.
+ * Representation: the store owns one decoded value per key, its entities
+ * packed (core/pack.h: one allocation each), and hands out a copy: packed
+ * for a caller that asked for packed results, else an ordinary deep copy. A
+ * copy is what the caller must get anyway (it frees the answer with the
+ * entity's own free) and it keeps the store simple: no reference counts, no
+ * value shared with a caller, nothing freed behind a reader's back. A packed
+ * copy of a hero is one malloc and one memcpy (about 40 ns here), a deep one
+ * 14 mallocs and the 14 frees the caller pays later (about 240 ns). A hit is
+ * one mutex of one shard, a hash lookup, a clock read and the copy: no
+ * JSON, no system call.
  *
  * Bounds: at most max_entries values and max_bytes bytes (a value's size is
  * its encoded length plus its key plus a fixed overhead per entry), split
@@ -48,8 +51,8 @@ typedef struct rc_near rc_near;
 /* What a value is. */
 typedef enum rc_near_kind {
     RC_NEAR_BYTES = 1, /* ptr: char[len + 1], NUL-terminated past len */
-    RC_NEAR_ENTITY,    /* ptr: an entity of type ops */
-    RC_NEAR_LIST,      /* ptr: an rc_list */
+    RC_NEAR_ENTITY,    /* ptr: an entity of type ops (packed in the store) */
+    RC_NEAR_LIST,      /* ptr: an rc_list (its items packed in the store) */
     RC_NEAR_NEGATIVE   /* a cached "not found" (ptr NULL) */
 } rc_near_kind;
 
@@ -106,6 +109,10 @@ int rc_near_lookup(rc_near *n, const char *key, rc_near_value *out);
  */
 int rc_near_begin(rc_near *n, const char *key, double wait_s, rc_near_value *out,
                   uint64_t *ticket);
+/* rc_near_begin, the copy of a hit's entities packed when packed; now is
+ * the caller's reading of the store's clock (0: read it here). */
+int rc_near_begin_as(rc_near *n, const char *key, double wait_s, bool packed,
+                     double now, rc_near_value *out, uint64_t *ticket);
 /* Stores *v (taken, even on refusal: *v is left empty) for ttl seconds
  * (capped at max_ttl) under key if the placeholder of ticket is still there,
  * and wakes the waiters; size is the value's encoded length (its accounted

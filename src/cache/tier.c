@@ -2,6 +2,7 @@
  * (near.c) gated by its coherence (tracking.c) and the breaker. */
 #include "cache/service.h"
 
+#include "core/clock.h"
 #include "core/str.h"
 
 #include <stdlib.h>
@@ -66,9 +67,9 @@ int rc_cache_tier_track(rc_cache *c, const char *ns)
  * plus the socket read in strict mode). The breaker is not asked on every
  * hit (its mutex would serialise threads): when it opens, call.c makes the
  * tracker lose coherence, which empties the store. */
-static bool serving(rc_cache *c)
+static bool serving(rc_cache *c, double now)
 {
-    return c->near && rc_tracking_ready(c->tracking, c->near_strict);
+    return c->near && rc_tracking_ready_at(c->tracking, c->near_strict, now);
 }
 
 int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,
@@ -76,9 +77,12 @@ int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,
 {
     f->ticket = 0;
     memset(out, 0, sizeof *out);
-    if (!serving(c))
+    /* one clock reading for the read's timing, the tracker and the expiry */
+    double now = f->began_ns ? (double)f->began_ns / 1e9 : rc_clock_monotonic(NULL);
+    if (!serving(c, now))
         return 0;
-    int res = rc_near_begin(c->near, key, c->single_flight ? wait_s : 0, out, &f->ticket);
+    int res = rc_near_begin_as(c->near, key, c->single_flight ? wait_s : 0, f->packed, now,
+                               out, &f->ticket);
     return res == RC_NEAR_HIT || res == RC_NEAR_FILL ? res : 0;
 }
 

@@ -148,10 +148,14 @@ void rc_tracking_sync(rc_tracking *t)
 
 bool rc_tracking_ready(rc_tracking *t, bool strict)
 {
+    return rc_tracking_ready_at(t, strict, rc_clock_monotonic(NULL));
+}
+
+bool rc_tracking_ready_at(rc_tracking *t, bool strict, double now)
+{
     unsigned s = atomic_load_explicit(&t->state, memory_order_acquire);
     if (s == ST_COHERENT && !strict &&
-        rc_clock_monotonic(NULL) - atomic_load_explicit(&t->drained, memory_order_relaxed) <=
-            RC_TRACKING_MAX_LAG)
+        now - atomic_load_explicit(&t->drained, memory_order_relaxed) <= RC_TRACKING_MAX_LAG)
         return true;
     if (!(s & ST_COHERENT))
         return false;

@@ -79,6 +79,8 @@ int rc_tracking_add_prefix(rc_tracking *t, const char *prefix);
  * that reached the socket is applied before any hit that begins more than
  * that after it arrived, however late the thread is scheduled. */
 bool rc_tracking_ready(rc_tracking *t, bool strict);
+/* rc_tracking_ready with the caller's reading of rc_clock_monotonic. */
+bool rc_tracking_ready_at(rc_tracking *t, bool strict, double now);
 /* The bound of the not-strict mode, seconds. */
 #define RC_TRACKING_MAX_LAG 0.001
 /* Applies every invalidation that has reached the subscriber socket (one

@@ -1,6 +1,6 @@
 /*
  * entity.c - string lists, the hero/child/story entities (new, free, clone,
- * validate), their descriptors and result lists.
+ * validate) and their descriptors (result lists: list.c).
  *
  * Every per-entity operation is one loop over the entity's field table
  * (entity_fields.h); the public typed functions are thin wrappers generated
@@ -198,7 +198,7 @@ static const rc_field story_fields_[] = {
 
 #define TABLE_(ename, arr, T, q)                                               \
     { .name = ename, .items = arr, .count = sizeof arr / sizeof arr[0],        \
-      .size = sizeof(T), .queries = q }
+      .size = sizeof(T), .packed_offset = offsetof(T, packed_bytes_), .queries = q }
 const rc_fields rc_hero_fields =
     TABLE_("hero", hero_fields_, rc_hero, &rc_hero_queries);
 const rc_fields rc_child_fields =
@@ -208,29 +208,58 @@ const rc_fields rc_story_fields =
 
 /* ---- generic free / clone ---- */
 
-void rc_fields_free(const rc_fields *t, void *e)
+size_t rc_fields_packed_bytes(const rc_fields *t, const void *e)
 {
-    if (e == NULL)
-        return;
+    return t->packed_offset ? *(const size_t *)((const char *)e + t->packed_offset) : 0;
+}
+
+/* Whether p points into the n bytes at lo (never, when n is 0). */
+static bool inside_(const void *p, const void *lo, size_t n)
+{
+    return (uintptr_t)p - (uintptr_t)lo < n;
+}
+
+/* Frees e's members that are not in the n bytes at lo: all of them for an
+ * ordinary entity (n = 0); for a packed one, those the caller assigned. */
+static void free_members_(const rc_fields *t, void *e, const void *lo, size_t n)
+{
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
         void *m = RC_FIELD_PTR(e, f);
         switch (f->kind) {
         case RC_FK_STR:
         case RC_FK_JSON:
-            free(*(char **)m);
+            if (!inside_(*(char **)m, lo, n))
+                free(*(char **)m);
             break;
-        case RC_FK_STRLIST:
-            rc_strlist_clear(m);
+        case RC_FK_STRLIST: {
+            rc_strlist *l = m;
+            for (size_t j = 0; j < l->len; j++)
+                if (!inside_(l->items[j], lo, n))
+                    free(l->items[j]);
+            if (!inside_(l->items, lo, n))
+                free(l->items);
+            *l = (rc_strlist){NULL, 0};
             break;
+        }
         case RC_FK_OBJ:
-            rc_fields_free(f->sub, *(void **)m);
+            if (inside_(*(void **)m, lo, n))
+                free_members_(f->sub, *(void **)m, lo, n);
+            else
+                rc_fields_free(f->sub, *(void **)m);
             break;
         case RC_FK_INT:
         case RC_FK_OPTINT:
             break;
         }
     }
+}
+
+void rc_fields_free(const rc_fields *t, void *e)
+{
+    if (e == NULL)
+        return;
+    free_members_(t, e, e, rc_fields_packed_bytes(t, e));
     free(e);
 }
 
@@ -245,6 +274,8 @@ void *rc_fields_clone(const rc_fields *t, const void *e)
     if (c == NULL)
         goto oom;
     memcpy(c, e, t->size);
+    if (t->packed_offset) /* the copy is an ordinary entity */
+        *(size_t *)((char *)c + t->packed_offset) = 0;
     for (size_t i = 0; i < t->count; i++) {
         const rc_field *f = &t->items[i];
         void *m = RC_FIELD_PTR(c, f);
@@ -541,58 +572,3 @@ int rc_fields_check_sizes(const rc_fields *t, const void *e)
 RC_DEFINE_ENTITY_(rc_hero, hero)
 RC_DEFINE_ENTITY_(rc_child, child)
 RC_DEFINE_ENTITY_(rc_story, story)
-
-/* ---- result lists ---- */
-
-rc_list *rc_list_new(const rc_entity_ops *ops)
-{
-    rc_list *l = calloc(1, sizeof *l);
-    if (l == NULL) {
-        rc_seterr(RC_ENOMEM, "out of memory");
-        return NULL;
-    }
-    l->ops = ops;
-    return l;
-}
-
-int rc_list_push(rc_list *l, void *e)
-{
-    if (l->len == l->cap) {
-        size_t cap = l->cap != 0 ? l->cap * 2 : 8;
-        void **items = realloc(l->items, cap * sizeof *items);
-        if (items == NULL) {
-            l->ops->free(e);
-            return rc_seterr(RC_ENOMEM, "out of memory");
-        }
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->len++] = e;
-    return RC_OK;
-}
-
-void rc_list_free(rc_list *l)
-{
-    if (l == NULL)
-        return;
-    for (size_t i = 0; i < l->len; i++)
-        l->ops->free(l->items[i]);
-    free(l->items);
-    free(l);
-}
-
-rc_list *rc_list_clone(const rc_list *l)
-{
-    rc_list *c = rc_list_new(l->ops);
-    if (c == NULL)
-        return NULL;
-    for (size_t i = 0; i < l->len; i++) {
-        void *e = l->ops->clone(l->items[i]);
-        if (e == NULL || rc_list_push(c, e) != RC_OK) {
-            rc_list_free(c);
-            rc_seterr(RC_ENOMEM, "out of memory");
-            return NULL;
-        }
-    }
-    return c;
-}

@@ -54,6 +54,8 @@ typedef struct rc_fields {
     const rc_field *items; /* the fields, in wire order */
     size_t count;         /* number of fields */
     size_t size;          /* sizeof the struct */
+    size_t packed_offset; /* offsetof its packed_bytes_ (core/pack.h); 0: it
+                             has none (a nested struct) */
     const struct rc_queries *queries; /* its named queries (entity_queries.h);
                                          NULL: none */
 } rc_fields;
@@ -67,11 +69,14 @@ extern const rc_fields rc_child_fields;
 extern const rc_fields rc_story_fields;
 extern const rc_fields rc_audio_file_fields;
 
-/* Frees every member of e and e itself; accepts NULL. */
+/* Frees every member of e and e itself; accepts NULL. For a packed e
+ * (core/pack.h): the block, and every member pointing outside it. */
 void rc_fields_free(const rc_fields *t, void *e);
-/* A deep copy of e (caller frees with rc_fields_free); NULL on ENOMEM.
- * Returns NULL for a NULL e too. */
+/* A deep copy of e (caller frees with rc_fields_free), ordinary even when e
+ * is packed; NULL on ENOMEM. Returns NULL for a NULL e too. */
 void *rc_fields_clone(const rc_fields *t, const void *e);
+/* The size of e's block when e is packed (core/pack.h), else 0. */
+size_t rc_fields_packed_bytes(const rc_fields *t, const void *e);
 /* RC_OK or RC_EINVAL with a message naming the field (prefix + name). */
 int rc_fields_validate(const rc_fields *t, const void *e, bool require_id);
 /* Checks only what decoding must refuse: string sizes, list lengths and

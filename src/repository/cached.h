@@ -26,6 +26,7 @@ typedef struct cached_repo {
     rc_cache *cache;         /* borrowed cache service */
     rc_strategy st;          /* copy of the strategy */
     bool own_inner;          /* destroy inner with us */
+    bool packed;             /* packed_results: near-cache hits come packed */
     int lease_ms;            /* lease lifetime */
     rc_fill_hook_fn hook;    /* test hook before a read fill */
     void *hook_ud;           /* its argument */

@@ -32,6 +32,7 @@
 
 #include "cache/lease.h"
 #include "core/clock.h"
+#include "core/pack.h"
 #include "core/str.h"
 #include "core/token.h"
 #include "repocache/codec.h"
@@ -153,7 +154,7 @@ static void tier_keep(cached_repo *r, bool is_list, const char *key,
     }
     rc_near_value nv = {.kind = is_list ? RC_NEAR_LIST : RC_NEAR_ENTITY,
                         .ops = r->st.entity};
-    nv.ptr = is_list ? (void *)rc_list_clone(v) : r->st.entity->clone(v);
+    nv.ptr = is_list ? (void *)rc_list_pack(v) : rc_entity_pack(r->st.entity, v);
     if (!nv.ptr) {
         rc_cache_tier_abandon(r->cache, key, f);
         return;
@@ -355,8 +356,8 @@ static int read_through(cached_repo *r, bool is_list, const char *key,
 static int cached_read(cached_repo *r, bool is_list, const char *key,
                        bool with_neg, const load_req *q, void **out)
 {
-    uint64_t t0 = rc_metrics_start(r->m);
-    rc_tier_fill f = {0};
+    uint64_t began = rc_histogram_now_ns(), t0 = rc_metrics_start_at(r->m, began);
+    rc_tier_fill f = {.packed = r->packed, .began_ns = began};
     rc_near_value nv;
     rc_read_how how = {RC_TIER_REDIS, RC_OUTCOME_MISS};
     double wait_s = (double)r->lease_ms / 1000.0;
@@ -556,6 +557,7 @@ int rc_cached_repo_new(rc_repo *inner, rc_cache *cache, const rc_strategy *st,
     r->cache = cache;
     r->st = *st;
     r->own_inner = own;
+    r->packed = opt && opt->packed_results;
     r->lease_ms = opt && opt->lease_ms > 0 ? opt->lease_ms : DEFAULT_LEASE_MS;
     r->hook = opt ? opt->fill_hook : NULL;
     r->hook_ud = opt ? opt->fill_hook_ud : NULL;
