@@ -1,6 +1,7 @@
 /* check_near.c - the near cache store: copies out, bounds, TTL on the
  * injected clock, SIEVE eviction, fenced fills, single flight with threads,
- * patterns. No Redis: the store alone. */
+ * patterns, lock-free hits racing removals and growth. No Redis: the store
+ * alone. */
 #include "harness.h"
 
 #include "cache/near.h"
@@ -308,11 +309,85 @@ START_TEST(test_wait_is_bounded)
 }
 END_TEST
 
+/* ---- lock-free hits ---- */
+
+typedef struct churn {
+    rc_near *n;
+    atomic_bool *stop;
+    long hits, wrong;      /* hits seen, hits whose value was not its key's */
+} churn;
+
+/* Hits the keys k0..k63, packed hero copies, checking each one's name. */
+static void *hitter(void *arg)
+{
+    churn *c = arg;
+    char key[16];
+    for (unsigned i = 0; !atomic_load(c->stop); i++) {
+        snprintf(key, sizeof key, "k%u", i % 64);
+        rc_near_value out;
+        uint64_t t;
+        int r = rc_near_begin_as(c->n, key, 0, i % 2 == 0, 0, &out, &t);
+        if (r == RC_NEAR_HIT) {
+            c->hits++;
+            c->wrong += strcmp(((rc_hero *)out.ptr)->name, key) != 0;
+            rc_near_value_clear(&out);
+        } else if (r == RC_NEAR_FILL) {
+            rc_near_abandon(c->n, key, t);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_lock_free_hits_race_removals)
+{
+    /* Two threads hit while this one removes, refills, evicts (the bound is
+     * below the keys written) and grows the tables (new keys): under ASan a
+     * hit that read a freed entry fails, under TSan an unordered one. */
+    rc_near *n = rc_near_new(200, 1 << 24, 60);
+    atomic_bool stop = false;
+    churn c[2] = {{.n = n, .stop = &stop}, {.n = n, .stop = &stop}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, hitter, &c[i]);
+    char key[16];
+    for (int round = 0; round < 20000; round++) {
+        snprintf(key, sizeof key, "k%d", round % 64);
+        rc_near_remove(n, key);
+        rc_near_value out, v = hero("x", key);
+        uint64_t t;
+        if (rc_near_begin(n, key, 1, &out, &t) == RC_NEAR_FILL)
+            rc_near_put(n, key, t, &v, 64, 60);
+        else {
+            rc_near_value_clear(&out);
+            rc_near_value_clear(&v);
+        }
+        snprintf(key, sizeof key, "other%d", round);
+        v = hero("x", key);
+        if (rc_near_begin(n, key, 1, &out, &t) == RC_NEAR_FILL)
+            rc_near_put(n, key, t, &v, 64, 60);
+        else
+            rc_near_value_clear(&v);
+        if (round % 5000 == 4999)
+            rc_near_reset(n);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_int_eq(c[0].wrong + c[1].wrong, 0);
+    ck_assert_int_gt(c[0].hits + c[1].hits, 0);
+    rc_near_stats st;
+    rc_near_get_stats(n, &st);
+    ck_assert_uint_ge(st.hits, (uint64_t)(c[0].hits + c[1].hits));
+    rc_near_free(n);
+}
+END_TEST
+
 static Suite *near_suite(void)
 {
     Suite *s = suite_create("near");
     const th_case cases[] = {
         {"copies_out", test_copies_out},
+        {"lock_free_hits", test_lock_free_hits_race_removals},
         {"fill_fenced", test_fill_fenced_by_invalidation},
         {"ttl", test_ttl_and_max_ttl},
         {"bounds", test_bounds},

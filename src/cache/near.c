@@ -2,6 +2,8 @@
 #include "cache/near.h"
 
 #include "core/clock.h"
+#include "core/counter.h"
+#include "core/epoch.h"
 #include "core/hash.h"
 #include "core/pack.h"
 
@@ -16,24 +18,40 @@
 #define NSHARDS_MAX 16        /* shards (fewer for tiny stores) */
 #define ENTRY_OVERHEAD 64     /* bytes accounted per entry beyond key + value */
 
+/*
+ * Hits take no lock: a reader walks a shard's table inside an epoch walk
+ * (core/epoch.h) and copies a value it finds; everything else (misses,
+ * placeholders, fills, removals, eviction) runs under the shard's mutex. So
+ * that a lock-free walk is safe, the table's links are atomic, a value entry
+ * is published complete (its ticket goes to 0 last, with release order) and
+ * never changes after, and an unlinked entry (or a table replaced by a
+ * larger one) is retired, freed only when no walk can hold it.
+ */
 typedef struct entry {
-    struct entry *hnext;      /* next in the hash chain */
+    struct entry *_Atomic hnext; /* next in the hash chain */
     struct entry *newer;      /* queue neighbour toward the head (newest) */
     struct entry *older;      /* queue neighbour toward the tail (oldest) */
     uint64_t hash;            /* rc_hash_str(key) */
-    uint64_t ticket;          /* non-zero: a placeholder, not in the queue */
+    _Atomic uint64_t ticket;  /* non-zero: a placeholder, not in the queue */
     rc_near_value v;          /* the value (empty for a placeholder) */
     size_t bytes;             /* accounted size */
     double expires;           /* clock time the value dies */
-    bool visited;             /* SIEVE: hit since the hand last passed */
+    atomic_bool visited;      /* SIEVE: hit since the hand last passed */
+    rc_retired retired;       /* for its free once unlinked */
     char key[];               /* NUL-terminated */
 } entry;
 
-typedef struct shard {
-    pthread_mutex_t mu;       /* guards everything below */
-    pthread_cond_t cv;        /* broadcast when a placeholder resolves */
-    entry **buckets;          /* hash chains */
+/* A shard's hash chains. */
+typedef struct table {
+    rc_retired retired;       /* for its free once replaced */
     size_t nbuckets;          /* power of two */
+    entry *_Atomic buckets[]; /* the chains */
+} table;
+
+typedef struct shard {
+    pthread_mutex_t mu;       /* guards everything below (writes of tab too) */
+    pthread_cond_t cv;        /* broadcast when a placeholder resolves */
+    table *_Atomic tab;       /* the hash chains */
     size_t nentries;          /* values and placeholders in the table */
     entry *head, *tail;       /* the value queue: newest, oldest */
     entry *hand;              /* SIEVE hand (NULL: start from the tail) */
@@ -43,6 +61,8 @@ typedef struct shard {
 } shard;
 
 struct rc_near {
+    rc_counter lock_free_hits; /* hits of the lock-free path (the rest: shards) */
+    rc_retire_list retired;   /* unlinked entries and replaced tables */
     shard *shards;            /* nshards of them */
     size_t nshards;           /* power of two */
     double max_ttl;           /* cap on any value's life, seconds */
@@ -102,6 +122,30 @@ static int copy_value(const rc_near_value *v, bool packed, rc_near_value *out)
 
 /* ---- lifecycle ---- */
 
+/* An empty table of n chains; NULL on ENOMEM. */
+static table *table_new(size_t n)
+{
+    table *t = malloc(sizeof *t + n * sizeof t->buckets[0]);
+    if (!t)
+        return NULL;
+    t->nbuckets = n;
+    for (size_t i = 0; i < n; i++)
+        atomic_init(&t->buckets[i], NULL);
+    return t;
+}
+
+static void table_free(rc_retired *r)
+{
+    free((char *)r - offsetof(table, retired));
+}
+
+static void entry_free(rc_retired *r)
+{
+    entry *e = (entry *)(void *)((char *)r - offsetof(entry, retired));
+    rc_near_value_clear(&e->v);
+    free(e);
+}
+
 static bool shard_init(shard *s, size_t max_values, size_t max_bytes)
 {
     memset(s, 0, sizeof *s);
@@ -115,8 +159,9 @@ static bool shard_init(shard *s, size_t max_values, size_t max_bytes)
         pthread_cond_destroy(&s->cv);
         ok = false;
     }
-    s->nbuckets = 64;
-    if (ok && !(s->buckets = calloc(s->nbuckets, sizeof *s->buckets))) {
+    table *t = ok ? table_new(64) : NULL;
+    atomic_init(&s->tab, t);
+    if (ok && !t) {
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
         ok = false;
@@ -128,13 +173,13 @@ static bool shard_init(shard *s, size_t max_values, size_t max_bytes)
 
 static void shard_destroy(shard *s)
 {
-    for (size_t b = 0; b < s->nbuckets; b++)
-        for (entry *e = s->buckets[b], *next; e; e = next) {
+    table *t = s->tab;
+    for (size_t b = 0; b < t->nbuckets; b++)
+        for (entry *e = t->buckets[b], *next; e; e = next) {
             next = e->hnext;
-            rc_near_value_clear(&e->v);
-            free(e);
+            entry_free(&e->retired);
         }
-    free(s->buckets);
+    free(t);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
 }
@@ -143,9 +188,13 @@ rc_near *rc_near_new(size_t max_entries, size_t max_bytes, double max_ttl)
 {
     if (max_entries < 1 || max_bytes < 1 || !(max_ttl > 0))
         return NULL;
-    rc_near *n = calloc(1, sizeof *n);
+    rc_near *n = rc_counter_struct_alloc(sizeof *n);
     if (!n)
         return NULL;
+    if (rc_retire_list_init(&n->retired) != 0) {
+        free(n);
+        return NULL;
+    }
     n->nshards = NSHARDS_MAX;
     while (n->nshards > 1 && max_entries / n->nshards < 4)
         n->nshards /= 2;
@@ -166,6 +215,7 @@ rc_near *rc_near_new(size_t max_entries, size_t max_bytes, double max_ttl)
     while (ok > 0)
         shard_destroy(&n->shards[--ok]);
     free(n->shards);
+    rc_retire_list_destroy(&n->retired);
     free(n);
     return NULL;
 }
@@ -177,6 +227,7 @@ void rc_near_free(rc_near *n)
     for (size_t i = 0; i < n->nshards; i++)
         shard_destroy(&n->shards[i]);
     free(n->shards);
+    rc_retire_list_destroy(&n->retired);
     free(n);
 }
 
@@ -193,9 +244,10 @@ static shard *shard_of(rc_near *n, uint64_t hash)
     return &n->shards[(hash >> 48) & (n->nshards - 1)];
 }
 
-static entry **slot_of(shard *s, const char *key, uint64_t hash)
+static entry *_Atomic *slot_of(shard *s, const char *key, uint64_t hash)
 {
-    entry **p = &s->buckets[hash & (s->nbuckets - 1)];
+    table *t = s->tab;
+    entry *_Atomic *p = &t->buckets[hash & (t->nbuckets - 1)];
     while (*p && ((*p)->hash != hash || strcmp((*p)->key, key) != 0))
         p = &(*p)->hnext;
     return p;
@@ -203,23 +255,26 @@ static entry **slot_of(shard *s, const char *key, uint64_t hash)
 
 /* Doubles the buckets when the table is full (best effort: on ENOMEM the
  * chains just grow longer). */
-static void maybe_grow(shard *s)
+static void maybe_grow(rc_near *n, shard *s)
 {
-    if (s->nentries < s->nbuckets)
+    table *old = s->tab;
+    if (s->nentries < old->nbuckets)
         return;
-    size_t nb = 2 * s->nbuckets;
-    entry **b = calloc(nb, sizeof *b);
-    if (!b)
+    size_t nb = 2 * old->nbuckets;
+    table *t = table_new(nb);
+    if (!t)
         return;
-    for (size_t i = 0; i < s->nbuckets; i++)
-        for (entry *e = s->buckets[i], *next; e; e = next) {
+    /* A walk in the old table meanwhile may be led into a new chain and
+     * miss its key (it then takes the locked path); the chains never form
+     * a cycle, and no entry is freed. */
+    for (size_t i = 0; i < old->nbuckets; i++)
+        for (entry *e = old->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            e->hnext = b[e->hash & (nb - 1)];
-            b[e->hash & (nb - 1)] = e;
+            e->hnext = t->buckets[e->hash & (nb - 1)];
+            t->buckets[e->hash & (nb - 1)] = e;
         }
-    free(s->buckets);
-    s->buckets = b;
-    s->nbuckets = nb;
+    s->tab = t;
+    rc_retire(&n->retired, &old->retired, table_free);
 }
 
 static void queue_push(shard *s, entry *e)
@@ -253,7 +308,7 @@ static void queue_unlink(shard *s, entry *e)
 
 /* Unlinks *p from the table (and the queue) and frees it; wakes waiters of
  * a placeholder. Returns whether it held a value. */
-static bool drop(shard *s, entry **p)
+static bool drop(rc_near *n, shard *s, entry *_Atomic *p)
 {
     entry *e = *p;
     bool had_value = e->ticket == 0;
@@ -263,13 +318,12 @@ static bool drop(shard *s, entry **p)
         queue_unlink(s, e);
     else
         pthread_cond_broadcast(&s->cv);
-    rc_near_value_clear(&e->v);
-    free(e);
+    rc_retire(&n->retired, &e->retired, entry_free);
     return had_value;
 }
 
 /* SIEVE: evicts one value (the shard holds at least one). */
-static void evict_one(shard *s)
+static void evict_one(rc_near *n, shard *s)
 {
     entry *e = s->hand ? s->hand : s->tail;
     while (e->visited) {
@@ -277,20 +331,20 @@ static void evict_one(shard *s)
         e = e->newer ? e->newer : s->tail;
     }
     s->hand = e->newer;
-    drop(s, slot_of(s, e->key, e->hash));
+    drop(n, s, slot_of(s, e->key, e->hash));
     s->evictions++;
 }
 
 /* ---- reads ---- */
 
 /* The live value entry of key, dropping it when expired; NULL otherwise. */
-static entry *find_value(shard *s, const char *key, uint64_t hash, double now)
+static entry *find_value(rc_near *n, shard *s, const char *key, uint64_t hash, double now)
 {
-    entry **p = slot_of(s, key, hash);
+    entry *_Atomic *p = slot_of(s, key, hash);
     if (!*p || (*p)->ticket)
         return NULL;
     if ((*p)->expires <= now) {
-        drop(s, p);
+        drop(n, s, p);
         return NULL;
     }
     return *p;
@@ -305,6 +359,29 @@ static int take_hit(shard *s, entry *e, bool packed, rc_near_value *out)
     return copy_value(&e->v, packed, out);
 }
 
+/* A hit without the lock: a copy of key's live value in *out, or false
+ * (nothing, a placeholder, expired, no epoch slot, out of memory: the
+ * locked path then decides). */
+static bool lock_free_hit(rc_near *n, shard *s, const char *key, uint64_t hash,
+                          double now, bool packed, rc_near_value *out)
+{
+    if (!rc_epoch_enter())
+        return false;
+    table *t = atomic_load_explicit(&s->tab, memory_order_acquire);
+    entry *e = atomic_load_explicit(&t->buckets[hash & (t->nbuckets - 1)],
+                                    memory_order_acquire);
+    while (e && (e->hash != hash || strcmp(e->key, key) != 0))
+        e = atomic_load_explicit(&e->hnext, memory_order_acquire);
+    bool hit = e && atomic_load_explicit(&e->ticket, memory_order_acquire) == 0 &&
+               e->expires > now && copy_value(&e->v, packed, out) == RC_OK;
+    if (hit && !atomic_load_explicit(&e->visited, memory_order_relaxed))
+        atomic_store_explicit(&e->visited, true, memory_order_relaxed);
+    rc_epoch_leave();
+    if (hit)
+        rc_counter_add(&n->lock_free_hits);
+    return hit;
+}
+
 /* rc_near_get (counted) and rc_near_lookup (not). */
 static int get_value(rc_near *n, const char *key, rc_near_value *out, bool counted)
 {
@@ -313,7 +390,7 @@ static int get_value(rc_near *n, const char *key, rc_near_value *out, bool count
     shard *s = shard_of(n, h);
     double now = n->clock(n->clock_ud);
     pthread_mutex_lock(&s->mu);
-    entry *e = find_value(s, key, h, now);
+    entry *e = find_value(n, s, key, h, now);
     int st = RC_ENOTFOUND;
     if (e && counted)
         st = take_hit(s, e, false, out);
@@ -347,8 +424,9 @@ static uint64_t add_placeholder(rc_near *n, shard *s, const char *key, uint64_t 
     memcpy(e->key, key, kl + 1);
     e->hash = hash;
     e->ticket = atomic_fetch_add(&n->next_ticket, 1);
-    maybe_grow(s);
-    entry **p = &s->buckets[hash & (s->nbuckets - 1)];
+    maybe_grow(n, s);
+    table *t = s->tab;
+    entry *_Atomic *p = &t->buckets[hash & (t->nbuckets - 1)];
     e->hnext = *p;
     *p = e;
     s->nentries++;
@@ -378,17 +456,19 @@ int rc_near_begin_as(rc_near *n, const char *key, double wait_s, bool packed,
     *ticket = 0;
     uint64_t h = rc_hash_str(key);
     shard *s = shard_of(n, h);
+    if (lock_free_hit(n, s, key, h, now, packed, out))
+        return RC_NEAR_HIT;
     double deadline = 0; /* set when we first wait */
     bool waited = false;
     int res;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        entry *e = find_value(s, key, h, now);
+        entry *e = find_value(n, s, key, h, now);
         if (e) {
             res = take_hit(s, e, packed, out) == RC_OK ? RC_NEAR_HIT : RC_ENOMEM;
             break;
         }
-        entry **p = slot_of(s, key, h); /* absent, or a fill in progress */
+        entry *_Atomic *p = slot_of(s, key, h); /* absent, or a fill in progress */
         if (!*p) {
             s->misses++;
             *ticket = add_placeholder(n, s, key, h);
@@ -425,27 +505,27 @@ bool rc_near_put(rc_near *n, const char *key, uint64_t ticket, rc_near_value *v,
     size_t bytes = size + strlen(key) + ENTRY_OVERHEAD;
     bool stored = false;
     pthread_mutex_lock(&s->mu);
-    entry **p = slot_of(s, key, h);
+    entry *_Atomic *p = slot_of(s, key, h);
     if (ticket == 0) { /* unconditional: replace whatever is there */
         if (*p)
-            drop(s, p);
+            drop(n, s, p);
         ticket = add_placeholder(n, s, key, h);
         p = slot_of(s, key, h);
     }
     entry *e = *p;
     if (e && ticket && e->ticket == ticket) {
         if (bytes > s->max_bytes || !(ttl > 0)) {
-            drop(s, p); /* never fits: nothing stored, waiters load */
+            drop(n, s, p); /* never fits: nothing stored, waiters load */
         } else {
-            e->ticket = 0;
             e->v = *v;
             memset(v, 0, sizeof *v);
             e->bytes = bytes;
             e->expires = n->clock(n->clock_ud) + (ttl < n->max_ttl ? ttl : n->max_ttl);
             e->visited = false;
+            e->ticket = 0; /* last: a lock-free walk now sees a complete value */
             queue_push(s, e);
             while (s->values > s->max_values || s->bytes > s->max_bytes)
-                evict_one(s);
+                evict_one(n, s);
             pthread_cond_broadcast(&s->cv);
             stored = true;
         }
@@ -460,9 +540,9 @@ void rc_near_abandon(rc_near *n, const char *key, uint64_t ticket)
     uint64_t h = rc_hash_str(key);
     shard *s = shard_of(n, h);
     pthread_mutex_lock(&s->mu);
-    entry **p = slot_of(s, key, h);
+    entry *_Atomic *p = slot_of(s, key, h);
     if (*p && ticket && (*p)->ticket == ticket)
-        drop(s, p);
+        drop(n, s, p);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -472,9 +552,9 @@ bool rc_near_remove(rc_near *n, const char *key)
     shard *s = shard_of(n, h);
     bool found = false;
     pthread_mutex_lock(&s->mu);
-    entry **p = slot_of(s, key, h);
+    entry *_Atomic *p = slot_of(s, key, h);
     if (*p) {
-        drop(s, p);
+        drop(n, s, p);
         found = true;
     }
     pthread_mutex_unlock(&s->mu);
@@ -492,11 +572,12 @@ static size_t visit_where(rc_near *n, bool (*match)(const char *key, const void 
     for (size_t i = 0; i < n->nshards; i++) {
         shard *s = &n->shards[i];
         pthread_mutex_lock(&s->mu);
-        for (size_t b = 0; b < s->nbuckets; b++)
-            for (entry **p = &s->buckets[b]; *p;) {
+        table *t = s->tab;
+        for (size_t b = 0; b < t->nbuckets; b++)
+            for (entry *_Atomic *p = &t->buckets[b]; *p;) {
                 bool hit = match((*p)->key, ud);
                 if (hit && remove) {
-                    found += drop(s, p);
+                    found += drop(n, s, p);
                     continue;
                 }
                 found += hit && (*p)->ticket == 0;
@@ -551,7 +632,7 @@ long long rc_near_ttl(rc_near *n, const char *key)
     double now = n->clock(n->clock_ud);
     long long ttl = -2;
     pthread_mutex_lock(&s->mu);
-    entry *e = find_value(s, key, h, now);
+    entry *e = find_value(n, s, key, h, now);
     if (e)
         ttl = ceil_seconds(e->expires - now);
     pthread_mutex_unlock(&s->mu);
@@ -572,4 +653,5 @@ void rc_near_get_stats(rc_near *n, rc_near_stats *st)
         st->waits += s->waits;
         pthread_mutex_unlock(&s->mu);
     }
+    st->hits += rc_counter_get(&n->lock_free_hits);
 }

@@ -12,8 +12,7 @@
  * value shared with a caller, nothing freed behind a reader's back. A packed
  * copy of a hero is one malloc and one memcpy (about 40 ns here), a deep one
  * 14 mallocs and the 14 frees the caller pays later (about 240 ns). A hit is
- * one mutex of one shard, a hash lookup, a clock read and the copy: no
- * JSON, no system call.
+ * a hash lookup without a lock and the copy: no JSON, no system call.
  *
  * Bounds: at most max_entries values and max_bytes bytes (a value's size is
  * its encoded length plus its key plus a fixed overhead per entry), split
@@ -34,7 +33,9 @@
  * Other threads that miss the same key meanwhile wait for the filler instead
  * of loading it again.
  *
- * Thread-safe (one mutex and one condition variable per shard).
+ * Thread-safe: one mutex and one condition variable per shard; hits take
+ * neither (near.c: an epoch walk, core/epoch.h), so threads that hit do
+ * not share a written cache line.
  */
 #ifndef RC_CACHE_NEAR_H
 #define RC_CACHE_NEAR_H
