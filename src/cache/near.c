@@ -5,7 +5,6 @@
 #include "core/counter.h"
 #include "core/epoch.h"
 #include "core/hash.h"
-#include "core/pack.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -18,15 +17,8 @@
 #define NSHARDS_MAX 16        /* shards (fewer for tiny stores) */
 #define ENTRY_OVERHEAD 64     /* bytes accounted per entry beyond key + value */
 
-/*
- * Hits take no lock: a reader walks a shard's table inside an epoch walk
- * (core/epoch.h) and copies a value it finds; everything else (misses,
- * placeholders, fills, removals, eviction) runs under the shard's mutex. So
- * that a lock-free walk is safe, the table's links are atomic, a value entry
- * is published complete (its ticket goes to 0 last, with release order) and
- * never changes after, and an unlinked entry (or a table replaced by a
- * larger one) is retired, freed only when no walk can hold it.
- */
+/* Lock-free hits (near.h): links atomic, a value published whole (ticket
+ * to 0 last) and never changed, unlinked memory retired (core/epoch.h). */
 typedef struct entry {
     struct entry *_Atomic hnext; /* next in the hash chain */
     struct entry *newer;      /* queue neighbour toward the head (newest) */
@@ -70,55 +62,6 @@ struct rc_near {
     rc_clock_fn clock;        /* time source for expiry */
     void *clock_ud;           /* its argument */
 };
-
-/* ---- values ---- */
-
-void rc_near_value_clear(rc_near_value *v)
-{
-    if (!v)
-        return;
-    switch (v->kind) {
-    case RC_NEAR_BYTES:
-        free(v->ptr);
-        break;
-    case RC_NEAR_ENTITY:
-        if (v->ops)
-            v->ops->free(v->ptr);
-        break;
-    case RC_NEAR_LIST:
-        rc_list_free(v->ptr);
-        break;
-    case RC_NEAR_NEGATIVE:
-        break;
-    }
-    memset(v, 0, sizeof *v);
-}
-
-/* *out = a copy of v: its entities packed when packed (they are packed in
- * the store), else ordinary. RC_OK or RC_ENOMEM (out empty). */
-static int copy_value(const rc_near_value *v, bool packed, rc_near_value *out)
-{
-    *out = *v;
-    switch (v->kind) {
-    case RC_NEAR_BYTES:
-        out->ptr = malloc(v->len + 1);
-        if (out->ptr)
-            memcpy(out->ptr, v->ptr, v->len + 1);
-        break;
-    case RC_NEAR_ENTITY:
-        out->ptr = rc_entity_copy(v->ops, v->ptr, packed);
-        break;
-    case RC_NEAR_LIST:
-        out->ptr = rc_list_copy(v->ptr, packed);
-        break;
-    case RC_NEAR_NEGATIVE:
-        return RC_OK;
-    }
-    if (out->ptr)
-        return RC_OK;
-    memset(out, 0, sizeof *out);
-    return RC_ENOMEM;
-}
 
 /* ---- lifecycle ---- */
 
@@ -356,7 +299,7 @@ static int take_hit(shard *s, entry *e, bool packed, rc_near_value *out)
     if (!e->visited) /* no store when set: a hot entry's line stays shared */
         e->visited = true;
     s->hits++;
-    return copy_value(&e->v, packed, out);
+    return rc_near_value_copy(&e->v, packed, out);
 }
 
 /* A hit without the lock: a copy of key's live value in *out, or false
@@ -373,7 +316,7 @@ static bool lock_free_hit(rc_near *n, shard *s, const char *key, uint64_t hash,
     while (e && (e->hash != hash || strcmp(e->key, key) != 0))
         e = atomic_load_explicit(&e->hnext, memory_order_acquire);
     bool hit = e && atomic_load_explicit(&e->ticket, memory_order_acquire) == 0 &&
-               e->expires > now && copy_value(&e->v, packed, out) == RC_OK;
+               e->expires > now && rc_near_value_copy(&e->v, packed, out) == RC_OK;
     if (hit && !atomic_load_explicit(&e->visited, memory_order_relaxed))
         atomic_store_explicit(&e->visited, true, memory_order_relaxed);
     rc_epoch_leave();
@@ -396,7 +339,7 @@ static int get_value(rc_near *n, const char *key, rc_near_value *out, bool count
         st = take_hit(s, e, false, out);
     else if (e) {
         e->visited = true;
-        st = copy_value(&e->v, false, out);
+        st = rc_near_value_copy(&e->v, false, out);
     }
     else if (counted)
         s->misses++;
@@ -561,8 +504,6 @@ bool rc_near_remove(rc_near *n, const char *key)
     return found;
 }
 
-/* Removes every entry of every shard for which match(key, ud) holds;
- * returns how many values went. */
 /* Removes (or, !remove, counts) every value whose key matches; placeholders
  * are removed too but never counted. */
 static size_t visit_where(rc_near *n, bool (*match)(const char *key, const void *ud),

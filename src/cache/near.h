@@ -34,8 +34,14 @@
  * of loading it again.
  *
  * Thread-safe: one mutex and one condition variable per shard; hits take
- * neither (near.c: an epoch walk, core/epoch.h), so threads that hit do
- * not share a written cache line.
+ * neither, so threads that hit do not share a written cache line. A hit
+ * walks the shard's table inside an epoch walk (core/epoch.h) and copies the
+ * value it finds; everything else (misses, placeholders, fills, removals,
+ * eviction) runs under the shard's mutex. For the walk's sake the table's
+ * links are atomic, a value entry is published complete (its ticket goes to
+ * 0 last, with release order) and never changes after, and an unlinked
+ * entry (or a table replaced by a larger one) is retired: freed only when no
+ * walk can hold it.
  */
 #ifndef RC_CACHE_NEAR_H
 #define RC_CACHE_NEAR_H
@@ -67,6 +73,9 @@ typedef struct rc_near_value {
 
 /* Frees v's value (by kind) and zeroes v; accepts NULL and empty values. */
 void rc_near_value_clear(rc_near_value *v);
+/* *out = a copy of v: its entities packed when packed and v's are (they are
+ * in the store), else ordinary. RC_OK or RC_ENOMEM (out empty). */
+int rc_near_value_copy(const rc_near_value *v, bool packed, rc_near_value *out);
 
 /* What rc_near_begin found. */
 typedef enum rc_near_begin_result {
