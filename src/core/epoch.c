@@ -67,7 +67,8 @@ bool rc_epoch_enter(void)
     slot *s = my_slot();
     if (!s)
         return false;
-    atomic_store(&s->epoch, atomic_load(&global_epoch));
+    /* relaxed: the fence orders it before the walk's loads */
+    atomic_store_explicit(&s->epoch, atomic_load(&global_epoch), memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
     return true;
 }

@@ -31,7 +31,8 @@ typedef struct cached_repo {
     rc_fill_hook_fn hook;    /* test hook before a read fill */
     void *hook_ud;           /* its argument */
     const char *prefix;      /* CACHE_KEY_PREFIX (borrowed from cache) */
-    size_t head_len;         /* strlen(prefix) + strlen(ns) + 1 */
+    char *head;              /* prefix + ns + ":", the start of every key */
+    size_t head_len;         /* strlen(head) */
     bool head_tagged;        /* prefix + ns + ":" holds a hash tag: every key
                                 of ns is in its slot (cached_keys.c) */
     char *ns_glob;           /* escaped ns + ":*", relative to the prefix */
@@ -60,6 +61,11 @@ static inline cached_repo *rc_cached_self(rc_repo *base)
  * one. RC_OK, or RC_EINVAL when a '{' there would split a key's slot from
  * its lease's; RC_ENOMEM. */
 int rc_cached_keys_init(cached_repo *r);
+/* *key = the by-id key of id (rc_strategy_key_id's), built in buf[size]
+ * when it fits, else allocated: free it when it is not buf. RC_OK, or
+ * RC_EINVAL for a bad id, RC_ENOMEM. */
+int rc_cached_key_id(const cached_repo *r, const char *id, char *buf, size_t size,
+                     char **key);
 /* The lease of data key key (P + ns + ":~lease:{T}" + rest); NULL when out
  * of memory. */
 char *rc_cached_lease_key(const cached_repo *r, const char *key);

@@ -18,7 +18,7 @@ int rc_cached_keys_init(cached_repo *r)
 {
     const char *ns = r->st.ns;
     size_t pl = strlen(r->prefix), nl = strlen(ns);
-    char *head = malloc(r->head_len + 1);
+    char *head = r->head = malloc(r->head_len + 1);
     if (!head)
         return rc_seterr(RC_ENOMEM, "cached repo: out of memory");
     memcpy(head, r->prefix, pl);
@@ -26,16 +26,29 @@ int rc_cached_keys_init(cached_repo *r)
     memcpy(head + pl + nl, ":", 2);
     const char *open = strchr(head, '{');
     const char *close = open ? strchr(open + 1, '}') : NULL;
-    int st = RC_OK;
     r->head_tagged = open && close && close > open + 1;
     if (open && !r->head_tagged)
-        st = rc_seterr(RC_EINVAL,
-                       "CACHE_KEY_PREFIX and namespace '%s': a '{' without a non-empty "
-                       "'{...}' hash tag after it would put keys and their leases in "
-                       "different Redis Cluster slots",
-                       head);
-    free(head);
-    return st;
+        return rc_seterr(RC_EINVAL,
+                         "CACHE_KEY_PREFIX and namespace '%s': a '{' without a non-empty "
+                         "'{...}' hash tag after it would put keys and their leases in "
+                         "different Redis Cluster slots",
+                         head);
+    return RC_OK;
+}
+
+int rc_cached_key_id(const cached_repo *r, const char *id, char *buf, size_t size,
+                     char **key)
+{
+    size_t il = id ? strlen(id) : 0;
+    if (r->head_len + il >= size) /* the rare long key: the strategy's own way */
+        return rc_strategy_key_id(&r->st, r->prefix, id, key);
+    int rc = rc_id_validate(id);
+    if (rc != RC_OK)
+        return rc;
+    memcpy(buf, r->head, r->head_len);
+    memcpy(buf + r->head_len, id, il + 1);
+    *key = buf;
+    return RC_OK;
 }
 
 /* P + ns + ":" + tag + "{T}" + rest-of(key), where key = P + ns + ":" + rest

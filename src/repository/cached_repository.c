@@ -385,15 +385,16 @@ static int cached_read(cached_repo *r, bool is_list, const char *key,
 static int cached_find_by_id(rc_repo *base, const char *id, void **out)
 {
     cached_repo *r = rc_cached_self(base);
-    char *key = NULL;
+    char buf[256], *key = NULL;
     load_req q = {.id = id};
     *out = NULL;
-    if (rc_strategy_key_id(&r->st, r->prefix, id, &key) != RC_OK) {
+    if (rc_cached_key_id(r, id, buf, sizeof buf, &key) != RC_OK) {
         rc_clearerr();
         return rc_repo_find_by_id(r->inner, id, out); /* its status */
     }
     int rc = cached_read(r, false, key, r->st.negative_ttl > 0, &q, out);
-    free(key);
+    if (key != buf)
+        free(key);
     return rc;
 }
 
@@ -458,6 +459,7 @@ static void cached_destroy(rc_repo *base)
     rc_metrics_detach(r->m);
     free(r->ns_glob);
     free(r->lease_glob);
+    free(r->head);
     free(r);
 }
 
