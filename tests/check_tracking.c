@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "repocache/settings.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,33 @@ typedef struct world {
 
 static void hook_invalidate(void *ud, const char *key) { rc_near_remove(ud, key); }
 static void hook_flush(void *ud) { rc_near_reset(ud); }
+
+/* A gate the invalidation hook can be held at: a drain that has read an
+ * invalidation and not applied it yet. */
+typedef struct gate {
+    rc_near *near;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool closed;  /* hold the next invalidation */
+    bool holding; /* one is held */
+} gate;
+
+static void gated_invalidate(void *ud, const char *key)
+{
+    gate *g = ud;
+    pthread_mutex_lock(&g->mu);
+    if (g->closed) {
+        g->holding = true;
+        pthread_cond_broadcast(&g->cv);
+        while (g->closed)
+            pthread_cond_wait(&g->cv, &g->mu);
+        g->holding = false;
+    }
+    pthread_mutex_unlock(&g->mu);
+    rc_near_remove(g->near, key);
+}
+
+static void gated_flush(void *ud) { rc_near_reset(((gate *)ud)->near); }
 
 /* Waits up to 10 s for the tracker to be (or not be) coherent. */
 static void wait_coherent(world *w, bool want)
@@ -51,7 +80,7 @@ static void wait_losses(world *w, uint64_t n)
     }
 }
 
-static void start(world *w, const char *timeout)
+static void start_with(world *w, const char *timeout, gate *g)
 {
     memset(w, 0, sizeof *w);
     ck_assert_int_eq(th_redis_start(&w->r, NULL), 0);
@@ -61,6 +90,10 @@ static void start(world *w, const char *timeout)
     ck_assert_int_eq(rc_pool_init(&w->pool, &w->s, RC_LOG_ERROR), RC_OK);
     w->near = rc_near_new(1000, 1 << 20, 300);
     rc_tracking_hooks h = {hook_invalidate, hook_flush, w->near};
+    if (g) {
+        g->near = w->near;
+        h = (rc_tracking_hooks){gated_invalidate, gated_flush, g};
+    }
     ck_assert_int_eq(rc_tracking_new(&w->pool, "test", RC_LOG_ERROR, 0.1, h, &w->t), RC_OK);
     ck_assert(!rc_tracking_ready(w->t, false)); /* nothing tracked yet */
     ck_assert_int_eq(rc_tracking_add_prefix(w->t, "hero:"), RC_OK);
@@ -68,6 +101,8 @@ static void start(world *w, const char *timeout)
     w->raw = th_redis_connect(&w->r, NULL);
     ck_assert_ptr_nonnull(w->raw);
 }
+
+static void start(world *w, const char *timeout) { start_with(w, timeout, NULL); }
 
 static void finish(world *w)
 {
@@ -122,6 +157,78 @@ START_TEST(test_invalidation_before_the_writer_returns)
     ck_assert_uint_ge(st.invalidations, 1000);
     ck_assert_uint_eq(st.losses, 0);
     ck_assert(st.coherent);
+    finish(&w);
+}
+END_TEST
+
+START_TEST(test_strict_ready_applies_first)
+{
+    /* The strict check before a hit: once another client's SET has
+     * returned, rc_tracking_ready(strict) has applied its invalidation
+     * (most often before the thread wakes to it), every time. */
+    world w;
+    start(&w, "1");
+    char cmd[64];
+    for (int i = 0; i < 1000; i++) {
+        put(&w, "hero:1");
+        snprintf(cmd, sizeof cmd, "SET hero:1 v%d", i);
+        raw(&w, cmd);
+        ck_assert(rc_tracking_ready(w.t, true));
+        ck_assert_msg(!has(&w, "hero:1"), "write %d not applied", i);
+    }
+    /* nothing unread: the check is quiet and the entry stays */
+    put(&w, "hero:2");
+    ck_assert(rc_tracking_ready(w.t, true));
+    ck_assert(has(&w, "hero:2"));
+    finish(&w);
+}
+END_TEST
+
+typedef struct asker {
+    rc_tracking *t;
+    atomic_bool answered;
+    bool ready;
+} asker;
+
+static void *ask_strict(void *arg)
+{
+    asker *a = arg;
+    a->ready = rc_tracking_ready(a->t, true);
+    atomic_store(&a->answered, true);
+    return NULL;
+}
+
+START_TEST(test_strict_ready_waits_for_a_drain_under_way)
+{
+    /* A drain has read an invalidation and not applied it: the socket is
+     * empty, yet a strict check must wait for that drain, not serve. */
+    world w;
+    gate g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    start_with(&w, "1", &g);
+    put(&w, "hero:1");
+    pthread_mutex_lock(&g.mu);
+    g.closed = true;
+    pthread_mutex_unlock(&g.mu);
+    raw(&w, "SET hero:1 new");
+    pthread_mutex_lock(&g.mu);
+    while (!g.holding) /* the thread's drain holds it */
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    asker a = {.t = w.t};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, ask_strict, &a), 0);
+    usleep(200 * 1000);
+    bool early = atomic_load(&a.answered);
+    bool stale = has(&w, "hero:1");
+    pthread_mutex_lock(&g.mu);
+    g.closed = false;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(th, NULL);
+    ck_assert_msg(!early, "a strict check answered while a drain held an invalidation");
+    ck_assert(stale);
+    ck_assert(a.ready);
+    ck_assert(!has(&w, "hero:1"));
     finish(&w);
 }
 END_TEST
@@ -262,6 +369,8 @@ static Suite *tracking_suite(void)
     Suite *s = suite_create("tracking");
     const th_case cases[] = {
         {"before_writer_returns", test_invalidation_before_the_writer_returns},
+        {"strict_ready", test_strict_ready_applies_first},
+        {"strict_ready_waits", test_strict_ready_waits_for_a_drain_under_way},
         {"flushall", test_flushall_empties},
         {"subscriber_killed", test_subscriber_killed},
         {"control_killed", test_control_killed},

@@ -41,12 +41,16 @@ struct rc_tracking {
     int wake[2];              /* pipe that wakes the thread */
     pthread_mutex_t sub_mu;   /* guards sub and sub_broken */
     rc_link *sub;        /* the subscriber, or NULL */
+    atomic_int quiet_fd;      /* sub's socket when a poll of it tells whether
+                                 anything is unread (not TLS: a session may
+                                 hold bytes the socket no longer has), else -1 */
+    atomic_uint draining;     /* drains under way (each holds sub_mu) */
     bool sub_broken;          /* EOF or an error was read on sub */
     rc_link *ctl;        /* the control connection (thread only) */
     double ctl_pong_due;      /* the pending TRACKINGINFO is due by then (0: none; thread only) */
     unsigned moves;           /* the pool's moves when last armed (thread only) */
     atomic_uint state;        /* ST_* */
-    _Atomic double drained;   /* clock time the last drain began */
+    _Atomic double drained;   /* when the last finished drain began */
     atomic_uint_fast64_t drains; /* drains begun (changed under sub_mu) */
     atomic_uint_fast64_t invalidations, losses, arms; /* statistics */
 };
@@ -122,7 +126,8 @@ void rc_tracking_sync(rc_tracking *t)
         return;
     }
     atomic_fetch_add(&t->drains, 1);
-    atomic_store_explicit(&t->drained, rc_clock_monotonic(NULL), memory_order_relaxed);
+    atomic_fetch_add(&t->draining, 1); /* before a byte is read: see quiet() */
+    double began = rc_clock_monotonic(NULL);
     atomic_fetch_and(&t->state, ~ST_PENDING);
     int got = t->sub && !t->sub_broken ? 1 : 0;
     while (got > 0) {
@@ -139,6 +144,10 @@ void rc_tracking_sync(rc_tracking *t)
         }
     }
     bool broken = t->sub && t->sub_broken;
+    /* published once what it read is applied: a hit that sees it knows
+     * everything that reached the socket before `began` is */
+    atomic_store_explicit(&t->drained, began, memory_order_release);
+    atomic_fetch_sub(&t->draining, 1);
     pthread_mutex_unlock(&t->sub_mu);
     if (broken) {
         lose(t, "subscriber connection closed");
@@ -151,11 +160,29 @@ bool rc_tracking_ready(rc_tracking *t, bool strict)
     return rc_tracking_ready_at(t, strict, rc_clock_monotonic(NULL));
 }
 
+/* Whether everything that has reached the subscriber is applied, without
+ * a lock: a poll of its socket finds nothing to read, no drain is under way
+ * (one may have read bytes it has not applied yet: its count went up before
+ * its first read), and the socket polled is still the subscriber's. One
+ * system call, which threads make at once (a drain serializes them). */
+static bool quiet(rc_tracking *t)
+{
+    int fd = atomic_load(&t->quiet_fd);
+    if (fd < 0)
+        return false;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 0) != 0)
+        return false; /* bytes to read (or an error): a drain will tell */
+    return atomic_load(&t->draining) == 0 && atomic_load(&t->quiet_fd) == fd;
+}
+
 bool rc_tracking_ready_at(rc_tracking *t, bool strict, double now)
 {
     unsigned s = atomic_load_explicit(&t->state, memory_order_acquire);
     if (s == ST_COHERENT && !strict &&
-        now - atomic_load_explicit(&t->drained, memory_order_relaxed) <= RC_TRACKING_MAX_LAG)
+        now - atomic_load_explicit(&t->drained, memory_order_acquire) <= RC_TRACKING_MAX_LAG)
+        return true;
+    if (s == ST_COHERENT && strict && quiet(t))
         return true;
     if (!(s & ST_COHERENT))
         return false;
@@ -170,6 +197,7 @@ static void disconnect(rc_tracking *t)
 {
     atomic_store(&t->state, 0);
     pthread_mutex_lock(&t->sub_mu);
+    atomic_store(&t->quiet_fd, -1); /* before the socket's number can be reused */
     rc_link_close(t->sub);
     t->sub = NULL;
     t->sub_broken = false;
@@ -255,6 +283,7 @@ static bool arm(rc_tracking *t)
     }
     pthread_mutex_lock(&t->sub_mu);
     t->sub = sub;
+    atomic_store(&t->quiet_fd, sub->ssl ? -1 : sub->fd);
     pthread_mutex_unlock(&t->sub_mu);
     t->ctl = ctl;
     /* Placeholders set while tracking was off die here; anything filled from
@@ -420,6 +449,7 @@ int rc_tracking_new(rc_pool *pool, const char *where, int log_level, double ping
     fcntl(t->wake[1], F_SETFL, O_NONBLOCK);
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->sub_mu, NULL);
+    atomic_init(&t->quiet_fd, -1);
     t->pool = pool;
     snprintf(t->where, sizeof t->where, "%s", where);
     t->log_level = log_level;

@@ -71,8 +71,10 @@ void rc_tracking_free(rc_tracking *t);
 int rc_tracking_add_prefix(rc_tracking *t, const char *prefix);
 
 /* Whether the near cache may serve now: coherent, with every invalidation
- * that has reached the process applied. strict: read the subscriber socket
- * first (one non-blocking recv), so nothing already in its buffer is missed.
+ * that has reached the process applied. strict: look at the subscriber
+ * socket first, so nothing already in its buffer is missed: one poll with
+ * no wait and no lock when it holds nothing (plain TCP or a Unix socket;
+ * over TLS, and when bytes are there, a drain under the subscriber's lock).
  * Not strict: apply what the thread has seen arrive (one atomic load and a
  * clock read when nothing is pending), and read the socket here only when
  * no drain began in the last RC_TRACKING_MAX_LAG seconds; so an invalidation
