@@ -11,7 +11,8 @@
  *   results, repocache/entity.h); through a service without the near cache on
  *   a Redis hit; a raw hiredis GET of the same bytes on one connection (the
  *   floor); the miss path (the hero cache emptied, untimed, before each
- *   repetition, and every read of the repetition on a distinct hero); update
+ *   repetition, and every read of the repetition on a distinct hero), with
+ *   the near cache and through the service without it; update
  *   from SQLite and through the cache (with its invalidation; cache_on_write
  *   off, and on as by default); the named query by_language returning 1,000
  *   heroes, from SQLite, the near cache (ordinary and packed), and Redis
@@ -499,6 +500,8 @@ static workload workloads[] = {
     {"raw hiredis GET of the same bytes (floor)", "raw_get", NULL, op_raw_get, 5000},
     {"find by id, cache miss (fill included)", "cache_miss", prep_empty_cache,
      op_cached_find, MAX_DISTINCT},
+    {"find by id, cache miss, near cache off", "cache_miss_l2", prep_empty_cache,
+     op_l2_find, MAX_DISTINCT},
     {"update, SQLite", "sqlite_update", NULL, op_sqlite_update, MAX_DISTINCT},
     {"update, cached (invalidation only)", "cached_update", NULL,
      op_cached_update_nw, MAX_DISTINCT},
