@@ -96,10 +96,10 @@ void rc_stats_local(rc_cache *c, rc_cache_stats *st)
     st->fallback_hits = atomic_load(&c->fallback_hits);
     st->fallback_entries = rc_fallback_count(c->fb);
     st->oversized_skipped = atomic_load(&c->oversized_skipped);
-    st->circuit = rc_breaker_state(&c->breaker);
+    st->circuit = rc_cache_circuit(c);
     st->redis_enabled = c->enabled;
     st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
-    st->pending_deletes = atomic_load(&c->pend_count);
+    st->pending_deletes = rc_cluster_pending(c);
     near_stats(c, st);
     st->redis_trusted = rc_identity_trusted(c);
     st->outbox_written = atomic_load(&c->ob_written);

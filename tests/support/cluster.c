@@ -193,7 +193,8 @@ static int start_node(th_cluster *c, int i)
         snprintf(args, sizeof args,
                  "--cluster-enabled yes --cluster-port %d "
                  "--cluster-config-file nodes.conf "
-                 "--cluster-node-timeout 1000 --repl-diskless-sync-delay 0",
+                 "--cluster-node-timeout 1000 --cluster-require-full-coverage no "
+                 "--repl-diskless-sync-delay 0",
                  th_free_port());
         if (th_redis_start(&c->node[i], args) == 0)
             return 0;

@@ -1,0 +1,419 @@
+/* check_cluster.c - the cached repository through a real Redis Cluster of
+ * three masters and three replicas (support/cluster.h), with
+ * REDIS_CLUSTER_NODES: reads of every kind with their keys on the masters
+ * of their slots, a write whose old and new query keys live on different
+ * masters invalidating both, invalidate all on every master, keys with
+ * braces, MOVED after a slot migrates and ASK during a migration, and a
+ * master killed: errors only for its slots' keys, the calls answered from
+ * the database, recovery once its replica takes over, no stale read after. */
+#include "cache/service.h"
+#include "cluster.h"
+#include "core/slot.h"
+#include "side.h"
+
+#include "repocache/cached_repository.h"
+#include "repocache/settings.h"
+#include "repocache/sqlite_repository.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static th_cluster cl;
+
+/* One command on node i over a fresh connection (the caller frees). */
+static redisReply *cmd(int node, const char *fmt, ...)
+{
+    redisContext *rd = th_redis_connect(&cl.node[node], NULL);
+    redisReply *rep;
+    va_list ap;
+    ck_assert_ptr_nonnull(rd);
+    va_start(ap, fmt);
+    rep = redisvCommand(rd, fmt, ap);
+    va_end(ap);
+    redisFree(rd);
+    ck_assert_ptr_nonnull(rep);
+    return rep;
+}
+
+/* A master of the cluster now, other than `not` (-1: any). */
+static int a_master(int not )
+{
+    ck_assert_int_eq(th_cluster_roles(&cl), 0);
+    for (int i = 0; i < TH_CLUSTER_NODES; i++)
+        if (i != not &&th_cluster_alive(&cl, i) && cl.master_of[i] < 0)
+            return i;
+    ck_abort_msg("no master");
+    return -1;
+}
+
+/* The master serving key, checked against CLUSTER KEYSLOT. */
+static int owner(const char *key)
+{
+    int m = a_master(-1);
+    unsigned slot = rc_slot(key, strlen(key));
+    redisReply *r = cmd(m, "CLUSTER KEYSLOT %s", key);
+    ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+    ck_assert_int_eq(r->integer, slot);
+    freeReplyObject(r);
+    return th_cluster_owner(&cl, m, slot);
+}
+
+/* Whether key exists on its master. */
+static bool stored(const char *key)
+{
+    redisReply *r = cmd(owner(key), "EXISTS %s", key);
+    bool yes = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
+/* Keys matching pattern on every master. */
+static long long count_keys(const char *pattern)
+{
+    long long n = 0;
+    ck_assert_int_eq(th_cluster_roles(&cl), 0);
+    for (int i = 0; i < TH_CLUSTER_NODES; i++) {
+        if (!th_cluster_alive(&cl, i) || cl.master_of[i] >= 0)
+            continue;
+        char cursor[32] = "0";
+        do {
+            redisReply *r = cmd(i, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+            ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            n += (long long)r->element[1]->elements;
+            freeReplyObject(r);
+        } while (strcmp(cursor, "0") != 0);
+    }
+    return n;
+}
+
+/* A side (service, SQLite file, cached hero repository) on the cluster,
+ * its keys under prefix. */
+static void open_side(th_side *s, const char *prefix)
+{
+    rc_settings st;
+    char seeds[128];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", cl.node[0].port,
+             cl.node[1].port);
+    ck_assert_int_eq(rc_settings_defaults(&st), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "REDIS_CLUSTER_NODES", seeds), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "CACHE_KEY_PREFIX", prefix), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "CIRCUIT_BREAKER_TIMEOUT", "1"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "REDIS_SOCKET_TIMEOUT", "0.5"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "LOG_LEVEL", "error"), RC_OK);
+    ck_assert_msg(rc_cache_new(&st, &s->cache) == RC_OK, "%s", rc_errmsg());
+    rc_settings_clear(&st);
+    char name[64];
+    snprintf(name, sizeof name, "cluster-%.2s.db", prefix);
+    char *db = th_tmpfile(name);
+    ck_assert_int_eq(rc_sqlite_open(db, &s->db), RC_OK);
+    free(db);
+    s->repo = th_side_hero_repo(s);
+}
+
+static void save(rc_repo *r, const char *id, const char *name, const char *lang)
+{
+    rc_hero *h = th_hero(id, name);
+    free(h->language);
+    h->language = strdup(lang);
+    ck_assert_msg(rc_repo_save(r, h, NULL) == RC_OK, "%s", rc_errmsg());
+    rc_hero_free(h);
+}
+
+static void update(rc_repo *r, const char *id, const char *name, const char *lang)
+{
+    rc_hero *h = th_hero(id, name);
+    free(h->language);
+    h->language = strdup(lang);
+    ck_assert_msg(rc_repo_update(r, h, NULL, NULL) == RC_OK, "%s", rc_errmsg());
+    rc_hero_free(h);
+}
+
+/* The name of hero id as read through r. */
+static char *name_of(rc_repo *r, const char *id)
+{
+    rc_hero *h = NULL;
+    ck_assert_msg(rc_repo_find_by_id(r, id, (void **)&h) == RC_OK, "%s", rc_errmsg());
+    char *n = strdup(h->name);
+    rc_hero_free(h);
+    return n;
+}
+
+static size_t by_language(rc_repo *r, const char *lang)
+{
+    rc_list *l = NULL;
+    ck_assert_msg(rc_hero_find_by_language(r, lang, &l) == RC_OK, "%s", rc_errmsg());
+    size_t n = l->len;
+    rc_list_free(l);
+    return n;
+}
+
+static size_t by_name(rc_repo *r, const char *name)
+{
+    rc_list *l = NULL;
+    ck_assert_msg(rc_hero_find_by_name(r, name, &l) == RC_OK, "%s", rc_errmsg());
+    size_t n = l->len;
+    rc_list_free(l);
+    return n;
+}
+
+START_TEST(test_reads_of_every_kind)
+{
+    th_side s;
+    open_side(&s, "r1:");
+    save(s.repo, "h1", "Ann", "en");
+    save(s.repo, "h2", "{B}ob{", "en");
+    save(s.repo, "h3", "Cy}{", "ru");
+    char *n = name_of(s.repo, "h1");
+    ck_assert_str_eq(n, "Ann");
+    free(n);
+    n = name_of(s.repo, "h1"); /* from Redis now */
+    free(n);
+    ck_assert(stored("r1:hero:h1"));
+    rc_list *l = NULL;
+    ck_assert_int_eq(rc_repo_list_all(s.repo, &l), RC_OK);
+    ck_assert_uint_eq(l->len, 3);
+    rc_list_free(l);
+    ck_assert(stored("r1:hero:all"));
+    ck_assert_uint_eq(by_language(s.repo, "en"), 2);
+    ck_assert_uint_eq(by_language(s.repo, "en"), 2);
+    ck_assert(stored("r1:hero:lang:en"));
+    ck_assert_int_eq(rc_hero_find_by_name(s.repo, "{B}ob{", &l), RC_OK);
+    ck_assert_uint_eq(l->len, 1);
+    rc_list_free(l);
+    ck_assert(stored("r1:hero:name:{B}ob{"));
+    void *none = NULL;
+    ck_assert_int_eq(rc_repo_find_by_id(s.repo, "ghost", &none), RC_ENOTFOUND);
+    ck_assert_int_eq(rc_repo_find_by_id(s.repo, "ghost", &none), RC_ENOTFOUND);
+    /* the not-found entry lives in its data key's slot */
+    char aux[128];
+    snprintf(aux, sizeof aux, "r1:hero:~none:{%s}ghost",
+             rc_slot_tag(rc_slot("r1:hero:ghost", 13)));
+    ck_assert(stored(aux));
+    ck_assert_int_eq(owner(aux), owner("r1:hero:ghost"));
+    rc_cached_repo_stats st;
+    ck_assert_int_eq(rc_cached_repo_get_stats(s.repo, &st), RC_OK);
+    ck_assert_uint_ge(st.hits, 3);
+    ck_assert_uint_ge(st.misses, 4);
+    ck_assert_uint_eq(st.errors, 0);
+    rc_cache_stats cs;
+    ck_assert_int_eq(rc_cache_get_stats(s.cache, &cs), RC_OK);
+    ck_assert_uint_eq(cs.errors, 0);
+    ck_assert_int_eq(cs.circuit, RC_CIRCUIT_CLOSED);
+    ck_assert(!cs.near_coherent); /* the near cache is off with a cluster */
+    th_side_close(&s);
+}
+END_TEST
+
+START_TEST(test_write_invalidates_keys_on_two_masters)
+{
+    th_side s;
+    open_side(&s, "w1:");
+    /* two names whose query keys live on different masters */
+    char a[32] = "Ann", b[32] = "";
+    for (int i = 0; !b[0] && i < 100; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "w1:hero:name:N{%d}", i);
+        if (owner(key) != owner("w1:hero:name:Ann"))
+            snprintf(b, sizeof b, "N{%d}", i);
+    }
+    ck_assert(b[0]);
+    char ka[64], kb[64];
+    snprintf(ka, sizeof ka, "w1:hero:name:%s", a);
+    snprintf(kb, sizeof kb, "w1:hero:name:%s", b);
+    ck_assert_int_ne(owner(ka), owner(kb));
+    save(s.repo, "h1", a, "en");
+    ck_assert_uint_eq(by_name(s.repo, a), 1);
+    ck_assert_uint_eq(by_name(s.repo, b), 0);
+    ck_assert(stored(ka) && stored(kb));
+    update(s.repo, "h1", b, "en");
+    ck_assert(!stored(ka) && !stored(kb));
+    ck_assert_uint_eq(by_name(s.repo, a), 0);
+    ck_assert_uint_eq(by_name(s.repo, b), 1);
+    char *n = name_of(s.repo, "h1");
+    ck_assert_str_eq(n, b);
+    free(n);
+    th_side_close(&s);
+}
+END_TEST
+
+START_TEST(test_invalidate_all_on_every_master)
+{
+    th_side s;
+    open_side(&s, "a1:");
+    char id[16];
+    for (int i = 0; i < 30; i++) {
+        snprintf(id, sizeof id, "h%d", i);
+        save(s.repo, id, "Ann", "en");
+        free(name_of(s.repo, id));
+    }
+    long long n = count_keys("a1:hero:*");
+    ck_assert_int_ge(n, 30);
+    long long removed = 0;
+    ck_assert_msg(rc_cached_repo_invalidate(s.repo, "all", NULL, 0, &removed) == RC_OK, "%s",
+                  rc_errmsg());
+    ck_assert_int_ge(removed, 30);
+    ck_assert_int_eq(count_keys("a1:hero:*"), 0);
+    th_side_close(&s);
+}
+END_TEST
+
+/* The master of key and another one. */
+static void masters_of(const char *key, int *from, int *to)
+{
+    *from = owner(key);
+    *to = a_master(*from);
+}
+
+START_TEST(test_moved_after_a_migration)
+{
+    th_side s;
+    open_side(&s, "m1:");
+    save(s.repo, "h1", "Ann", "en");
+    free(name_of(s.repo, "h1"));
+    ck_assert(stored("m1:hero:h1"));
+    int from, to;
+    masters_of("m1:hero:h1", &from, &to);
+    unsigned slot = rc_slot("m1:hero:h1", 10);
+    ck_assert_int_eq(th_cluster_migrate_slot(&cl, slot, from, to), 0);
+    ck_assert_int_eq(owner("m1:hero:h1"), to);
+    uint64_t before = atomic_load(&s.cache->cluster->redirects);
+    rc_cached_repo_stats st0, st1;
+    rc_cached_repo_get_stats(s.repo, &st0);
+    char *n = name_of(s.repo, "h1"); /* MOVED, then the new master */
+    ck_assert_str_eq(n, "Ann");
+    free(n);
+    rc_cached_repo_get_stats(s.repo, &st1);
+    ck_assert_uint_eq(st1.hits, st0.hits + 1);
+    ck_assert_uint_ge(atomic_load(&s.cache->cluster->redirects), before + 1);
+    update(s.repo, "h1", "Bea", "en");
+    n = name_of(s.repo, "h1");
+    ck_assert_str_eq(n, "Bea");
+    free(n);
+    ck_assert_uint_eq(st1.errors, 0);
+    th_side_close(&s);
+}
+END_TEST
+
+START_TEST(test_ask_during_a_migration)
+{
+    th_side s;
+    open_side(&s, "k1:");
+    save(s.repo, "h1", "Ann", "en");
+    free(name_of(s.repo, "h1"));
+    int from, to;
+    masters_of("k1:hero:h1", &from, &to);
+    unsigned slot = rc_slot("k1:hero:h1", 10);
+    ck_assert_int_eq(th_cluster_migration_begin(&cl, slot, from, to), 0);
+    ck_assert_int_eq(th_cluster_migrate_key(&cl, from, to, "k1:hero:h1"), 0);
+    uint64_t before = atomic_load(&s.cache->cluster->redirects);
+    /* one key: ASK, then ASKING and the command on the target */
+    const char *argv[2] = {"GET", "k1:hero:h1"};
+    redisReply *r = NULL;
+    ck_assert_msg(rc_call_one(s.cache, 2, argv, NULL, &r) == RC_OK, "%s", rc_errmsg());
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    ck_assert_uint_ge(atomic_load(&s.cache->cluster->redirects), before + 1);
+    /* a read's script also names the lease, absent on the target: Redis
+     * answers TRYAGAIN until the slot has moved; the read is answered
+     * from the database meanwhile */
+    char *n = name_of(s.repo, "h1");
+    ck_assert_str_eq(n, "Ann");
+    free(n);
+    ck_assert_int_eq(th_cluster_migration_finish(&cl, slot, from, to), 0);
+    update(s.repo, "h1", "Bea", "en");
+    n = name_of(s.repo, "h1");
+    ck_assert_str_eq(n, "Bea");
+    free(n);
+    th_side_close(&s);
+}
+END_TEST
+
+/* Whether a GET of key reached its master (not the fallback). */
+static bool reaches(rc_cache *c, const char *key)
+{
+    const char *argv[2] = {"GET", key};
+    redisReply *r = NULL;
+    int st = rc_call_one(c, 2, argv, NULL, &r);
+    freeReplyObject(r);
+    return st == RC_OK;
+}
+
+START_TEST(test_master_killed)
+{
+    th_side s;
+    open_side(&s, "f1:");
+    /* one hero on the master to kill, one elsewhere */
+    char other[16] = "";
+    int victim = owner("f1:hero:h1");
+    for (int i = 2; !other[0] && i < 100; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "f1:hero:h%d", i);
+        if (owner(key) != victim)
+            snprintf(other, sizeof other, "h%d", i);
+    }
+    char okey[32];
+    snprintf(okey, sizeof okey, "f1:hero:%s", other);
+    save(s.repo, "h1", "Ann", "en");
+    save(s.repo, other, "Oz", "en");
+    free(name_of(s.repo, "h1"));
+    free(name_of(s.repo, other));
+    double t0 = th_now();
+    th_cluster_kill(&cl, victim);
+    int victim_failures = 0, other_failures = 0, reads = 0;
+    double back = -1;
+    while (th_now() - t0 < 30 && back < 0) {
+        char *n = name_of(s.repo, "h1"); /* always answered (the database) */
+        ck_assert_str_eq(n, "Ann");
+        free(n);
+        n = name_of(s.repo, other);
+        free(n);
+        reads += 2;
+        other_failures += !reaches(s.cache, okey);
+        if (reaches(s.cache, "f1:hero:h1"))
+            back = th_now() - t0;
+        else
+            victim_failures++;
+        usleep(20000);
+    }
+    printf("master killed: its keys back in Redis after %.2f s (%d failed calls on its "
+           "slots, %d on the others', %d reads, 0 caller errors)\n",
+           back, victim_failures, other_failures, reads);
+    ck_assert_msg(back > 0, "the replica never took over");
+    ck_assert_int_gt(victim_failures, 0);
+    ck_assert_int_eq(other_failures, 0);
+    /* no stale read after: a write, then reads through the new master */
+    update(s.repo, "h1", "Bea", "en");
+    for (int i = 0; i < 10; i++) {
+        char *n = name_of(s.repo, "h1");
+        ck_assert_str_eq(n, "Bea");
+        free(n);
+    }
+    ck_assert(reaches(s.cache, "f1:hero:h1"));
+    th_side_close(&s);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cluster");
+    const th_case cases[] = {
+        {"reads_of_every_kind", test_reads_of_every_kind},
+        {"write_invalidates_keys_on_two_masters", test_write_invalidates_keys_on_two_masters},
+        {"invalidate_all_on_every_master", test_invalidate_all_on_every_master},
+        {"moved_after_a_migration", test_moved_after_a_migration},
+        {"ask_during_a_migration", test_ask_during_a_migration},
+        {"master_killed", test_master_killed}, /* last: the cluster loses a node */
+    };
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
+    if (th_cluster_start(&cl) != 0)
+        return EXIT_FAILURE;
+    printf("cluster: 6 nodes up and whole in %.2f s\n", cl.started_in);
+    int status = th_run_suite(s);
+    th_cluster_stop(&cl);
+    return status;
+}
