@@ -398,10 +398,37 @@ START_TEST(test_master_killed)
 }
 END_TEST
 
+/* rc_cache_new refuses what a cluster cannot be, naming the settings. */
+START_TEST(test_ambiguous_settings_refused)
+{
+    const char *combos[][2] = {
+        {"REDIS_SENTINELS", "127.0.0.1:26379"},
+        {"REDIS_URL", "unix:///tmp/redis.sock"},
+        {"REDIS_DB", "2"},
+    };
+    const char *named[] = {"REDIS_SENTINELS", "unix socket", "REDIS_DB"};
+    for (size_t i = 0; i < 3; i++) {
+        rc_settings st;
+        rc_cache *c = NULL;
+        ck_assert_int_eq(rc_settings_defaults(&st), RC_OK);
+        ck_assert_int_eq(rc_settings_set(&st, "REDIS_CLUSTER_NODES", "127.0.0.1:1"), RC_OK);
+        ck_assert_int_eq(rc_settings_set(&st, combos[i][0], combos[i][1]), RC_OK);
+        ck_assert_int_eq(rc_settings_set(&st, "REDIS_SENTINEL_MASTER", "m"), RC_OK);
+        ck_assert_int_eq(rc_cache_new(&st, &c), RC_ECONFIG);
+        ck_assert_ptr_null(c);
+        ck_assert_msg(strstr(rc_errmsg(), named[i]) &&
+                          strstr(rc_errmsg(), "REDIS_CLUSTER_NODES"),
+                      "%s", rc_errmsg());
+        rc_settings_clear(&st);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
     const th_case cases[] = {
+        {"ambiguous_settings_refused", test_ambiguous_settings_refused},
         {"reads_of_every_kind", test_reads_of_every_kind},
         {"write_invalidates_keys_on_two_masters", test_write_invalidates_keys_on_two_masters},
         {"invalidate_all_on_every_master", test_invalidate_all_on_every_master},
