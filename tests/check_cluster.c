@@ -424,11 +424,38 @@ START_TEST(test_ambiguous_settings_refused)
 }
 END_TEST
 
+START_TEST(test_nodes_listed)
+{
+    th_side s;
+    open_side(&s, "n1:");
+    rc_cache_cluster_node *v = NULL;
+    size_t n = 0, masters = 0;
+    ck_assert_msg(rc_cache_cluster_nodes(s.cache, &v, &n) == RC_OK, "%s", rc_errmsg());
+    ck_assert_uint_eq(n, TH_CLUSTER_NODES);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(v[i].reachable, "%s: %s", v[i].address, v[i].error);
+        ck_assert_uint_eq(strlen(v[i].id), 40);
+        if (v[i].master) {
+            masters++;
+            ck_assert_msg(v[i].slots[0], "master %s has no slots", v[i].address);
+        } else {
+            ck_assert_str_eq(v[i].slots, "");
+        }
+        ck_assert_msg(i == 0 || v[i - 1].master || !v[i].master, "masters first");
+    }
+    ck_assert_uint_eq(masters, 3);
+    rc_cache_cluster_nodes_free(v, n);
+    ck_assert_int_eq(rc_cache_health_check(s.cache), RC_OK);
+    th_side_close(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
     const th_case cases[] = {
         {"ambiguous_settings_refused", test_ambiguous_settings_refused},
+        {"nodes_listed", test_nodes_listed},
         {"reads_of_every_kind", test_reads_of_every_kind},
         {"write_invalidates_keys_on_two_masters", test_write_invalidates_keys_on_two_masters},
         {"invalidate_all_on_every_master", test_invalidate_all_on_every_master},

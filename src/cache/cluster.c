@@ -4,6 +4,7 @@
  * kept with the master of each key.
  */
 #include "cache/service.h"
+#include "cache/wire.h"
 
 #include "core/clock.h"
 #include "core/hostports.h"
@@ -257,4 +258,104 @@ uint64_t rc_cluster_connects(rc_cache *c)
         n += atomic_load(&cl->nodes[i]->pool.connects);
     pthread_mutex_unlock(&cl->mu);
     return n;
+}
+
+/* ---- the nodes, for tale health ---- */
+
+/* The slot ranges node i of m masters, "a-b,c" (malloc'd). */
+static char *slot_ranges(const rc_slotmap *m, size_t i)
+{
+    size_t size = 64, used = 0;
+    char *s = calloc(1, size);
+    for (unsigned a = 0; s && a < RC_SLOTS; a++) {
+        if (m->master[a] != i)
+            continue;
+        unsigned b = a;
+        while (b + 1 < RC_SLOTS && m->master[b + 1] == i)
+            b++;
+        if (used + 16 > size) {
+            char *g = realloc(s, size *= 2);
+            if (!g) {
+                free(s);
+                return NULL;
+            }
+            s = g;
+        }
+        used += (size_t)snprintf(s + used, size - used, a == b ? "%s%u" : "%s%u-%u",
+                                 used ? "," : "", a, b);
+        a = b;
+    }
+    return s;
+}
+
+/* Whether the node at host:port answers PING, as the masters' pools
+ * connect (AUTH, TLS); why not into error. */
+static bool answers(rc_cache *c, const char *host, int port, char error[256])
+{
+    rc_pool p;
+    rc_link *l = NULL;
+    bool ok = false;
+    error[0] = '\0';
+    if (rc_pool_init_at(&p, &c->pool, host, port) != RC_OK) {
+        snprintf(error, 256, "out of memory");
+        return false;
+    }
+    if (rc_pool_connect(&p, &l) == RC_OK) {
+        const char *argv[1] = {"PING"};
+        redisReply *r = rc_wire_command(l, 1, argv);
+        ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        if (!ok)
+            snprintf(error, 256, "PING: %s", r && r->str ? r->str : l->errstr);
+        freeReplyObject(r);
+    } else {
+        snprintf(error, 256, "%s", rc_errmsg());
+    }
+    rc_link_close(l);
+    rc_pool_destroy(&p);
+    return ok;
+}
+
+int rc_cache_cluster_nodes(rc_cache *c, rc_cache_cluster_node **out, size_t *n)
+{
+    if (!c || !out || !n)
+        return rc_seterr(RC_EINVAL, "rc_cache_cluster_nodes: NULL argument");
+    *out = NULL;
+    *n = 0;
+    if (!c->cluster)
+        return rc_seterr(RC_EINVAL, "rc_cache_cluster_nodes: no REDIS_CLUSTER_NODES");
+    rc_slotmap *m = rc_cluster_map(c);
+    if (!m)
+        return RC_EUNAVAILABLE;
+    rc_cache_cluster_node *v = calloc(m->n ? m->n : 1, sizeof *v);
+    int st = v ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
+    for (int pass = 0; st == RC_OK && pass < 2; pass++) { /* masters first */
+        for (size_t i = 0; st == RC_OK && i < m->n; i++) {
+            const rc_slotnode *sn = &m->nodes[i];
+            if (sn->master != (pass == 0))
+                continue;
+            rc_cache_cluster_node *d = &v[(*n)++];
+            snprintf(d->address, sizeof d->address,
+                     strchr(sn->host, ':') ? "[%s]:%d" : "%s:%d", sn->host, sn->port);
+            snprintf(d->id, sizeof d->id, "%s", sn->id);
+            d->master = sn->master;
+            if (!(d->slots = sn->master ? slot_ranges(m, i) : calloc(1, 1)))
+                st = rc_seterr(RC_ENOMEM, "out of memory");
+            d->reachable = answers(c, sn->host, sn->port, d->error);
+        }
+    }
+    rc_slotmap_release(m);
+    if (st) {
+        rc_cache_cluster_nodes_free(v, *n);
+        v = NULL;
+        *n = 0;
+    }
+    *out = v;
+    return st;
+}
+
+void rc_cache_cluster_nodes_free(rc_cache_cluster_node *nodes, size_t n)
+{
+    for (size_t i = 0; nodes && i < n; i++)
+        free(nodes[i].slots);
+    free(nodes);
 }
