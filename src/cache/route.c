@@ -316,14 +316,18 @@ static rc_cnode *target(rc_cache *c, const rc_route *r, const rc_slotmap *m, con
     return n;
 }
 
-/* One round: every sub not done yet sent once, grouped by master. */
+/* One round: every sub not done yet sent once, grouped by master. A
+ * master that fails does not keep the others' groups from being sent (an
+ * invalidation reaches every master it can); the first failure is
+ * returned. */
 static int one_round(rc_cache *c, rc_link *ctx, const rc_slotmap *m, sub *s, size_t ns,
                      sub **group, bool *wait)
 {
-    int st = RC_OK;
-    for (size_t i = 0; i < ns && st == RC_OK; i++)
-        s[i].node = s[i].done ? NULL : target(c, ctx->route, m, &s[i], &st);
-    for (size_t i = 0; i < ns && st == RC_OK; i++) {
+    int first = RC_OK;
+    char why[512] = "";
+    for (size_t i = 0; i < ns && first == RC_OK; i++)
+        s[i].node = s[i].done ? NULL : target(c, ctx->route, m, &s[i], &first);
+    for (size_t i = 0; i < ns; i++) {
         rc_cnode *node = s[i].node;
         if (!node)
             continue;
@@ -334,9 +338,13 @@ static int one_round(rc_cache *c, rc_link *ctx, const rc_slotmap *m, sub *s, siz
                 group[k++] = &s[j];
             }
         }
-        st = run_group(c, ctx, m, node, group, k, wait);
+        int st = run_group(c, ctx, m, node, group, k, wait);
+        if (st != RC_OK && first == RC_OK) {
+            first = st;
+            snprintf(why, sizeof why, "%s", rc_errmsg());
+        }
     }
-    return st;
+    return first && why[0] ? rc_seterr(first, "%s", why) : first;
 }
 
 /* Rounds until every sub is done. */
