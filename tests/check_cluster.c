@@ -16,6 +16,8 @@
 #include "repocache/sqlite_repository.h"
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +341,109 @@ START_TEST(test_ask_during_a_migration)
 }
 END_TEST
 
+/* ---- a slot migrated under two threads ---- */
+
+typedef struct race {
+    th_side *side;
+    atomic_int committed; /* the last version whose update returned */
+    atomic_bool stop;
+    atomic_int errors, stale, reads, writes;
+} race;
+
+static void *writer(void *p)
+{
+    race *g = p;
+    for (int v = 1; !atomic_load(&g->stop); v++) {
+        char name[32];
+        snprintf(name, sizeof name, "v%d", v);
+        rc_hero *h = th_hero("h1", name);
+        if (rc_repo_update(g->side->repo, h, NULL, NULL) != RC_OK)
+            atomic_fetch_add(&g->errors, 1);
+        else
+            atomic_store(&g->committed, v);
+        rc_hero_free(h);
+        atomic_fetch_add(&g->writes, 1);
+    }
+    return NULL;
+}
+
+static void *reader(void *p)
+{
+    race *g = p;
+    while (!atomic_load(&g->stop)) {
+        int before = atomic_load(&g->committed);
+        rc_hero *h = NULL;
+        if (rc_repo_find_by_id(g->side->repo, "h1", (void **)&h) != RC_OK) {
+            atomic_fetch_add(&g->errors, 1);
+            continue;
+        }
+        if (atoi(h->name + 1) < before)
+            atomic_fetch_add(&g->stale, 1);
+        rc_hero_free(h);
+        atomic_fetch_add(&g->reads, 1);
+    }
+    return NULL;
+}
+
+/* Moves every key of slot from `from` to `to` (a key deleted meanwhile is
+ * passed over: NOKEY). */
+static void move_keys(unsigned slot, int from, int to)
+{
+    for (;;) {
+        redisReply *keys = cmd(from, "CLUSTER GETKEYSINSLOT %u 100", slot);
+        ck_assert_int_eq(keys->type, REDIS_REPLY_ARRAY);
+        size_t n = keys->elements;
+        for (size_t k = 0; k < n; k++) {
+            redisReply *r = cmd(from, "MIGRATE 127.0.0.1 %d %s 0 5000", cl.node[to].port,
+                                keys->element[k]->str);
+            ck_assert_msg(r->type == REDIS_REPLY_STATUS, "MIGRATE: %s", r->str);
+            freeReplyObject(r);
+        }
+        freeReplyObject(keys);
+        if (!n)
+            return;
+        usleep(20000);
+    }
+}
+
+START_TEST(test_migration_under_two_threads)
+{
+    th_side s;
+    open_side(&s, "t1:");
+    save(s.repo, "h1", "v0", "en");
+    race g = {.side = &s};
+    int from, to;
+    masters_of("t1:hero:h1", &from, &to);
+    unsigned slot = rc_slot("t1:hero:h1", 10);
+    pthread_t w, r;
+    ck_assert_int_eq(pthread_create(&w, NULL, writer, &g), 0);
+    ck_assert_int_eq(pthread_create(&r, NULL, reader, &g), 0);
+    usleep(200000);
+    double t0 = th_now();
+    ck_assert_int_eq(th_cluster_migration_begin(&cl, slot, from, to), 0);
+    usleep(200000); /* reads and writes while the slot is half moved */
+    move_keys(slot, from, to);
+    usleep(200000);
+    ck_assert_int_eq(th_cluster_migration_finish(&cl, slot, from, to), 0);
+    double moved = th_now() - t0;
+    usleep(300000);
+    atomic_store(&g.stop, true);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    printf("slot %u migrated in %.2f s under two threads: %d reads, %d writes, %d caller "
+           "errors, %d stale reads, %llu redirects followed\n",
+           slot, moved, atomic_load(&g.reads), atomic_load(&g.writes), atomic_load(&g.errors),
+           atomic_load(&g.stale), (unsigned long long)atomic_load(&s.cache->cluster->redirects));
+    ck_assert_int_eq(owner("t1:hero:h1"), to);
+    ck_assert_int_gt(atomic_load(&g.reads), 10);
+    ck_assert_int_gt(atomic_load(&g.writes), 10);
+    ck_assert_int_eq(atomic_load(&g.errors), 0);
+    ck_assert_int_eq(atomic_load(&g.stale), 0);
+    ck_assert_uint_gt(atomic_load(&s.cache->cluster->redirects), 0);
+    th_side_close(&s);
+}
+END_TEST
+
 /* Whether a GET of key reached its master (not the fallback). */
 static bool reaches(rc_cache *c, const char *key)
 {
@@ -467,6 +572,7 @@ int main(void)
         {"invalidate_all_on_every_master", test_invalidate_all_on_every_master},
         {"moved_after_a_migration", test_moved_after_a_migration},
         {"ask_during_a_migration", test_ask_during_a_migration},
+        {"migration_under_two_threads", test_migration_under_two_threads},
         {"master_killed", test_master_killed}, /* last: the cluster loses a node */
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
