@@ -181,6 +181,7 @@ static int drop_keys(rc_cache *c, rc_link *ctx, const rc_outbox_source *src,
 typedef struct drop_for {
     const char *run_id;
     const char *tag;
+    const char *where; /* the server, for messages */
 } drop_for;
 
 /* Has src's namespace dropped on the identity of ud (a drop_for) once: by
@@ -211,7 +212,7 @@ static int drop_namespace(rc_cache *c, rc_link *ctx,
             freeReplyObject(r);
         atomic_fetch_add(&c->identity_drops, 1);
         rc_log(c->log_level, RC_LOG_INFO, "redis_identity_dropped",
-               "redis at %s: new identity: dropped %s (%lld keys)", c->where,
+               "redis at %s: new identity: dropped %s (%lld keys)", d->where,
                src->ns_glob, removed);
     }
     if (st != RC_OK && won && one(c, ctx, 2, del, &r) == RC_OK)
@@ -239,7 +240,7 @@ static int adopt(rc_cache *c, rc_link *ctx, const char *where, char run_id[RC_ID
     }
     if (!c->cluster) /* a cluster's trust is its masters' (route.c) */
         atomic_store(&c->trusted_gen, 0);
-    drop_for d = {id, tag};
+    drop_for d = {id, tag, where};
     int st = rc_outbox_each_namespace(c, drop_namespace, ctx, &d);
     if (st == RC_OK)
         snprintf(run_id, RC_IDENTITY_MAX, "%s", id);
