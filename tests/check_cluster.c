@@ -26,31 +26,8 @@
 
 static th_cluster cl;
 
-/* One command on node i over a fresh connection (the caller frees). */
-static redisReply *cmd(int node, const char *fmt, ...)
-{
-    redisContext *rd = th_redis_connect(&cl.node[node], NULL);
-    redisReply *rep;
-    va_list ap;
-    ck_assert_ptr_nonnull(rd);
-    va_start(ap, fmt);
-    rep = redisvCommand(rd, fmt, ap);
-    va_end(ap);
-    redisFree(rd);
-    ck_assert_ptr_nonnull(rep);
-    return rep;
-}
-
-/* A master of the cluster now, other than `not` (-1: any). */
-static int a_master(int not )
-{
-    ck_assert_int_eq(th_cluster_roles(&cl), 0);
-    for (int i = 0; i < TH_CLUSTER_NODES; i++)
-        if (i != not &&th_cluster_alive(&cl, i) && cl.master_of[i] < 0)
-            return i;
-    ck_abort_msg("no master");
-    return -1;
-}
+#define cmd(...) th_cluster_cmd(&cl, __VA_ARGS__)
+#define a_master(not ) th_cluster_other_master(&cl, not )
 
 /* The master serving key, checked against CLUSTER KEYSLOT. */
 static int owner(const char *key)
@@ -117,23 +94,19 @@ static void open_side(th_side *s, const char *prefix)
     s->repo = th_side_hero_repo(s);
 }
 
-static void save(rc_repo *r, const char *id, const char *name, const char *lang)
+/* Saves (or, with is_update, updates) hero id with name and lang. */
+static void write_hero(rc_repo *r, bool is_update, const char *id, const char *name,
+                       const char *lang)
 {
     rc_hero *h = th_hero(id, name);
     free(h->language);
     h->language = strdup(lang);
-    ck_assert_msg(rc_repo_save(r, h, NULL) == RC_OK, "%s", rc_errmsg());
+    int st = is_update ? rc_repo_update(r, h, NULL, NULL) : rc_repo_save(r, h, NULL);
+    ck_assert_msg(st == RC_OK, "%s", rc_errmsg());
     rc_hero_free(h);
 }
-
-static void update(rc_repo *r, const char *id, const char *name, const char *lang)
-{
-    rc_hero *h = th_hero(id, name);
-    free(h->language);
-    h->language = strdup(lang);
-    ck_assert_msg(rc_repo_update(r, h, NULL, NULL) == RC_OK, "%s", rc_errmsg());
-    rc_hero_free(h);
-}
+#define save(r, id, name, lang) write_hero(r, false, id, name, lang)
+#define update(r, id, name, lang) write_hero(r, true, id, name, lang)
 
 /* The name of hero id as read through r. */
 static char *name_of(rc_repo *r, const char *id)
@@ -145,23 +118,18 @@ static char *name_of(rc_repo *r, const char *id)
     return n;
 }
 
-static size_t by_language(rc_repo *r, const char *lang)
+/* How many heroes the named query (by_language, by_name) finds for arg. */
+static size_t found(rc_repo *r, const char *query, const char *arg)
 {
     rc_list *l = NULL;
-    ck_assert_msg(rc_hero_find_by_language(r, lang, &l) == RC_OK, "%s", rc_errmsg());
+    const char *args[1] = {arg};
+    ck_assert_msg(rc_repo_find_by_query(r, query, args, 1, &l) == RC_OK, "%s", rc_errmsg());
     size_t n = l->len;
     rc_list_free(l);
     return n;
 }
-
-static size_t by_name(rc_repo *r, const char *name)
-{
-    rc_list *l = NULL;
-    ck_assert_msg(rc_hero_find_by_name(r, name, &l) == RC_OK, "%s", rc_errmsg());
-    size_t n = l->len;
-    rc_list_free(l);
-    return n;
-}
+#define by_language(r, lang) found(r, "by_language", lang)
+#define by_name(r, name) found(r, "by_name", name)
 
 START_TEST(test_reads_of_every_kind)
 {
@@ -576,10 +544,5 @@ int main(void)
         {"master_killed", test_master_killed}, /* last: the cluster loses a node */
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
-    if (th_cluster_start(&cl) != 0)
-        return EXIT_FAILURE;
-    printf("cluster: 6 nodes up and whole in %.2f s\n", cl.started_in);
-    int status = th_run_suite(s);
-    th_cluster_stop(&cl);
-    return status;
+    return th_cluster_run(&cl, s);
 }
