@@ -238,6 +238,26 @@ START_TEST(test_invalidate_all_on_every_master)
 }
 END_TEST
 
+/* A prefix with a hash tag puts every key on one master; the others are
+ * still checked (their identity claims live there) and dropped. */
+START_TEST(test_tagged_prefix)
+{
+    th_side s;
+    open_side(&s, "{tn}x:");
+    save(s.repo, "h1", "Ann", "en");
+    free(name_of(s.repo, "h1"));
+    ck_assert_uint_eq(by_language(s.repo, "en"), 1);
+    ck_assert(stored("{tn}x:hero:h1") && stored("{tn}x:hero:lang:en"));
+    long long removed = 0;
+    ck_assert_msg(rc_cached_repo_invalidate(s.repo, "all", NULL, 0, &removed) == RC_OK, "%s",
+                  rc_errmsg());
+    ck_assert_int_ge(removed, 2);
+    ck_assert_int_eq(count_keys("{tn}x:hero:*"), 0);
+    ck_assert_int_eq(rc_cache_health_check(s.cache), RC_OK);
+    th_side_close(&s);
+}
+END_TEST
+
 /* The master of key and another one. */
 static void masters_of(const char *key, int *from, int *to)
 {
@@ -538,6 +558,7 @@ int main(void)
         {"reads_of_every_kind", test_reads_of_every_kind},
         {"write_invalidates_keys_on_two_masters", test_write_invalidates_keys_on_two_masters},
         {"invalidate_all_on_every_master", test_invalidate_all_on_every_master},
+        {"tagged_prefix", test_tagged_prefix},
         {"moved_after_a_migration", test_moved_after_a_migration},
         {"ask_during_a_migration", test_ask_during_a_migration},
         {"migration_under_two_threads", test_migration_under_two_threads},

@@ -191,12 +191,17 @@ static int drop_namespace(rc_cache *c, rc_link *ctx,
                           const rc_outbox_source *src, void *ud)
 {
     const drop_for *d = ud;
-    char sha[41], tail[80];
+    char sha[41], tail[64], head[16];
     char *body = done_script(c, src, d->run_id, sha);
     if (!body)
         return rc_seterr(RC_ENOMEM, "out of memory");
-    snprintf(tail, sizeof tail, d->tag[0] ? "~identity:%s{%s}" : "~identity:%s", sha, d->tag);
-    char *claim_key = rc_str_concat(c->prefix, tail);
+    /* in a cluster the tag comes first: a hash tag in the prefix must not
+     * send the claim to another master */
+    snprintf(head, sizeof head, d->tag[0] ? "{%s}" : "", d->tag);
+    snprintf(tail, sizeof tail, "~identity:%s", sha);
+    char *front = rc_str_concat(head, c->prefix);
+    char *claim_key = front ? rc_str_concat(front, tail) : NULL;
+    free(front);
     bool won = false;
     long long removed = 0;
     int st = claim_key ? claim(c, ctx, sha, claim_key, &won)
