@@ -197,7 +197,9 @@ static int drop_namespace(rc_cache *c, rc_link *ctx,
         return rc_seterr(RC_ENOMEM, "out of memory");
     /* in a cluster the tag comes first: a hash tag in the prefix must not
      * send the claim to another master */
-    snprintf(head, sizeof head, d->tag[0] ? "{%s}" : "", d->tag);
+    head[0] = '\0';
+    if (d->tag[0])
+        snprintf(head, sizeof head, "{%s}", d->tag);
     snprintf(tail, sizeof tail, "~identity:%s", sha);
     char *front = rc_str_concat(head, c->prefix);
     char *claim_key = front ? rc_str_concat(front, tail) : NULL;
