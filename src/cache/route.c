@@ -368,7 +368,7 @@ static int route_subs(rc_cache *c, rc_link *ctx, sub *s, size_t ns)
         bool wait = false;
         st = m ? one_round(c, ctx, m, s, ns, group, &wait) : RC_EUNAVAILABLE;
         rc_slotmap_release(m);
-        if (st == RC_OK && wait) {
+        if (st == RC_OK && wait && round + 1 < RC_ROUTE_TRIES) {
             rc_clock_sleep(backoff);
             backoff *= 2;
         }
