@@ -586,25 +586,67 @@ static int cmd_stats(cmdline *cl)
     return tale_exit_code(rc);
 }
 
+/* A cluster's nodes (rc_cache_cluster_nodes) for tale health. */
+typedef struct health_nodes {
+    rc_cache_cluster_node *v;
+    size_t n;
+} health_nodes;
+
+/* The nodes as a JSON array (new reference, NULL when out of memory). */
+static json_t *nodes_json(const health_nodes *hn)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < hn->n; i++) {
+        const rc_cache_cluster_node *d = &hn->v[i];
+        if (json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "address",
+                                               d->address, "id", d->id, "role",
+                                               d->master ? "master" : "replica", "slots",
+                                               d->slots, "reachable", (int)d->reachable,
+                                               "error", d->error)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* One line per node. */
+static void print_nodes(const health_nodes *hn)
+{
+    for (size_t i = 0; i < hn->n; i++) {
+        const rc_cache_cluster_node *d = &hn->v[i];
+        printf("node: %s %s%s%s, %s%s%s\n", d->address, d->master ? "master" : "replica",
+               d->master ? " of slots " : "", d->slots,
+               d->reachable ? "reachable" : "unreachable", d->error[0] ? ": " : "", d->error);
+    }
+}
+
 /* Prints health as text or (json) one JSON object. */
 static int print_health(const rc_settings *s, const char *where, int rc,
-                        const rc_cache_stats *st, const rc_cache_connection *cn, bool json)
+                        const rc_cache_stats *st, const rc_cache_connection *cn,
+                        const health_nodes *hn, bool json)
 {
     const char *redis = !s->redis_enabled ? "disabled"
                         : rc == RC_OK     ? "reachable"
                                           : "unreachable";
     const char *circuit = st ? rc_circuit_state_name(st->circuit) : "unknown";
-    const char *transport = s->redis_tls ? "tls" : "plain";
+    /* with a cluster, TLS is on with rediss:// or any REDIS_TLS_* file or name */
+    bool tls = s->redis_tls || (s->redis_cluster_nodes &&
+                                (s->redis_tls_ca_file || s->redis_tls_ca_dir ||
+                                 s->redis_tls_cert_file || s->redis_tls_key_file ||
+                                 s->redis_tls_server_name));
+    const char *transport = tls ? "tls" : "plain";
     const char *reason = cn->last_error[0] ? cn->last_error : rc_errmsg();
     if (json)
         return print_json(stdout,
-                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o*}",
                                     "redis", redis, "where", where, "error",
                                     rc == RC_OK ? "" : rc_strerror(rc), "reason",
                                     rc == RC_OK ? "" : reason, "transport", transport, "tls",
                                     cn->tls, "master", s->redis_sentinels ? cn->server : "",
                                     "sentinel", cn->sentinel, "circuit", circuit,
-                                    "fallback", (int)s->cache_fallback_enabled));
+                                    "fallback", (int)s->cache_fallback_enabled, "nodes",
+                                    hn->v ? nodes_json(hn) : NULL));
     if (!s->redis_enabled)
         printf("redis: disabled (REDIS_ENABLED=false)\n");
     else if (rc == RC_OK)
@@ -616,6 +658,7 @@ static int print_health(const rc_settings *s, const char *where, int rc,
         printf("sentinel: master '%s' at %s, named by sentinel %s\n", s->redis_sentinel_master,
                cn->server[0] ? cn->server : "(none yet)",
                cn->sentinel[0] ? cn->sentinel : "(none answered)");
+    print_nodes(hn);
     if (s->redis_enabled)
         printf("transport: %s%s%s\n", transport, cn->tls[0] ? ", " : "", cn->tls);
     printf("circuit: %s\n", circuit);
@@ -630,7 +673,10 @@ static int cmd_health(cmdline *cl)
     rc_cache *c = NULL;
     rc_cache_stats st;
     int rc, out;
-    if (s->redis_sentinels)
+    if (s->redis_cluster_nodes)
+        snprintf(where, sizeof where, "%scluster via %s", s->redis_tls ? "rediss:// " : "",
+                 s->redis_cluster_nodes);
+    else if (s->redis_sentinels)
         snprintf(where, sizeof where, "%smaster '%s' via sentinels %s db %d",
                  s->redis_tls ? "rediss:// " : "",
                  s->redis_sentinel_master ? s->redis_sentinel_master : "?",
@@ -649,7 +695,12 @@ static int cmd_health(cmdline *cl)
     rc_cache_connection cn;
     rc_cache_connection_info(c, &cn);
     bool have = rc_cache_get_stats(c, &st) == RC_OK;
-    out = print_health(s, where, rc, have ? &st : NULL, &cn, cl->json);
+    health_nodes hn = {NULL, 0};
+    if (s->redis_enabled && s->redis_cluster_nodes &&
+        rc_cache_cluster_nodes(c, &hn.v, &hn.n) != RC_OK && rc == RC_OK)
+        rc = RC_EUNAVAILABLE;
+    out = print_health(s, where, rc, have ? &st : NULL, &cn, &hn, cl->json);
+    rc_cache_cluster_nodes_free(hn.v, hn.n);
     rc_cache_free(c);
     if (out != RC_OK)
         return tale_fail("health", out);

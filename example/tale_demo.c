@@ -699,6 +699,7 @@ static int scene_down(tale_app *a, const demo_data *d,
 {
     static const char *const closed_kv[] = {
         "REDIS_URL", DEMO_CLOSED_URL, "REDIS_ENABLED", "true",
+        "REDIS_CLUSTER_NODES", "", /* one closed server, not the cluster */
         "LOG_LEVEL", "error", /* the connect failures are the point */
         NULL};
     case_result down1[NCASES], down2[NCASES];

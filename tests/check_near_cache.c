@@ -187,7 +187,7 @@ START_TEST(test_invalidation_overtaking_the_reply_fences_the_fill)
     redisContext *raw = th_redis_connect(&shared, NULL);
     int refused = 0;
     for (int i = 0; i < 200; i++) {
-        rc_tier_fill f;
+        rc_tier_fill f = {0}; /* packed and began_ns are the caller's */
         rc_near_value v;
         ck_assert_int_eq(rc_cache_tier_begin(c, "hero:race", 0, &v, &f), RC_NEAR_FILL);
         redisReply *r = redisCommand(raw, "SET hero:race new%d", i); /* the write */
@@ -382,7 +382,7 @@ START_TEST(test_off_means_off)
     rc_cache_stats cs;
     rc_cache_get_stats(c, &cs);
     ck_assert(!cs.near_coherent);
-    rc_tier_fill f;
+    rc_tier_fill f = {0}; /* packed and began_ns are the caller's */
     rc_near_value v;
     ck_assert_int_eq(rc_cache_tier_begin(c, "hero:x", 0, &v, &f), 0);
     rc_cache_free(c);

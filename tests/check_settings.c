@@ -277,18 +277,22 @@ START_TEST(test_tls_and_sentinel_settings)
     ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_URL"));
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_URL", "redis://h"), RC_OK);
     ck_assert(!s.redis_tls);
-    /* Sentinel lists are checked entry by entry. */
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SENTINELS", "a:26379, [::1]:26380,b:1"), RC_OK);
-    ck_assert_str_eq(s.redis_sentinels, "a:26379, [::1]:26380,b:1");
-    const char *bad_lists[] = {"a", "a:", "a:0", "a:70000", "a:26379,", ":1", "::1:5", "a:1x"};
-    for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
-        ck_assert_msg(rc_settings_set(&s, "REDIS_SENTINELS", bad_lists[i]) == RC_ECONFIG,
-                      "%s accepted", bad_lists[i]);
-        ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_SENTINELS"));
+    /* Sentinel lists and a cluster's seeds are checked entry by entry. */
+    const char *lists[] = {"REDIS_SENTINELS", "REDIS_CLUSTER_NODES"};
+    char **fields[] = {&s.redis_sentinels, &s.redis_cluster_nodes};
+    for (size_t k = 0; k < 2; k++) {
+        ck_assert_int_eq(rc_settings_set(&s, lists[k], "a:26379, [::1]:26380,b:1"), RC_OK);
+        ck_assert_str_eq(*fields[k], "a:26379, [::1]:26380,b:1");
+        const char *bad_lists[] = {"a", "a:", "a:0", "a:70000", "a:26379,", ":1", "::1:5", "a:1x"};
+        for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
+            ck_assert_msg(rc_settings_set(&s, lists[k], bad_lists[i]) == RC_ECONFIG,
+                          "%s: %s accepted", lists[k], bad_lists[i]);
+            ck_assert_ptr_nonnull(strstr(rc_errmsg(), lists[k]));
+        }
+        ck_assert_str_eq(*fields[k], "a:26379, [::1]:26380,b:1"); /* unchanged */
+        ck_assert_int_eq(rc_settings_set(&s, lists[k], ""), RC_OK);
+        ck_assert_ptr_null(*fields[k]);
     }
-    ck_assert_str_eq(s.redis_sentinels, "a:26379, [::1]:26380,b:1"); /* unchanged */
-    ck_assert_int_eq(rc_settings_set(&s, "REDIS_SENTINELS", ""), RC_OK);
-    ck_assert_ptr_null(s.redis_sentinels);
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_TLS_VERIFY", "maybe"), RC_ECONFIG);
     ck_assert_ptr_nonnull(strstr(rc_errmsg(), "REDIS_TLS_VERIFY"));
     ck_assert_int_eq(rc_settings_set(&s, "REDIS_TLS_CA_FILE", "/x/ca.pem"), RC_OK);

@@ -58,30 +58,8 @@ static int mapped_master(const rc_slotmap *m, unsigned slot)
     return node_at(n->port);
 }
 
-/* A master of cl other than `not`. */
-static int other_master(int not )
-{
-    ck_assert_int_eq(th_cluster_roles(&cl), 0);
-    for (int i = 0; i < TH_CLUSTER_NODES; i++)
-        if (i != not &&th_cluster_alive(&cl, i) && cl.master_of[i] < 0)
-            return i;
-    ck_abort_msg("no other master");
-    return -1;
-}
-
-static redisReply *cmd(int node, const char *fmt, ...)
-{
-    redisContext *rd = th_redis_connect(&cl.node[node], NULL);
-    redisReply *rep;
-    va_list ap;
-    ck_assert_ptr_nonnull(rd);
-    va_start(ap, fmt);
-    rep = redisvCommand(rd, fmt, ap);
-    va_end(ap);
-    redisFree(rd);
-    ck_assert_ptr_nonnull(rep);
-    return rep;
-}
+#define cmd(...) th_cluster_cmd(&cl, __VA_ARGS__)
+#define other_master(not ) th_cluster_other_master(&cl, not )
 
 START_TEST(test_discovery_from_seeds)
 {
@@ -526,10 +504,5 @@ int main(void)
         {"failover_rediscovered", test_failover_rediscovered},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
-    if (th_cluster_start(&cl) != 0)
-        return EXIT_FAILURE;
-    printf("cluster: 6 nodes up and whole in %.2f s\n", cl.started_in);
-    int status = th_run_suite(s);
-    th_cluster_stop(&cl);
-    return status;
+    return th_cluster_run(&cl, s);
 }

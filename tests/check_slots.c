@@ -83,7 +83,8 @@ START_TEST(test_slot_matches_the_server)
 }
 END_TEST
 
-/* A decorator's key state for prefix and ns, as rc_cached_repo_new sets it. */
+/* A decorator's key state for prefix and ns, as rc_cached_repo_new sets it
+ * (the caller frees r->head). */
 static int keys_for(cached_repo *r, const char *prefix, const char *ns)
 {
     memset(r, 0, sizeof *r);
@@ -125,6 +126,7 @@ static void check_prefix(const char *prefix)
         for (int j = 0; j < 3; j++)
             free(keys[3 * i + j]);
     }
+    free(r.head);
 }
 
 START_TEST(test_aux_keys_share_the_data_key_slot)
@@ -141,10 +143,12 @@ START_TEST(test_aux_keys_share_the_data_key_slot)
              rc_slot_tag(rc_slot("hero:42", 7)));
     ck_assert_str_eq(lease, expect);
     free(lease);
+    free(r.head);
     ck_assert_int_eq(keys_for(&r, "{tenant7}:", "hero"), RC_OK);
     lease = rc_cached_lease_key(&r, "{tenant7}:hero:42");
     ck_assert_str_eq(lease, "{tenant7}:hero:~lease:42");
     free(lease);
+    free(r.head);
 }
 END_TEST
 
@@ -154,6 +158,7 @@ START_TEST(test_splitting_prefix_refused)
     const char *bad[] = {"a{b:", "{}:", "x{:", "{"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_int_eq(keys_for(&r, bad[i], "hero"), RC_EINVAL);
+        free(r.head); /* the decorator frees it with itself */
         ck_assert_ptr_nonnull(strstr(rc_errmsg(), "CACHE_KEY_PREFIX"));
     }
 }

@@ -179,6 +179,26 @@ typedef struct rc_cache_connection {
  * RC_EINVAL. */
 RC_API int rc_cache_connection_info(rc_cache *c, rc_cache_connection *out);
 
+/* One node of a Redis Cluster (REDIS_CLUSTER_NODES), as the slot map names
+ * it. */
+typedef struct rc_cache_cluster_node {
+    char address[300];   /* "host:port" */
+    char id[41];         /* the node id, or "" */
+    bool master;         /* serves slots as master */
+    char *slots;         /* its slot ranges, "0-5460,10923" (malloc'd; ""
+                            for a replica) */
+    bool reachable;      /* answered PING just now */
+    char error[256];     /* why not ("" when reachable) */
+} rc_cache_cluster_node;
+
+/* The nodes of the service's cluster, each asked for PING now (masters
+ * first): *out (free with rc_cache_cluster_nodes_free), *n of them. RC_OK;
+ * RC_EINVAL when the service has no cluster; RC_EUNAVAILABLE when no seed
+ * gave a slot map; RC_ENOMEM. */
+RC_API int rc_cache_cluster_nodes(rc_cache *c, rc_cache_cluster_node **out, size_t *n);
+/* Frees what rc_cache_cluster_nodes gave (NULL is fine). */
+RC_API void rc_cache_cluster_nodes_free(rc_cache_cluster_node *nodes, size_t n);
+
 /* ---- FIFO queue on a Redis list (never falls back: items are not lost
  * silently; RC_EUNAVAILABLE instead) ---- */
 

@@ -96,9 +96,13 @@ typedef struct rc_settings {
     char *redis_sentinel_master; /* REDIS_SENTINEL_MASTER: the master's name */
     char *redis_sentinel_password; /* REDIS_SENTINEL_PASSWORD, or NULL; never
                                     printed */
+    /* Redis Cluster (added in 0.2.0, from the reserved room) */
+    char *redis_cluster_nodes;   /* REDIS_CLUSTER_NODES "host:port,host:port":
+                                    seed nodes of a Redis Cluster, or NULL:
+                                    no cluster */
     /* Room for settings added later (see "Growing structs" in
      * repocache/export.h); filled by rc_settings_defaults. */
-    void *reserved_[7];
+    void *reserved_[6];
 } rc_settings;
 
 /* Fills s with the defaults. RC_OK or RC_ENOMEM. Free with rc_settings_clear. */

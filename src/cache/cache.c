@@ -6,6 +6,7 @@
 #include "cache/service.h"
 
 #include "core/clock.h"
+#include "core/hostports.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -27,10 +28,42 @@ static int check_settings(const rc_settings *s, int *level)
     if (s->redis_sentinels && !s->redis_sentinel_master)
         return rc_seterr(RC_ECONFIG, "REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS "
                                      "(the name the sentinels monitor the master by)");
+    if (s->redis_cluster_nodes && s->redis_sentinels)
+        return rc_seterr(RC_ECONFIG, "REDIS_CLUSTER_NODES and REDIS_SENTINELS: set one of them "
+                                     "(a cluster finds its masters itself)");
+    if (s->redis_cluster_nodes && s->redis_unix_path)
+        return rc_seterr(RC_ECONFIG, "REDIS_CLUSTER_NODES: REDIS_URL names a unix socket; "
+                                     "a cluster's nodes are host:port");
+    if (s->redis_cluster_nodes && s->redis_db != 0)
+        return rc_seterr(RC_ECONFIG, "REDIS_DB: must be 0 with REDIS_CLUSTER_NODES (a cluster "
+                                     "has database 0 only), got %d", s->redis_db);
     *level = rc_log_level_parse(s->log_level ? s->log_level : "info");
     if (*level < 0)
         return rc_seterr(RC_ECONFIG, "LOG_LEVEL: bad value '%s'", s->log_level);
     return RC_OK;
+}
+
+/* With a cluster, the settings of the pool every master's copies: the
+ * first seed's address, and TLS on with rediss:// or any REDIS_TLS_* file
+ * or name. ps shares s's strings but host, which *host holds (free it). */
+static int cluster_pool_settings(const rc_settings *s, rc_settings *ps, char **host)
+{
+    *ps = *s;
+    *host = NULL;
+    if (!s->redis_cluster_nodes)
+        return RC_OK;
+    rc_hostports l;
+    int st = rc_hostports_parse("REDIS_CLUSTER_NODES", s->redis_cluster_nodes, &l);
+    if (st)
+        return st;
+    *host = rc_strdup(l.items[0].host);
+    ps->redis_host = *host;
+    ps->redis_port = l.items[0].port;
+    ps->redis_tls = s->redis_tls || s->redis_tls_ca_file || s->redis_tls_ca_dir ||
+                    s->redis_tls_cert_file || s->redis_tls_key_file ||
+                    s->redis_tls_server_name;
+    rc_hostports_clear(&l);
+    return *host ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
 }
 
 /* Builds c's parts from s; on failure frees what was built (not c). */
@@ -40,37 +73,40 @@ static int build_parts(rc_cache *c, const rc_settings *s)
     int st =
         c->prefix ? rc_glob_escape(c->prefix, &c->escaped_prefix) : RC_ENOMEM;
     bool pool_ok = false, breaker_ok = false;
+    /* the outbox's lock: an outbox applied through a cluster may meet a
+     * master it has to verify, which lists the namespaces again */
+    pthread_mutexattr_t recursive;
+    pthread_mutexattr_init(&recursive);
+    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+    rc_settings ps;
+    char *host = NULL;
     if (st == RC_OK)
-        pool_ok = (st = rc_pool_init(&c->pool, s, c->log_level)) == RC_OK;
+        st = cluster_pool_settings(s, &ps, &host);
+    if (st == RC_OK)
+        pool_ok = (st = rc_pool_init(&c->pool, &ps, c->log_level)) == RC_OK;
+    free(host);
     if (st == RC_OK)
         breaker_ok =
             (st = rc_breaker_init(&c->breaker, s->circuit_breaker_threshold,
                                   s->circuit_breaker_timeout)) == RC_OK;
-    if (st == RC_OK && pthread_mutex_init(&c->pend_mu, NULL) != 0)
+    bool dels_ok = false;
+    if (st == RC_OK)
+        dels_ok = (st = rc_deletes_init(&c->dels)) == RC_OK;
+    if (st == RC_OK && pthread_mutex_init(&c->trust_mu, NULL) != 0)
         st = RC_ENOMEM;
-    if (st == RC_OK && pthread_mutex_init(&c->replay_mu, NULL) != 0) {
-        pthread_mutex_destroy(&c->pend_mu);
-        st = RC_ENOMEM;
-    }
-    if (st == RC_OK && pthread_mutex_init(&c->trust_mu, NULL) != 0) {
-        pthread_mutex_destroy(&c->pend_mu);
-        pthread_mutex_destroy(&c->replay_mu);
-        st = RC_ENOMEM;
-    }
-    if (st == RC_OK && pthread_mutex_init(&c->watch_mu, NULL) != 0) {
-        pthread_mutex_destroy(&c->pend_mu);
-        pthread_mutex_destroy(&c->replay_mu);
+    if (st == RC_OK && pthread_mutex_init(&c->watch_mu, &recursive) != 0) {
         pthread_mutex_destroy(&c->trust_mu);
         st = RC_ENOMEM;
     }
     if (st == RC_OK && pthread_mutex_init(&c->metrics_mu, NULL) != 0) {
-        pthread_mutex_destroy(&c->pend_mu);
-        pthread_mutex_destroy(&c->replay_mu);
         pthread_mutex_destroy(&c->trust_mu);
         pthread_mutex_destroy(&c->watch_mu);
         st = RC_ENOMEM;
     }
+    pthread_mutexattr_destroy(&recursive);
     if (st) {
+        if (dels_ok)
+            rc_deletes_destroy(&c->dels);
         if (breaker_ok)
             rc_breaker_destroy(&c->breaker);
         if (pool_ok)
@@ -104,6 +140,14 @@ int rc_cache_new(const rc_settings *s, rc_cache **out)
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
     rc_pool_describe(&c->pool, c->where, sizeof c->where);
+    if (c->enabled && s->redis_cluster_nodes) {
+        snprintf(c->where, sizeof c->where, "cluster %s", s->redis_cluster_nodes);
+        atomic_store(&c->trusted_gen, 1); /* its trust is its masters' */
+        if ((st = rc_cluster_new(c, s->redis_cluster_nodes, &c->cluster)) != RC_OK) {
+            rc_cache_free(c);
+            return st;
+        }
+    }
     c->metrics_timed = s->cache_metrics_enabled;
     /* One in-process store: the near cache's when there is one (the outage
      * store keeps its entries there), else the fallback's own. */
@@ -138,11 +182,10 @@ void rc_cache_free(rc_cache *c)
     rc_watch_stop(c); /* its thread uses everything below */
     rc_fallback_free(c->fb); /* its entries may be in the near cache's store */
     rc_tier_free(c); /* its thread uses the pool's settings */
+    rc_cluster_free(c->cluster); /* its masters' pools share the pool's TLS */
     rc_pool_destroy(&c->pool);
     rc_breaker_destroy(&c->breaker);
-    rc_pending_clear(&c->pend);
-    pthread_mutex_destroy(&c->pend_mu);
-    pthread_mutex_destroy(&c->replay_mu);
+    rc_deletes_destroy(&c->dels);
     pthread_mutex_destroy(&c->trust_mu);
     pthread_mutex_destroy(&c->watch_mu);
     pthread_mutex_destroy(&c->metrics_mu);

@@ -126,6 +126,8 @@ int rc_call_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds,
 {
     for (size_t i = 0; i < n; i++)
         replies[i] = NULL;
+    if (ctx->route)
+        return rc_route_pipeline(c, ctx, cmds, n, replies);
     if (!rc_wire_send(ctx, cmds, n))
         return ctx->err == REDIS_ERR_OOM ? rc_seterr(RC_ENOMEM, "out of memory")
                                          : io_error(c, ctx);
@@ -203,7 +205,7 @@ static int run_on_conn(rc_cache *c, rc_redis_fn fn, void *ud, bool *reached)
     rc_conn_enter(conn);
     st = rc_identity_verify(c, conn); /* a new Redis is dropped, the outbox applied */
     if (st == RC_OK)
-        st = rc_replay_pending(c, conn->ctx);
+        st = rc_replay_pending(c, &c->dels, conn->ctx);
     if (st == RC_OK)
         st = fn(c, conn->ctx, ud);
     rc_conn_leave(conn);
@@ -212,11 +214,26 @@ static int run_on_conn(rc_cache *c, rc_redis_fn fn, void *ud, bool *reached)
     return st;
 }
 
+/* Notes the outcome of a call that went to Redis: st as it was. */
+static int noted(rc_cache *c, int st)
+{
+    if (st != RC_EUNAVAILABLE && st != RC_EAUTH) {
+        note_up(c);
+        return st;
+    }
+    char why[600];
+    snprintf(why, sizeof why, "%s", rc_errmsg());
+    note_down(c, why);
+    return rc_seterr(st, "%s", why);
+}
+
 int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
 {
     if (!c->enabled)
         return rc_seterr(RC_EUNAVAILABLE,
                          "redis is disabled (REDIS_ENABLED=false)");
+    if (c->cluster) /* each master has its breaker (route.c) */
+        return noted(c, rc_route_call(c, fn, ud));
     rc_breaker_ticket t = rc_breaker_acquire(&c->breaker);
     if (t == RC_BREAKER_PROBE)
         rc_log(c->log_level, RC_LOG_DEBUG, "redis_breaker_half_open",
@@ -240,15 +257,7 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud)
         rc_log(c->log_level, RC_LOG_DEBUG, ok ? "redis_breaker_closed" : "redis_breaker_reopened",
                "redis at %s: circuit breaker %s", c->where,
                ok ? "closed (the probe succeeded)" : "open again (the probe failed)");
-    if (ok) {
-        note_up(c);
-    } else {
-        char why[600];
-        snprintf(why, sizeof why, "%s", rc_errmsg());
-        note_down(c, why);
-        rc_seterr(st, "%s", why);
-    }
-    return st;
+    return noted(c, st);
 }
 
 /* ---- commands ---- */
@@ -383,7 +392,8 @@ int rc_call_integer(rc_cache *c, int argc, const char *const *argv,
 /* rc_redis_fn of rc_cache_health_check: PING, an error reply counted. */
 static int ping_fn(rc_cache *c, rc_link *ctx, void *ud)
 {
-    (void)ud;
+    if (rc_route_unpinned(ctx)) /* a cluster: every master */
+        return rc_route_each_master(c, ctx, ping_fn, ud);
     const char *argv[] = {"PING"};
     rc_cmd cmd = {1, argv, NULL};
     redisReply *r;
@@ -417,15 +427,20 @@ int rc_cache_connection_info(rc_cache *c, rc_cache_connection *out)
 
 bool rc_cache_redis_usable(rc_cache *c)
 {
-    return c && c->enabled && rc_breaker_usable(&c->breaker);
+    /* with a cluster, each master's breaker decides for its keys */
+    return c && c->enabled && (c->cluster || rc_breaker_usable(&c->breaker));
 }
 
 rc_circuit_state rc_cache_circuit(rc_cache *c)
 {
+    if (c && c->cluster)
+        return rc_cluster_circuit(c);
     return c ? rc_breaker_state(&c->breaker) : RC_CIRCUIT_CLOSED;
 }
 
 uint64_t rc_cache_debug_connects(rc_cache *c)
 {
+    if (c && c->cluster)
+        return rc_cluster_connects(c);
     return c ? atomic_load(&c->pool.connects) : 0;
 }

@@ -93,7 +93,7 @@ static int read_identity(rc_cache *c, rc_link *ctx, char id[RC_IDENTITY_MAX])
             info_field(r[1], "role:", role, sizeof role);
         }
         snprintf(id, RC_IDENTITY_MAX, "%s:%s", run_id, replid);
-        if (c->pool.sentinel && strcmp(role, "master") != 0)
+        if ((c->pool.sentinel || c->cluster) && strcmp(role, "master") != 0)
             st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: not the master (role %s)",
                            c->where, role[0] ? role : "unknown");
     }
@@ -176,17 +176,34 @@ static int drop_keys(rc_cache *c, rc_link *ctx, const rc_outbox_source *src,
     return st;
 }
 
-/* Has src's namespace dropped on run_id (ud) once: by us, or by the process
- * that claimed it (rc_outbox_each_namespace callback). */
+/* The identity a drop is for, and the hash tag of its claims ("" but in a
+ * cluster, where the claim must live on the master dropping). */
+typedef struct drop_for {
+    const char *run_id;
+    const char *tag;
+    const char *where; /* the server, for messages */
+} drop_for;
+
+/* Has src's namespace dropped on the identity of ud (a drop_for) once: by
+ * us, or by the process that claimed it (rc_outbox_each_namespace
+ * callback). */
 static int drop_namespace(rc_cache *c, rc_link *ctx,
                           const rc_outbox_source *src, void *ud)
 {
-    char sha[41], tail[64];
-    char *body = done_script(c, src, ud, sha);
+    const drop_for *d = ud;
+    char sha[41], tail[64], head[16];
+    char *body = done_script(c, src, d->run_id, sha);
     if (!body)
         return rc_seterr(RC_ENOMEM, "out of memory");
+    /* in a cluster the tag comes first: a hash tag in the prefix must not
+     * send the claim to another master */
+    head[0] = '\0';
+    if (d->tag[0])
+        snprintf(head, sizeof head, "{%s}", d->tag);
     snprintf(tail, sizeof tail, "~identity:%s", sha);
-    char *claim_key = rc_str_concat(c->prefix, tail);
+    char *front = rc_str_concat(head, c->prefix);
+    char *claim_key = front ? rc_str_concat(front, tail) : NULL;
+    free(front);
     bool won = false;
     long long removed = 0;
     int st = claim_key ? claim(c, ctx, sha, claim_key, &won)
@@ -202,7 +219,7 @@ static int drop_namespace(rc_cache *c, rc_link *ctx,
             freeReplyObject(r);
         atomic_fetch_add(&c->identity_drops, 1);
         rc_log(c->log_level, RC_LOG_INFO, "redis_identity_dropped",
-               "redis at %s: new identity: dropped %s (%lld keys)", c->where,
+               "redis at %s: new identity: dropped %s (%lld keys)", d->where,
                src->ns_glob, removed);
     }
     if (st != RC_OK && won && one(c, ctx, 2, del, &r) == RC_OK)
@@ -212,10 +229,29 @@ static int drop_namespace(rc_cache *c, rc_link *ctx,
     return st;
 }
 
-/* Step 1 for run_id: every namespace dropped there once. trust_mu held. */
-static int drop_once(rc_cache *c, rc_link *ctx, const char *run_id)
+/* Step 1 for id: every namespace dropped there once, unless id is the
+ * one trusted last (run_id, which then becomes id). The trust lock held. */
+static int adopt(rc_cache *c, rc_link *ctx, const char *where, char run_id[RC_IDENTITY_MAX],
+                 const char *id, const char *tag)
 {
-    return rc_outbox_each_namespace(c, drop_namespace, ctx, (void *)run_id);
+    if (strcmp(id, run_id) == 0)
+        return RC_OK;
+    if (run_id[0]) {
+        atomic_fetch_add(&c->identity_changes, 1);
+        /* the near cache follows the old server's invalidations: empty
+         * it, re-arm tracking (on the new master, with Sentinel) */
+        rc_tracking_lose(c->tracking, "a new redis identity");
+        rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
+               "redis at %s: a new server (identity %s, was %s): its keys "
+               "are not trusted until dropped", where, id, run_id);
+    }
+    if (!c->cluster) /* a cluster's trust is its masters' (route.c) */
+        atomic_store(&c->trusted_gen, 0);
+    drop_for d = {id, tag, where};
+    int st = rc_outbox_each_namespace(c, drop_namespace, ctx, &d);
+    if (st == RC_OK)
+        snprintf(run_id, RC_IDENTITY_MAX, "%s", id);
+    return st;
 }
 
 int rc_identity_verify(rc_cache *c, rc_conn *conn)
@@ -229,22 +265,7 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
         return st;
     pthread_mutex_lock(&c->trust_mu);
     gen = atomic_load(&c->trust_gen);
-    bool known = strcmp(id, c->run_id) == 0;
-    if (!known) {
-        if (c->run_id[0]) {
-            atomic_fetch_add(&c->identity_changes, 1);
-            /* the near cache follows the old server's invalidations: empty
-             * it, re-arm tracking (on the new master, with Sentinel) */
-            rc_tracking_lose(c->tracking, "a new redis identity");
-            rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
-                   "redis at %s: a new server (identity %s, was %s): its keys "
-                   "are not trusted until dropped", c->where, id, c->run_id);
-        }
-        atomic_store(&c->trusted_gen, 0);
-        st = drop_once(c, conn->ctx, id);
-        if (st == RC_OK)
-            snprintf(c->run_id, sizeof c->run_id, "%s", id);
-    }
+    st = adopt(c, conn->ctx, c->where, c->run_id, id, "");
     if (st == RC_OK && atomic_load(&c->trusted_gen) != gen)
         st = rc_outbox_apply(c, conn->ctx);
     if (st == RC_OK) {
@@ -252,6 +273,25 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
         conn->verified = gen;
     }
     pthread_mutex_unlock(&c->trust_mu);
+    return st;
+}
+
+int rc_identity_verify_node(rc_cache *c, rc_cnode *node, rc_conn *conn, const char *tag)
+{
+    unsigned gen = atomic_load(&node->gen);
+    if (conn->verified == gen)
+        return RC_OK;
+    if (!tag)
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: serves no slot now", node->where);
+    char id[RC_IDENTITY_MAX];
+    int st = read_identity(c, conn->ctx, id);
+    if (st != RC_OK)
+        return st;
+    pthread_mutex_lock(&node->trust_mu);
+    st = adopt(c, conn->ctx, node->where, node->run_id, id, tag);
+    pthread_mutex_unlock(&node->trust_mu);
+    if (st == RC_OK)
+        conn->verified = gen;
     return st;
 }
 

@@ -57,6 +57,10 @@ typedef struct rc_link {
     int replicas;          /* set by the pool: with Sentinel, the replicas
                               an invalidation on this link waits for (WAIT);
                               -1 without Sentinel */
+    struct rc_route *route; /* set on the stand-in link of a call through a
+                              Redis Cluster (route.c): its commands go to
+                              the masters of their keys' slots; NULL on a
+                              real link */
     char tls_info[160];    /* "TLSv1.3 TLS_AES_256_GCM_SHA384, verified
                               name localhost" or "" for plain */
 } rc_link;

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Rows read and applied at a time. */
 #define RC_OUTBOX_BATCH 256
@@ -63,13 +64,35 @@ void rc_cache_outbox_count_applied(rc_cache *c, size_t n)
     atomic_fetch_add(&c->ob_applied, (uint_fast64_t)n);
 }
 
+/* Takes watch_mu for a caller holding a connection. With a cluster the
+ * outbox is applied under watch_mu through every master's pool, so a
+ * caller holding a master's connection waits for it at most
+ * REDIS_SOCKET_TIMEOUT (else the two could wait for each other). */
+static int lock_watches(rc_cache *c)
+{
+    if (!c->cluster) {
+        pthread_mutex_lock(&c->watch_mu);
+        return RC_OK;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double ns = (double)until.tv_nsec + c->pool.link.timeout * 1e9;
+    until.tv_sec += (time_t)(ns / 1e9);
+    until.tv_nsec = (long)(ns - (double)(time_t)(ns / 1e9) * 1e9);
+    if (pthread_mutex_timedlock(&c->watch_mu, &until) != 0)
+        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: the outbox is being applied",
+                         c->where);
+    return RC_OK;
+}
+
 int rc_outbox_each_namespace(rc_cache *c,
                              int (*fn)(rc_cache *c, rc_link *ctx,
                                        const rc_outbox_source *src, void *ud),
                              rc_link *ctx, void *ud)
 {
-    int st = RC_OK;
-    pthread_mutex_lock(&c->watch_mu);
+    int st = lock_watches(c);
+    if (st != RC_OK)
+        return st;
     for (rc_watch *w = c->watches; w && st == RC_OK; w = w->next)
         st = fn(c, ctx, &w->src, ud);
     pthread_mutex_unlock(&c->watch_mu);

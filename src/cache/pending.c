@@ -42,3 +42,22 @@ int rc_pending_merge(rc_pending *dst, rc_pending *src)
     rc_pending_clear(src);
     return st;
 }
+
+int rc_deletes_init(rc_deletes *d)
+{
+    memset(d, 0, sizeof *d);
+    if (pthread_mutex_init(&d->mu, NULL) != 0)
+        return RC_ENOMEM;
+    if (pthread_mutex_init(&d->replay_mu, NULL) != 0) {
+        pthread_mutex_destroy(&d->mu);
+        return RC_ENOMEM;
+    }
+    return RC_OK;
+}
+
+void rc_deletes_destroy(rc_deletes *d)
+{
+    rc_pending_clear(&d->pend);
+    pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->replay_mu);
+}

@@ -8,6 +8,8 @@
 
 #include "core/strset.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef struct rc_pending {
@@ -32,5 +34,21 @@ void rc_pending_move(rc_pending *dst, rc_pending *src);
 /* Adds src's keys and patterns into dst, then clears src. RC_OK, or
  * RC_ENOMEM when some could not be added (they are lost). */
 int rc_pending_merge(rc_pending *dst, rc_pending *src);
+
+/* The remembered deletes of one server and the state of their replay
+ * (replay.c): the service's own, or with Redis Cluster one per master. */
+typedef struct rc_deletes {
+    pthread_mutex_t mu;        /* guards pend and inflight */
+    rc_pending pend;           /* remembered deletes not yet taken */
+    size_t inflight;           /* taken by the replay in progress */
+    atomic_size_t count;       /* count(pend) + inflight, read without lock */
+    pthread_mutex_t replay_mu; /* one replay at a time; others wait */
+    atomic_uint failures;      /* failed replays so far */
+} rc_deletes;
+
+/* An empty d. RC_OK or RC_ENOMEM (nothing to destroy then). */
+int rc_deletes_init(rc_deletes *d);
+/* Frees what d holds. */
+void rc_deletes_destroy(rc_deletes *d);
 
 #endif

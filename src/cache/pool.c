@@ -21,7 +21,9 @@ static int dup_opt(char **dst, const char *src)
     return RC_OK;
 }
 
-int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
+/* p empty, its lock and condition made, and the strings copied. */
+static int pool_base(rc_pool *p, const char *host, const char *unix_path, const char *user,
+                     const char *password)
 {
     memset(p, 0, sizeof *p);
     if (pthread_mutex_init(&p->mu, NULL) != 0)
@@ -30,11 +32,34 @@ int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
         pthread_mutex_destroy(&p->mu);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
-    if (dup_opt(&p->host, s->redis_host) || dup_opt(&p->unix_path, s->redis_unix_path) ||
-        dup_opt(&p->user, s->redis_user) || dup_opt(&p->password, s->redis_password)) {
+    atomic_init(&p->connects, 0);
+    atomic_init(&p->moves, 0);
+    if (dup_opt(&p->host, host) || dup_opt(&p->unix_path, unix_path) ||
+        dup_opt(&p->user, user) || dup_opt(&p->password, password)) {
         rc_pool_destroy(p);
         return rc_seterr(RC_ENOMEM, "out of memory");
     }
+    return RC_OK;
+}
+
+int rc_pool_init_at(rc_pool *p, const rc_pool *tmpl, const char *host, int port)
+{
+    int st = pool_base(p, host, NULL, tmpl->user, tmpl->password);
+    if (st)
+        return st;
+    p->port = port;
+    p->db = tmpl->db;
+    p->max = tmpl->max;
+    p->link = tmpl->link;
+    p->tls_shared = true;
+    return RC_OK;
+}
+
+int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
+{
+    int st = pool_base(p, s->redis_host, s->redis_unix_path, s->redis_user, s->redis_password);
+    if (st)
+        return st;
     p->port = s->redis_port;
     p->db = s->redis_db;
     p->max = s->redis_max_connections > 0 ? s->redis_max_connections : 1;
@@ -44,9 +69,7 @@ int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level)
     p->link.max_buffered = 4 * (size_t)(s->cache_max_value_bytes > 0 ? s->cache_max_value_bytes
                                                                      : 1 << 20) +
                            (1 << 20);
-    atomic_init(&p->connects, 0);
-    atomic_init(&p->moves, 0);
-    int st = s->redis_tls && !s->redis_unix_path ? rc_tls_new(s, log_level, &p->link.tls)
+    st = s->redis_tls && !s->redis_unix_path ? rc_tls_new(s, log_level, &p->link.tls)
                                                  : RC_OK;
     if (st == RC_OK && s->redis_sentinels)
         st = rc_sentinel_new(s, &p->sentinel);
@@ -77,7 +100,8 @@ void rc_pool_destroy(rc_pool *p)
     if (p->password)
         memset(p->password, 0, strlen(p->password));
     free(p->password);
-    rc_tls_free(p->link.tls);
+    if (!p->tls_shared)
+        rc_tls_free(p->link.tls);
     rc_sentinel_free(p->sentinel);
     memset(p, 0, sizeof *p);
 }

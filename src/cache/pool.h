@@ -54,7 +54,10 @@ typedef struct rc_pool {
     /* where and how to connect (copied from the settings) */
     char *host, *unix_path, *user, *password;
     int port, db;
-    rc_link_config link;      /* timeout, reply cap, TLS context (owned) */
+    rc_link_config link;      /* timeout, reply cap, TLS context (owned
+                                 unless tls_shared) */
+    bool tls_shared;          /* link.tls is another pool's (a cluster's
+                                 masters share the first pool's) */
     struct rc_sentinel *sentinel; /* REDIS_SENTINELS: where the master is
                                      asked for (sentinel.h), or NULL */
     char master[300];         /* with Sentinel, the master of the last
@@ -72,6 +75,10 @@ typedef struct rc_pool {
  * is rediss://). RC_OK; RC_ECONFIG (a TLS file that cannot be used) or
  * RC_ENOMEM, with nothing left to destroy. */
 int rc_pool_init(rc_pool *p, const rc_settings *s, int log_level);
+/* Initialises p to connect to host:port as tmpl does (its user, password,
+ * db, bound and link config, the TLS context shared: tmpl must outlive p).
+ * For the masters of a cluster. RC_OK or RC_ENOMEM. */
+int rc_pool_init_at(rc_pool *p, const rc_pool *tmpl, const char *host, int port);
 /* Closes every idle connection and frees p's copies; none may be borrowed. */
 void rc_pool_destroy(rc_pool *p);
 /* *out = a connection for the calling thread alone, opening one when none

@@ -26,28 +26,51 @@
 /* ---- remembering ---- */
 
 /* Refreshes the lock-free count; pend_mu held. */
-static void recount_locked(rc_cache *c)
+static void recount_locked(rc_deletes *d)
 {
-    atomic_store(&c->pend_count, rc_pending_count(&c->pend) + c->inflight);
+    atomic_store(&d->count, rc_pending_count(&d->pend) + d->inflight);
 }
 
 /* Adds "escaped prefix + glob" to the patterns to drop; pend_mu held. */
-static int add_glob_locked(rc_cache *c, const char *glob)
+static int add_glob_locked(rc_cache *c, rc_deletes *d, const char *glob)
 {
     char *pat = rc_str_concat(c->escaped_prefix, glob);
     if (!pat)
         return RC_ENOMEM;
-    int st = rc_pending_add_glob(&c->pend, pat);
+    int st = rc_pending_add_glob(&d->pend, pat);
     free(pat);
     return st;
 }
 
 /* Last resort when something could not be remembered: drop everything under
  * the prefix on recovery (retried until there is memory for it). */
-static void add_drop_all_locked(rc_cache *c)
+static void add_drop_all_locked(rc_cache *c, rc_deletes *d)
 {
-    while (add_glob_locked(c, "*") != RC_OK)
+    while (add_glob_locked(c, d, "*") != RC_OK)
         ;
+}
+
+int rc_deletes_remember(rc_cache *c, rc_deletes *d, const char *const *keys, size_t n,
+                        const char *drop_glob)
+{
+    int st = RC_OK;
+    pthread_mutex_lock(&d->mu);
+    if (n == 0 && drop_glob) /* a pattern drop alone (a failed clear) */
+        st = add_glob_locked(c, d, drop_glob);
+    for (size_t i = 0; st == RC_OK && i < n; i++) {
+        if (d->pend.keys.n >= RC_PENDING_MAX) {
+            /* Too many distinct keys: forget them, drop by pattern instead. */
+            rc_pending_forget_keys(&d->pend);
+            st = add_glob_locked(c, d, drop_glob ? drop_glob : "*");
+            break;
+        }
+        st = rc_pending_add_key(&d->pend, keys[i]);
+    }
+    if (st == RC_ENOMEM)
+        add_drop_all_locked(c, d);
+    recount_locked(d);
+    pthread_mutex_unlock(&d->mu);
+    return st;
 }
 
 int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
@@ -57,23 +80,8 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
         return rc_seterr(RC_EINVAL, "rc_cache_remember_deletes: NULL argument");
     if (!c->enabled)
         return RC_OK; /* no Redis: nothing can be stale there */
-    int st = RC_OK;
-    pthread_mutex_lock(&c->pend_mu);
-    if (n == 0 && drop_glob) /* a pattern drop alone (a failed clear) */
-        st = add_glob_locked(c, drop_glob);
-    for (size_t i = 0; st == RC_OK && i < n; i++) {
-        if (c->pend.keys.n >= RC_PENDING_MAX) {
-            /* Too many distinct keys: forget them, drop by pattern instead. */
-            rc_pending_forget_keys(&c->pend);
-            st = add_glob_locked(c, drop_glob ? drop_glob : "*");
-            break;
-        }
-        st = rc_pending_add_key(&c->pend, keys[i]);
-    }
-    if (st == RC_ENOMEM)
-        add_drop_all_locked(c);
-    recount_locked(c);
-    pthread_mutex_unlock(&c->pend_mu);
+    int st = c->cluster ? rc_cluster_remember(c, keys, n, drop_glob)
+                        : rc_deletes_remember(c, &c->dels, keys, n, drop_glob);
     return st ? rc_seterr(st, "out of memory remembering deletes; everything "
                               "under the prefix will be dropped on recovery")
               : RC_OK;
@@ -83,13 +91,13 @@ int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
 
 /* Builds the batches of UNLINKs of keys (lengths lens, NULL = strlen). */
 static int batches_build(rc_batch *b, const char *const *keys,
-                         const size_t *lens, size_t n)
+                         const size_t *lens, size_t n, size_t per)
 {
-    size_t ncmds = (n + RC_UNLINK_BATCH - 1) / RC_UNLINK_BATCH;
+    size_t ncmds = (n + per - 1) / per;
     if (rc_batch_alloc(b, ncmds, n + ncmds, true) != RC_OK)
         return RC_ENOMEM;
     for (size_t i = 0, k = 0, a = 0; i < ncmds; i++) {
-        size_t m = n - k < RC_UNLINK_BATCH ? n - k : RC_UNLINK_BATCH;
+        size_t m = n - k < per ? n - k : per;
         b->cmds[i].argc = (int)m + 1;
         b->cmds[i].argv = b->argv + a;
         b->cmds[i].argvlen = b->argvlen + a;
@@ -111,7 +119,8 @@ static int unlink_keys(rc_cache *c, rc_link *ctx, const char *const *keys,
     if (!n)
         return RC_OK;
     rc_batch b = {0};
-    int st = batches_build(&b, keys, lens, n);
+    /* a cluster refuses keys of several slots in one command */
+    int st = batches_build(&b, keys, lens, n, c->cluster ? 1 : RC_UNLINK_BATCH);
     if (st == RC_OK)
         st = rc_call_pipeline(c, ctx, b.cmds, b.n, b.replies);
     for (size_t i = 0; st == RC_OK && i < b.n; i++)
@@ -147,9 +156,25 @@ static int unlink_found(rc_cache *c, rc_link *ctx, const redisReply *found,
     return st;
 }
 
+/* What rc_replay_scan_unlink does on each master of a cluster. */
+typedef struct scan_args {
+    const char *pattern;
+    long long *removed;
+} scan_args;
+
+static int scan_fn(rc_cache *c, rc_link *ctx, void *ud)
+{
+    scan_args *a = ud;
+    return rc_replay_scan_unlink(c, ctx, a->pattern, a->removed);
+}
+
 int rc_replay_scan_unlink(rc_cache *c, rc_link *ctx, const char *pattern,
                           long long *removed)
 {
+    if (rc_route_unpinned(ctx)) {
+        scan_args a = {pattern, removed};
+        return rc_route_each_master(c, ctx, scan_fn, &a);
+    }
     char cursor[32] = "0";
     do {
         const char *argv[] = {"SCAN",  cursor,  "MATCH",
@@ -199,41 +224,41 @@ static int replay_snapshot(rc_cache *c, rc_link *ctx,
     return st;
 }
 
-int rc_replay_pending(rc_cache *c, rc_link *ctx)
+int rc_replay_pending(rc_cache *c, rc_deletes *d, rc_link *ctx)
 {
-    if (atomic_load(&c->pend_count) == 0)
+    if (atomic_load(&d->count) == 0)
         return RC_OK;
-    unsigned failures = atomic_load(&c->replay_failures);
-    pthread_mutex_lock(&c->replay_mu);
-    if (atomic_load(&c->replay_failures) != failures) {
+    unsigned failures = atomic_load(&d->failures);
+    pthread_mutex_lock(&d->replay_mu);
+    if (atomic_load(&d->failures) != failures) {
         /* The replay we waited for failed: Redis is failing, do not pay a
          * second timeout for it. */
-        pthread_mutex_unlock(&c->replay_mu);
+        pthread_mutex_unlock(&d->replay_mu);
         return rc_seterr(RC_EUNAVAILABLE,
                          "redis at %s: replay of remembered deletes failed",
                          c->where);
     }
     rc_pending snap;
-    pthread_mutex_lock(&c->pend_mu);
-    rc_pending_move(&snap, &c->pend);
-    c->inflight = rc_pending_count(&snap);
-    pthread_mutex_unlock(&c->pend_mu);
+    pthread_mutex_lock(&d->mu);
+    rc_pending_move(&snap, &d->pend);
+    d->inflight = rc_pending_count(&snap);
+    pthread_mutex_unlock(&d->mu);
     long long removed = 0;
     int st = replay_snapshot(c, ctx, &snap, &removed);
-    pthread_mutex_lock(&c->pend_mu);
-    c->inflight = 0;
+    pthread_mutex_lock(&d->mu);
+    d->inflight = 0;
     if (st == RC_OK)
         rc_pending_clear(&snap);
-    else if (rc_pending_merge(&c->pend, &snap) != RC_OK) /* put them back */
-        add_drop_all_locked(c);
-    recount_locked(c);
-    pthread_mutex_unlock(&c->pend_mu);
+    else if (rc_pending_merge(&d->pend, &snap) != RC_OK) /* put them back */
+        add_drop_all_locked(c, d);
+    recount_locked(d);
+    pthread_mutex_unlock(&d->mu);
     if (st) {
-        atomic_fetch_add(&c->replay_failures, 1);
+        atomic_fetch_add(&d->failures, 1);
         rc_log(c->log_level, RC_LOG_DEBUG, "replay_failed",
                "redis at %s: replay of %zu remembered deletes failed; kept", c->where,
-               atomic_load(&c->pend_count));
+               atomic_load(&d->count));
     }
-    pthread_mutex_unlock(&c->replay_mu);
+    pthread_mutex_unlock(&d->replay_mu);
     return st;
 }

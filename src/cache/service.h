@@ -22,6 +22,8 @@
  *              to Redis and to the fallback (outbox.h)
  *   watch.c    the service's thread: background probes while the breaker
  *              is open, the outbox polled every CACHE_OUTBOX_POLL_MS
+ *   cluster.c  with REDIS_CLUSTER_NODES: the masters and the slot map
+ *              (cluster.h); route.c: the path of a call through them
  *   breaker.c, pool.c, pending.c, fallback.c: the parts they are built of
  *   link.c, wire.c, tls.c, resolve.c: the connections (a socket or a TLS
  *              session of ours, RESP on it, every wait bounded)
@@ -30,6 +32,7 @@
 #define RC_CACHE_SERVICE_H
 
 #include "cache/breaker.h"
+#include "cache/cluster.h"
 #include "cache/fallback.h"
 #include "cache/fleet.h"
 #include "cache/lease.h"
@@ -46,9 +49,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-
-/* Room for a Redis identity, "<run_id>:<master_replid>" (identity.c). */
-#define RC_IDENTITY_MAX 96
 
 /* Whether the last call reached Redis (rc_cache.avail). */
 enum { RC_AVAIL_UNKNOWN = 0, RC_AVAIL_UP = 1, RC_AVAIL_DOWN = 2 };
@@ -70,13 +70,11 @@ struct rc_cache {
     rc_tracking *tracking; /* keeps near coherent across processes */
     bool single_flight;    /* CACHE_SINGLE_FLIGHT */
     bool near_strict;      /* CACHE_L1_STRICT */
-    /* remembered deletes (replay.c) */
-    pthread_mutex_t pend_mu;     /* guards pend and inflight */
-    rc_pending pend;             /* remembered deletes not yet taken */
-    size_t inflight;             /* taken by the replay in progress */
-    atomic_size_t pend_count;    /* count(pend) + inflight, read without lock */
-    pthread_mutex_t replay_mu;   /* one replay at a time; others wait */
-    atomic_uint replay_failures; /* failed replays so far */
+    rc_deletes dels;       /* remembered deletes (replay.c); with a
+                              cluster, those no master could be named for */
+    struct rc_cluster *cluster; /* REDIS_CLUSTER_NODES: the masters, each
+                                   with its pool, breaker and deletes
+                                   (cluster.h); NULL: one server (pool) */
     /* statistics */
     atomic_uint_fast64_t hits, misses, sets, deletes, errors, fallback_hits;
     atomic_uint_fast64_t oversized_skipped; /* rc_cache_value_oversized */
@@ -231,6 +229,26 @@ rc_circuit_state rc_cache_circuit(rc_cache *c);
 uint64_t rc_cache_debug_connects(rc_cache *c);
 
 
+/* ---- through a Redis Cluster (route.c) ---- */
+
+/* rc_call_with with a cluster: fn runs on a stand-in link whose commands
+ * go to their keys' masters (rc_call_pipeline on it), after the deletes
+ * remembered before any map was known are replayed. */
+int rc_route_call(rc_cache *c, rc_redis_fn fn, void *ud);
+/* rc_call_pipeline on a stand-in link: each command sent to the master of
+ * its key's slot (one round trip per master), redirects followed. RC_OK
+ * when every reply arrived (error replies included); RC_EUNAVAILABLE when a
+ * master could not be used (replies all NULL); RC_EINVAL for a command
+ * without a key outside rc_route_each_master. */
+int rc_route_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds, size_t n,
+                      redisReply **replies);
+/* Whether ctx is a stand-in link not pinned to one master. */
+bool rc_route_unpinned(const rc_link *ctx);
+/* Runs fn on ctx pinned to each master of the map in turn (its commands
+ * without a key go there); every master is tried, the first failure
+ * returned. */
+int rc_route_each_master(rc_cache *c, rc_link *ctx, rc_redis_fn fn, void *ud);
+
 /* ---- remembered deletes (replay.c) ---- */
 
 /*
@@ -245,10 +263,15 @@ uint64_t rc_cache_debug_connects(rc_cache *c);
  */
 int rc_cache_remember_deletes(rc_cache *c, const char *const *keys, size_t n,
                               const char *drop_glob);
-/* Replays remembered deletes on ctx before anything else uses Redis; while
- * a replay runs, every other caller that sees deletes pending waits for it.
- * RC_OK, or the failure (the deletes are kept for the next call). */
-int rc_replay_pending(rc_cache *c, rc_link *ctx);
+/* rc_cache_remember_deletes into d (the service's, or a master's). RC_OK
+ * or RC_ENOMEM (then everything under the prefix is dropped on replay). */
+int rc_deletes_remember(rc_cache *c, rc_deletes *d, const char *const *keys, size_t n,
+                        const char *drop_glob);
+/* Replays the remembered deletes of d on ctx before anything else uses
+ * that server; while a replay runs, every other caller that sees deletes
+ * pending waits for it. RC_OK, or the failure (the deletes are kept for the
+ * next call). */
+int rc_replay_pending(rc_cache *c, rc_deletes *d, rc_link *ctx);
 /* SCAN MATCH pattern (a full pattern) + UNLINK of every batch found;
  * *removed += count. */
 int rc_replay_scan_unlink(rc_cache *c, rc_link *ctx, const char *pattern,
@@ -263,6 +286,12 @@ int rc_replay_scan_unlink(rc_cache *c, rc_link *ctx, const char *pattern,
  * done); then, unless trusted already, applies the outbox. Only then does
  * the caller use Redis. RC_OK or the failure (RC_EUNAVAILABLE ...). */
 int rc_identity_verify(rc_cache *c, rc_conn *conn);
+/* rc_identity_verify for a cluster's master: its identity checked on conn
+ * once per node->gen; a new one has every namespace dropped there first
+ * (the claims named with tag, a hash tag of a slot it serves, so that they
+ * live there). The outbox is not applied here (watch.c applies it through
+ * every master). RC_OK or the failure. */
+int rc_identity_verify_node(rc_cache *c, rc_cnode *node, rc_conn *conn, const char *tag);
 /* Trust is lost (the breaker opened): every connection is verified again
  * and the outbox applied before Redis is used. */
 void rc_identity_distrust(rc_cache *c);

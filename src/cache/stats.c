@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *rc_circuit_state_name(rc_circuit_state s)
@@ -42,11 +43,54 @@ static void info_field(const char *info, const char *field, char *out,
     }
 }
 
+/* With a cluster: every master's memory use and key count, summed. */
+typedef struct master_sums {
+    long long keys;   /* DBSIZE */
+    long long memory; /* used_memory, bytes */
+} master_sums;
+
+static int master_stats_fn(rc_cache *c, rc_link *ctx, void *ud)
+{
+    if (rc_route_unpinned(ctx))
+        return rc_route_each_master(c, ctx, master_stats_fn, ud);
+    master_sums *sum = ud;
+    const char *info[] = {"INFO", "memory"}, *dbsize[] = {"DBSIZE"};
+    rc_cmd cmds[2] = {{2, info, NULL}, {1, dbsize, NULL}};
+    redisReply *r[2];
+    int st = rc_call_pipeline(c, ctx, cmds, 2, r);
+    if (st != RC_OK)
+        return st;
+    char mem[32];
+    if (r[0]->type == REDIS_REPLY_STRING) {
+        info_field(r[0]->str, "used_memory", mem, sizeof mem);
+        sum->memory += atoll(mem);
+    }
+    if (r[1]->type == REDIS_REPLY_INTEGER)
+        sum->keys += r[1]->integer;
+    freeReplyObject(r[0]);
+    freeReplyObject(r[1]);
+    return RC_OK;
+}
+
+static void cluster_stats(rc_cache *c, rc_cache_stats *st)
+{
+    master_sums sum = {0, 0};
+    if (rc_call_with(c, master_stats_fn, &sum) != RC_OK)
+        return;
+    st->keys = sum.keys;
+    snprintf(st->used_memory_human, sizeof st->used_memory_human, "%.2fM",
+             (double)sum.memory / 1048576.0);
+}
+
 /* Memory use and key count from the server, when it can be asked. */
 static void server_stats(rc_cache *c, rc_cache_stats *st)
 {
     if (!rc_cache_redis_usable(c))
         return;
+    if (c->cluster) {
+        cluster_stats(c, st);
+        return;
+    }
     const char *info[] = {"INFO", "memory"}, *dbsize[] = {"DBSIZE"};
     rc_cmd cmds[2] = {{2, info, NULL}, {1, dbsize, NULL}};
     redisReply *r[2];
@@ -96,10 +140,10 @@ void rc_stats_local(rc_cache *c, rc_cache_stats *st)
     st->fallback_hits = atomic_load(&c->fallback_hits);
     st->fallback_entries = rc_fallback_count(c->fb);
     st->oversized_skipped = atomic_load(&c->oversized_skipped);
-    st->circuit = rc_breaker_state(&c->breaker);
+    st->circuit = rc_cache_circuit(c);
     st->redis_enabled = c->enabled;
     st->redis_available = c->enabled && atomic_load(&c->avail) == RC_AVAIL_UP;
-    st->pending_deletes = atomic_load(&c->pend_count);
+    st->pending_deletes = rc_cluster_pending(c);
     near_stats(c, st);
     st->redis_trusted = rc_identity_trusted(c);
     st->outbox_written = atomic_load(&c->ob_written);
@@ -183,13 +227,15 @@ int rc_cache_stats_json(rc_cache *c, char **json)
     return rc ? rc_seterr(RC_ENOMEM, "out of memory") : RC_OK;
 }
 
-/* One SCAN step from cursor (updated) over pattern; *count += matches. */
-static int scan_step(rc_cache *c, const char *pattern, char *cursor, size_t size,
-                     long long *count)
+/* One SCAN step from cursor (updated) over pattern; *count += matches. On
+ * ctx (a cluster's master) or, when NULL, as a call of its own. */
+static int scan_step(rc_cache *c, rc_link *ctx, const char *pattern, char *cursor,
+                     size_t size, long long *count)
 {
     const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+    rc_cmd cmd = {6, argv, NULL};
     redisReply *r = NULL;
-    int st = rc_call_one(c, 6, argv, NULL, &r);
+    int st = ctx ? rc_call_pipeline(c, ctx, &cmd, 1, &r) : rc_call_one(c, 6, argv, NULL, &r);
     if (st != RC_OK)
         return st;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -200,6 +246,28 @@ static int scan_step(rc_cache *c, const char *pattern, char *cursor, size_t size
     snprintf(cursor, size, "%s", r->element[0]->str);
     *count += (long long)r->element[1]->elements;
     freeReplyObject(r);
+    return RC_OK;
+}
+
+/* rc_cache_count_keys with a cluster: each master scanned. */
+typedef struct count_args {
+    const char *pattern;
+    long long max_scanned, *count;
+    bool exact; /* every master's SCAN ended */
+} count_args;
+
+static int count_fn(rc_cache *c, rc_link *ctx, void *ud)
+{
+    if (rc_route_unpinned(ctx))
+        return rc_route_each_master(c, ctx, count_fn, ud);
+    count_args *a = ud;
+    char cursor[32] = "0";
+    for (long long scanned = 0; scanned < a->max_scanned; scanned += 1000) {
+        int st = scan_step(c, ctx, a->pattern, cursor, sizeof cursor, a->count);
+        if (st != RC_OK || strcmp(cursor, "0") == 0)
+            return st;
+    }
+    a->exact = false;
     return RC_OK;
 }
 
@@ -214,8 +282,14 @@ int rc_cache_count_keys(rc_cache *c, const char *glob, long long max_scanned,
     if (!pattern)
         return rc_seterr(RC_ENOMEM, "out of memory");
     int st = RC_OK;
+    if (c->cluster) {
+        count_args a = {pattern, max_scanned, count, true};
+        st = rc_call_with(c, count_fn, &a);
+        *exact = st == RC_OK && a.exact;
+        max_scanned = 0; /* done */
+    }
     for (long long scanned = 0; st == RC_OK && scanned < max_scanned; scanned += 1000) {
-        st = scan_step(c, pattern, cursor, sizeof cursor, count);
+        st = scan_step(c, NULL, pattern, cursor, sizeof cursor, count);
         if (st == RC_OK && strcmp(cursor, "0") == 0) {
             *exact = true;
             break;

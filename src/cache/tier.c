@@ -24,7 +24,9 @@ int rc_tier_init(rc_cache *c, const rc_settings *s)
 {
     c->single_flight = s->cache_single_flight;
     c->near_strict = s->cache_l1_strict;
-    if (!s->cache_l1_enabled || !s->redis_enabled)
+    /* With a cluster the near cache is off: its coherence (one subscriber
+     * and CLIENT TRACKING) follows one server, not every master. */
+    if (!s->cache_l1_enabled || !s->redis_enabled || s->redis_cluster_nodes)
         return RC_OK;
     if (s->cache_l1_max_entries < 1 || s->cache_l1_max_bytes < 1 || s->cache_l1_max_ttl < 1)
         return rc_seterr(RC_ECONFIG, "rc_cache_new: near cache settings out of range");

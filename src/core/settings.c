@@ -115,6 +115,7 @@ static const setting_def defs[] = {
     {"REDIS_SENTINELS", K_SPECIAL, F(redis_sentinels), 0, 0},
     {"REDIS_SENTINEL_MASTER", K_PATH, F(redis_sentinel_master), 0, 0},
     {"REDIS_SENTINEL_PASSWORD", K_PATH, F(redis_sentinel_password), 0, 0},
+    {"REDIS_CLUSTER_NODES", K_SPECIAL, F(redis_cluster_nodes), 0, 0},
     {"CACHE_DEFAULT_TTL", K_INT, F(cache_default_ttl), 1, INT_MAX},
     {"CACHE_HERO_TTL", K_INT, F(cache_hero_ttl), 1, INT_MAX},
     {"CACHE_CHILD_TTL", K_INT, F(cache_child_ttl), 1, INT_MAX},
@@ -191,7 +192,8 @@ void rc_settings_clear(rc_settings *s)
     free(s->redis_password);
     char **strs[] = {&s->redis_tls_ca_file, &s->redis_tls_ca_dir, &s->redis_tls_cert_file,
                      &s->redis_tls_key_file, &s->redis_tls_server_name, &s->redis_sentinels,
-                     &s->redis_sentinel_master, &s->redis_sentinel_password};
+                     &s->redis_sentinel_master, &s->redis_sentinel_password,
+                     &s->redis_cluster_nodes};
     if (s->redis_sentinel_password)
         memset(s->redis_sentinel_password, 0, strlen(s->redis_sentinel_password));
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
@@ -234,12 +236,12 @@ static int apply_special(rc_settings *s, const setting_def *d, const char *value
         return apply_url(s, value);
     if (strcmp(d->name, "REDIS_PASSWORD") == 0)
         return set_str(&s->redis_password, value, true);
-    if (strcmp(d->name, "REDIS_SENTINELS") == 0) {
+    if (strcmp(d->name, "REDIS_SENTINELS") == 0 || strcmp(d->name, "REDIS_CLUSTER_NODES") == 0) {
         rc_hostports l;
         int st = *value ? rc_hostports_parse(d->name, value, &l) : RC_OK;
         if (*value)
             rc_hostports_clear(&l);
-        return st ? st : set_str(&s->redis_sentinels, value, true);
+        return st ? st : set_str((char **)((char *)s + d->offset), value, true);
     }
     if (strcmp(d->name, "REDIS_HOST") == 0) {
         if (!*value)

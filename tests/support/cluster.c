@@ -1,6 +1,8 @@
 /* cluster.c - see cluster.h. */
 #include "cluster.h"
 
+#include <check.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -193,7 +195,8 @@ static int start_node(th_cluster *c, int i)
         snprintf(args, sizeof args,
                  "--cluster-enabled yes --cluster-port %d "
                  "--cluster-config-file nodes.conf "
-                 "--cluster-node-timeout 1000 --repl-diskless-sync-delay 0",
+                 "--cluster-node-timeout 1000 --cluster-require-full-coverage no "
+                 "--repl-diskless-sync-delay 0",
                  th_free_port());
         if (th_redis_start(&c->node[i], args) == 0)
             return 0;
@@ -397,4 +400,38 @@ int th_cluster_await_failover(th_cluster *c, int killed, double seconds)
         usleep(20000);
     }
     return -1;
+}
+
+redisReply *th_cluster_cmd(th_cluster *c, int i, const char *fmt, ...)
+{
+    redisContext *rd = th_redis_connect(&c->node[i], NULL);
+    redisReply *rep;
+    va_list ap;
+    ck_assert_ptr_nonnull(rd);
+    va_start(ap, fmt);
+    rep = redisvCommand(rd, fmt, ap);
+    va_end(ap);
+    redisFree(rd);
+    ck_assert_ptr_nonnull(rep);
+    return rep;
+}
+
+int th_cluster_other_master(th_cluster *c, int not )
+{
+    ck_assert_int_eq(th_cluster_roles(c), 0);
+    for (int i = 0; i < TH_CLUSTER_NODES; i++)
+        if (i != not &&th_cluster_alive(c, i) && c->master_of[i] < 0)
+            return i;
+    ck_abort_msg("no other master");
+    return -1;
+}
+
+int th_cluster_run(th_cluster *c, Suite *s)
+{
+    if (th_cluster_start(c) != 0)
+        return EXIT_FAILURE;
+    printf("cluster: 6 nodes up and whole in %.2f s\n", c->started_in);
+    int status = th_run_suite(s);
+    th_cluster_stop(c);
+    return status;
 }

@@ -18,6 +18,8 @@
 
 #include "harness.h"
 
+#include <check.h>
+
 #include <stdbool.h>
 
 #define TH_CLUSTER_NODES 6
@@ -64,5 +66,15 @@ int th_cluster_migrate_slot(th_cluster *c, unsigned slot, int from, int to);
  * CLUSTER INFO says cluster_state:ok. Returns its index (c->master_of
  * refreshed), or -1 on time-out. */
 int th_cluster_await_failover(th_cluster *c, int killed, double seconds);
+
+/* Starts c, runs suite s (th_run_suite) and stops c: a suite's exit
+ * status (EXIT_FAILURE when the cluster does not start). */
+int th_cluster_run(th_cluster *c, Suite *s);
+/* One command on node i over a fresh connection (Check-asserted: the node
+ * answers); the caller frees the reply. */
+redisReply *th_cluster_cmd(th_cluster *c, int i, const char *fmt, ...);
+/* A master of c now (roles read again) other than `not` (-1: any);
+ * Check-aborts when there is none. */
+int th_cluster_other_master(th_cluster *c, int not );
 
 #endif
