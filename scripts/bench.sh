@@ -5,8 +5,9 @@
 # process's near cache), bench_stampede (64 cold reads of one id from 4
 # processes), bench_memory (bytes per hero in the near cache) and bench_tls
 # (a Redis hit and a connect over TLS against plain: the server also listens
-# on a TLS port, with certificates made now by scripts/certs.sh), and stops
-# the server. Arguments are passed to bench (e.g. --json, --reps 9); with
+# on a TLS port, with certificates made now by scripts/certs.sh) and
+# bench_cluster (a Redis hit and a write through a three-master Redis Cluster
+# started now, against the single server), and stops the servers. Arguments are passed to bench (e.g. --json, --reps 9); with
 # --json only bench runs, so that the output stays one JSON document.
 #
 #   bash scripts/bench.sh
@@ -20,10 +21,11 @@ rc_install_deps
 BUILD_DIR=${BUILD_DIR:-build-bench}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREPOCACHE_TESTS=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" \
-    --target bench bench_crossproc bench_stampede bench_memory bench_tls >/dev/null
+    --target bench bench_crossproc bench_stampede bench_memory bench_tls bench_cluster >/dev/null
 
 work=$(mktemp -d /tmp/repocache-bench-XXXXXX)
 cleanup() {
+    rc_cluster_stop
     rc_redis_stop
     rm -rf "$work"
 }
@@ -45,3 +47,6 @@ echo
 BENCH_TLS_URL="rediss://127.0.0.1:$RC_REDIS_TLS_PORT/0" REDIS_TLS_CA_FILE="$work/certs/ca.crt" \
     REDIS_TLS_CERT_FILE="$work/certs/client.crt" REDIS_TLS_KEY_FILE="$work/certs/client.key" \
     "$BUILD_DIR/bench/bench_tls" --db "$work/tls.db"
+echo
+rc_cluster_start 3
+BENCH_CLUSTER_NODES=$RC_CLUSTER_NODES "$BUILD_DIR/bench/bench_cluster" --db "$work/cluster.db"
