@@ -276,6 +276,11 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
     return st;
 }
 
+bool rc_identity_node_verified(rc_cnode *node, const rc_conn *conn)
+{
+    return conn->verified == atomic_load(&node->gen);
+}
+
 int rc_identity_verify_node(rc_cache *c, rc_cnode *node, rc_conn *conn, const char *tag)
 {
     unsigned gen = atomic_load(&node->gen);

@@ -292,6 +292,9 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn);
  * live there). The outbox is not applied here (watch.c applies it through
  * every master). RC_OK or the failure. */
 int rc_identity_verify_node(rc_cache *c, rc_cnode *node, rc_conn *conn, const char *tag);
+/* Whether conn was verified against node's identity as it is now (then
+ * rc_identity_verify_node has nothing to do). */
+bool rc_identity_node_verified(rc_cnode *node, const rc_conn *conn);
 /* Trust is lost (the breaker opened): every connection is verified again
  * and the outbox applied before Redis is used. */
 void rc_identity_distrust(rc_cache *c);
