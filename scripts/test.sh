@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the README's test command. Installs missing Debian packages (as
 # root), configures and builds, starts a private redis-server on a free
-# loopback port, runs every test with CTest, and stops the server even on
+# loopback port, runs every test with CTest (two at a time where
+# tests/CMakeLists.txt allows: rc_one_at_a_time), and stops the server even on
 # failure. Exits non-zero on any failure.
 #
 #   bash scripts/test.sh              gcc build in build/
@@ -34,7 +35,7 @@ echo "test redis-server on $REPOCACHE_TEST_REDIS_URL"
 # Check's summary line of every suite is shown; a failing suite's whole output too.
 log="$BUILD_DIR/ctest.log"
 set +e
-(cd "$BUILD_DIR" && ctest --output-on-failure -V) >"$log" 2>&1
+(cd "$BUILD_DIR" && ctest --output-on-failure -V -j2) >"$log" 2>&1
 status=$?
 set -e
 grep -E '^[0-9]+: [0-9]+%: Checks:|Test +#[0-9]+:|tests passed|tests failed|\(Failed\)|\*\*\*' "$log" || true
