@@ -15,24 +15,35 @@ rc_wait_pong() {
     return 1
 }
 
-rc_redis_start() {
-    RC_REDIS_DIR=$(mktemp -d /tmp/repocache-redis-XXXXXX)
-    local port tries=0
-    while [ $tries -lt 50 ]; do
-        tries=$((tries + 1))
-        port=$((20000 + RANDOM % 40000))
+# rc_spawn DIR SPAN [redis-server arguments]: starts a redis-server in DIR
+# on a free 127.0.0.1 port, 20000 to 20000 + SPAN - 1 (50 tries), ready
+# when it answers PONG. Sets RC_SPAWN_PORT and RC_SPAWN_PID; 1 when none
+# started.
+rc_spawn() {
+    local dir=$1 span=$2 port pid
+    shift 2
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % span))
         redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-            --dir "$RC_REDIS_DIR" --daemonize no "$@" >"$RC_REDIS_DIR/log" 2>&1 &
-        RC_REDIS_PID=$!
-        if rc_wait_pong "$port" "$RC_REDIS_PID"; then
-            RC_REDIS_PORT=$port
+            --dir "$dir" --daemonize no "$@" >"$dir/log" 2>&1 &
+        pid=$!
+        if rc_wait_pong "$port" "$pid"; then
+            RC_SPAWN_PORT=$port RC_SPAWN_PID=$pid
             return 0
         fi
-        kill "$RC_REDIS_PID" 2>/dev/null || true
-        wait "$RC_REDIS_PID" 2>/dev/null || true
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
-    echo "could not start redis-server" >&2
     return 1
+}
+
+rc_redis_start() {
+    RC_REDIS_DIR=$(mktemp -d /tmp/repocache-redis-XXXXXX)
+    if ! rc_spawn "$RC_REDIS_DIR" 40000 "$@"; then
+        echo "could not start redis-server" >&2
+        return 1
+    fi
+    RC_REDIS_PORT=$RC_SPAWN_PORT RC_REDIS_PID=$RC_SPAWN_PID
 }
 
 rc_redis_stop() {
@@ -50,29 +61,20 @@ rc_redis_stop() {
 # node reports cluster_state:ok. Sets RC_CLUSTER_NODES ("127.0.0.1:p,...")
 # and RC_CLUSTER_DIR; rc_cluster_stop stops them (safe to call twice).
 rc_cluster_start() {
-    local n=$1 i port tries pid addrs=()
+    local n=$1 i tries addrs=()
     RC_CLUSTER_DIR=$(mktemp -d /tmp/repocache-cluster-XXXXXX)
     RC_CLUSTER_PIDS=()
     for i in $(seq 1 "$n"); do
         mkdir "$RC_CLUSTER_DIR/$i"
-        for tries in $(seq 1 50); do
-            port=$((20000 + RANDOM % 30000)) # the bus port, port + 10000, fits too
-            redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-                --cluster-enabled yes --cluster-node-timeout 1000 --dir "$RC_CLUSTER_DIR/$i" \
-                --daemonize no >"$RC_CLUSTER_DIR/$i/log" 2>&1 &
-            pid=$!
-            rc_wait_pong "$port" "$pid" && break
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-            pid=
-        done
-        if [ -z "$pid" ]; then
+        # ports below 50000: the bus port, port + 10000, fits too
+        if ! rc_spawn "$RC_CLUSTER_DIR/$i" 30000 --cluster-enabled yes \
+            --cluster-node-timeout 1000; then
             echo "could not start cluster node $i:" >&2
             tail -5 "$RC_CLUSTER_DIR/$i/log" >&2
             return 1
         fi
-        RC_CLUSTER_PIDS+=("$pid")
-        addrs+=("127.0.0.1:$port")
+        RC_CLUSTER_PIDS+=("$RC_SPAWN_PID")
+        addrs+=("127.0.0.1:$RC_SPAWN_PORT")
     done
     redis-cli --cluster create "${addrs[@]}" --cluster-yes >"$RC_CLUSTER_DIR/create.log" 2>&1 ||
         { echo "redis-cli --cluster create failed" >&2; cat "$RC_CLUSTER_DIR/create.log" >&2; return 1; }
