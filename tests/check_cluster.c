@@ -178,7 +178,6 @@ START_TEST(test_reads_of_every_kind)
     ck_assert_int_eq(rc_cache_get_stats(s.cache, &cs), RC_OK);
     ck_assert_uint_eq(cs.errors, 0);
     ck_assert_int_eq(cs.circuit, RC_CIRCUIT_CLOSED);
-    ck_assert(!cs.near_coherent); /* the near cache is off with a cluster */
     ck_assert_int_ge(cs.keys, st.keys); /* DBSIZE of every master */
     ck_assert_msg(cs.used_memory_human[0], "no memory figure");
     th_side_close(&s);

@@ -31,6 +31,8 @@ int rc_cluster_new(rc_cache *c, const char *seeds, rc_cluster **out)
     rc_slotmap_cell_init(&cl->cell);
     pthread_mutex_init(&cl->mu, NULL);
     pthread_mutex_init(&cl->refresh_mu, NULL);
+    pthread_mutex_init(&cl->watch_mu, NULL);
+    rc_strset_init(&cl->prefixes);
     c->cluster = cl;
     rc_slotmap_release(rc_cluster_map(c)); /* the first map, when a seed answers */
     rc_clearerr();
@@ -40,6 +42,7 @@ int rc_cluster_new(rc_cache *c, const char *seeds, rc_cluster **out)
 
 static void node_free(rc_cnode *n)
 {
+    rc_tracking_free(atomic_load(&n->tracking)); /* it uses the pool */
     rc_pool_destroy(&n->pool);
     rc_breaker_destroy(&n->breaker);
     rc_deletes_destroy(&n->dels);
@@ -57,6 +60,8 @@ void rc_cluster_free(rc_cluster *cl)
     rc_slotmap_cell_destroy(&cl->cell);
     pthread_mutex_destroy(&cl->mu);
     pthread_mutex_destroy(&cl->refresh_mu);
+    pthread_mutex_destroy(&cl->watch_mu);
+    rc_strset_clear(&cl->prefixes);
     free(cl->seeds);
     free(cl);
 }
@@ -150,7 +155,8 @@ static void discover(rc_cache *c)
     rc_slotmap_release(old);
     if (seeds && rc_slotmap_discover(&c->pool.link, seeds, c->pool.password, gen, &m) == RC_OK) {
         atomic_fetch_add(&cl->refreshes, 1);
-        rc_slotmap_cell_swap(&cl->cell, m);
+        if (rc_slotmap_cell_swap(&cl->cell, m))
+            rc_cluster_watch(c);
     } else {
         rc_log(c->log_level, RC_LOG_DEBUG, "redis_cluster_discovery_failed",
                "redis cluster: no map: %s", seeds ? rc_errmsg() : "out of memory");
@@ -191,8 +197,9 @@ void rc_cluster_moved(rc_cache *c, const rc_slotmap *m, const rc_redirect *r,
                       const char *asked_host)
 {
     rc_slotmap *patched = NULL;
-    if (rc_slotmap_moved(m, r, asked_host, &patched) == RC_OK)
-        rc_slotmap_cell_swap(&c->cluster->cell, patched);
+    if (rc_slotmap_moved(m, r, asked_host, &patched) == RC_OK &&
+        rc_slotmap_cell_swap(&c->cluster->cell, patched))
+        rc_cluster_watch(c);
     rc_cluster_refresh(c);
 }
 

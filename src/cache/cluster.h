@@ -18,6 +18,8 @@
 #include "cache/pending.h"
 #include "cache/pool.h"
 #include "cache/slotmap.h"
+#include "cache/tracking.h"
+#include "core/strset.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,7 +42,18 @@ typedef struct rc_cnode {
     char run_id[RC_IDENTITY_MAX]; /* identity trusted last, or "" */
     atomic_uint gen;              /* bumped when its breaker opens: every
                                      connection checks the identity again */
+    _Atomic(rc_tracking *) tracking; /* its near cache tracker, made when it
+                                     is first a master with a near cache
+                                     (cluster_tracking.c); else NULL */
 } rc_cnode;
+
+/* The trackers of the masters of a map (cluster_tracking.c): immutable
+ * once published, kept until the near cache stops (a hit may hold one). */
+typedef struct rc_watchset {
+    struct rc_watchset *older; /* the set it replaced, or NULL */
+    size_t n;
+    rc_tracking *t[];
+} rc_watchset;
 
 typedef struct rc_cluster {
     char *seeds;                /* REDIS_CLUSTER_NODES */
@@ -52,6 +65,9 @@ typedef struct rc_cluster {
     _Atomic double refreshed;   /* clock time of the last discovery */
     atomic_uint_fast64_t refreshes; /* maps discovered (statistics, tests) */
     atomic_uint_fast64_t redirects; /* MOVED and ASK replies followed */
+    pthread_mutex_t watch_mu;   /* guards prefixes and changes of watched */
+    rc_strset prefixes;         /* the near cache's tracked key prefixes */
+    _Atomic(rc_watchset *) watched; /* the current masters' trackers */
 } rc_cluster;
 
 /* The cluster of s (REDIS_CLUSTER_NODES set), its first map discovered when
@@ -89,5 +105,32 @@ size_t rc_cluster_pending(struct rc_cache *c);
 rc_circuit_state rc_cluster_circuit(struct rc_cache *c);
 /* Connect attempts of every node's pool. */
 uint64_t rc_cluster_connects(struct rc_cache *c);
+
+/* ---- the near cache over a cluster (cluster_tracking.c) ----
+ * One tracker (tracking.h) per master, each with every prefix, on the
+ * master's own pool. The near cache serves only while the tracker of every
+ * master of the current map is coherent (strict: each one's socket polled),
+ * so an invalidation any master wrote before a writer's return is applied
+ * before a hit, wherever the key's slot is now. When the masters change (a
+ * failover, a master added or gone) the new set is published and the near
+ * cache emptied: entries filled under the old masters die; a master new to
+ * the set is (re-)armed before anything is served. */
+
+/* Watches the masters of the current map (after each new map, and when the
+ * near cache starts). Does nothing without a near cache. */
+void rc_cluster_watch(struct rc_cache *c);
+/* Tracks prefix on every master, now and to come. RC_OK or RC_ENOMEM. */
+int rc_cluster_track(struct rc_cache *c, const char *prefix);
+/* Whether the near cache may serve (rc_tracking_ready_at of every watched
+ * tracker); false with none. */
+bool rc_cluster_near_ready(struct rc_cache *c, bool strict, double now);
+/* rc_tracking_sync of every watched tracker. */
+void rc_cluster_near_sync(struct rc_cache *c);
+/* The trackers' counters summed (coherent: every watched one is). */
+void rc_cluster_tracking_stats(struct rc_cache *c, rc_tracking_stats *st);
+/* Coherence lost on node (its breaker opened, a new identity). */
+void rc_cluster_node_lose(rc_cnode *node, const char *why);
+/* Stops and frees every tracker (before the near cache is freed). */
+void rc_cluster_unwatch(struct rc_cache *c);
 
 #endif

@@ -229,10 +229,11 @@ static int drop_namespace(rc_cache *c, rc_link *ctx,
     return st;
 }
 
-/* Step 1 for id: every namespace dropped there once, unless id is the
+/* Step 1 for id: every namespace dropped there once (and tracking, the
+ * near cache's tracker of that server, made to lose coherence), unless id is the
  * one trusted last (run_id, which then becomes id). The trust lock held. */
 static int adopt(rc_cache *c, rc_link *ctx, const char *where, char run_id[RC_IDENTITY_MAX],
-                 const char *id, const char *tag)
+                 const char *id, const char *tag, rc_tracking *tracking)
 {
     if (strcmp(id, run_id) == 0)
         return RC_OK;
@@ -240,7 +241,7 @@ static int adopt(rc_cache *c, rc_link *ctx, const char *where, char run_id[RC_ID
         atomic_fetch_add(&c->identity_changes, 1);
         /* the near cache follows the old server's invalidations: empty
          * it, re-arm tracking (on the new master, with Sentinel) */
-        rc_tracking_lose(c->tracking, "a new redis identity");
+        rc_tracking_lose(tracking, "a new redis identity");
         rc_log(c->log_level, RC_LOG_INFO, "redis_identity_new",
                "redis at %s: a new server (identity %s, was %s): its keys "
                "are not trusted until dropped", where, id, run_id);
@@ -265,7 +266,7 @@ int rc_identity_verify(rc_cache *c, rc_conn *conn)
         return st;
     pthread_mutex_lock(&c->trust_mu);
     gen = atomic_load(&c->trust_gen);
-    st = adopt(c, conn->ctx, c->where, c->run_id, id, "");
+    st = adopt(c, conn->ctx, c->where, c->run_id, id, "", c->tracking);
     if (st == RC_OK && atomic_load(&c->trusted_gen) != gen)
         st = rc_outbox_apply(c, conn->ctx);
     if (st == RC_OK) {
@@ -293,7 +294,8 @@ int rc_identity_verify_node(rc_cache *c, rc_cnode *node, rc_conn *conn, const ch
     if (st != RC_OK)
         return st;
     pthread_mutex_lock(&node->trust_mu);
-    st = adopt(c, conn->ctx, node->where, node->run_id, id, tag);
+    st = adopt(c, conn->ctx, node->where, node->run_id, id, tag,
+               atomic_load(&node->tracking));
     pthread_mutex_unlock(&node->trust_mu);
     if (st == RC_OK)
         conn->verified = gen;

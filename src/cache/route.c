@@ -255,6 +255,7 @@ static void node_outcome(rc_cache *c, rc_cnode *node, rc_breaker_ticket t, bool 
 {
     if (rc_breaker_report(&node->breaker, t, ok)) {
         atomic_fetch_add(&node->gen, 1); /* its identity is checked again */
+        rc_cluster_node_lose(node, "circuit breaker open");
         rc_log(c->log_level, RC_LOG_WARNING, "redis_breaker_open",
                "redis at %s: circuit breaker open (%s); degrading its slots' keys%s",
                node->where, rc_errmsg(),

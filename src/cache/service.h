@@ -67,7 +67,8 @@ struct rc_cache {
     /* the near cache (tier.c); both NULL when CACHE_L1_ENABLED=false or
      * REDIS_ENABLED=false */
     rc_near *near;         /* decoded values in front of Redis */
-    rc_tracking *tracking; /* keeps near coherent across processes */
+    rc_tracking *tracking; /* keeps near coherent across processes (NULL
+                              with a cluster: one per master, cluster.h) */
     bool single_flight;    /* CACHE_SINGLE_FLIGHT */
     bool near_strict;      /* CACHE_L1_STRICT */
     rc_deletes dels;       /* remembered deletes (replay.c); with a
@@ -329,6 +330,11 @@ void rc_watch_stop(rc_cache *c);
 int rc_tier_init(rc_cache *c, const rc_settings *s);
 /* Stops tracking and frees the near cache; accepts a service without one. */
 void rc_tier_free(rc_cache *c);
+/* A tracker of the server behind pool (borrowed) whose hooks keep the
+ * near cache: one per service, or per master with a cluster. */
+int rc_tier_tracker(rc_cache *c, rc_pool *pool, const char *where, rc_tracking **out);
+/* Empties the near cache's values (not the outage entries). */
+void rc_tier_flush(rc_cache *c);
 
 /* ---- values (values.c) ---- */
 

@@ -113,7 +113,10 @@ static void near_stats(rc_cache *c, rc_cache_stats *st)
     rc_near_stats n;
     rc_tracking_stats t;
     rc_near_get_stats(c->near, &n);
-    rc_tracking_get_stats(c->tracking, &t);
+    if (c->cluster)
+        rc_cluster_tracking_stats(c, &t);
+    else
+        rc_tracking_get_stats(c->tracking, &t);
     st->near_coherent = t.coherent;
     st->near_hits = n.hits;
     st->near_misses = n.misses;

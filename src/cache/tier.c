@@ -24,9 +24,7 @@ int rc_tier_init(rc_cache *c, const rc_settings *s)
 {
     c->single_flight = s->cache_single_flight;
     c->near_strict = s->cache_l1_strict;
-    /* With a cluster the near cache is off: its coherence (one subscriber
-     * and CLIENT TRACKING) follows one server, not every master. */
-    if (!s->cache_l1_enabled || !s->redis_enabled || s->redis_cluster_nodes)
+    if (!s->cache_l1_enabled || !s->redis_enabled)
         return RC_OK;
     if (s->cache_l1_max_entries < 1 || s->cache_l1_max_bytes < 1 || s->cache_l1_max_ttl < 1)
         return rc_seterr(RC_ECONFIG, "rc_cache_new: near cache settings out of range");
@@ -34,9 +32,12 @@ int rc_tier_init(rc_cache *c, const rc_settings *s)
                           (double)s->cache_l1_max_ttl);
     if (!c->near)
         return rc_seterr(RC_ENOMEM, "out of memory");
-    rc_tracking_hooks h = {hook_invalidate, hook_flush, c->near};
-    if (rc_tracking_new(&c->pool, c->where, c->log_level, TRACKING_CHECK_S, h,
-                        &c->tracking) != RC_OK) {
+    /* With a cluster, each master has a tracker (cluster_tracking.c). */
+    if (c->cluster) {
+        rc_cluster_watch(c);
+        return RC_OK;
+    }
+    if (rc_tier_tracker(c, &c->pool, c->where, &c->tracking) != RC_OK) {
         rc_near_free(c->near);
         c->near = NULL;
         return RC_ENOMEM;
@@ -44,8 +45,21 @@ int rc_tier_init(rc_cache *c, const rc_settings *s)
     return RC_OK;
 }
 
+int rc_tier_tracker(rc_cache *c, rc_pool *pool, const char *where, rc_tracking **out)
+{
+    rc_tracking_hooks h = {hook_invalidate, hook_flush, c->near};
+    return rc_tracking_new(pool, where, c->log_level, TRACKING_CHECK_S, h, out);
+}
+
+void rc_tier_flush(rc_cache *c)
+{
+    if (c->near)
+        hook_flush(c->near);
+}
+
 void rc_tier_free(rc_cache *c)
 {
+    rc_cluster_unwatch(c); /* the trackers' hooks use the near cache */
     rc_tracking_free(c->tracking);
     rc_near_free(c->near);
     c->tracking = NULL;
@@ -54,12 +68,12 @@ void rc_tier_free(rc_cache *c)
 
 int rc_cache_tier_track(rc_cache *c, const char *ns)
 {
-    if (!c->tracking)
+    if (!c->near)
         return RC_OK;
     char *ns_colon = rc_str_concat(ns, ":"), *p = NULL;
     int st = ns_colon ? rc_cache_key(c, ns_colon, &p) : RC_ENOMEM;
     if (st == RC_OK)
-        st = rc_tracking_add_prefix(c->tracking, p);
+        st = c->cluster ? rc_cluster_track(c, p) : rc_tracking_add_prefix(c->tracking, p);
     free(ns_colon);
     free(p);
     return st ? rc_seterr(st, "out of memory") : RC_OK;
@@ -71,7 +85,14 @@ int rc_cache_tier_track(rc_cache *c, const char *ns)
  * tracker lose coherence, which empties the store. */
 static bool serving(rc_cache *c, double now)
 {
-    return c->near && rc_tracking_ready_at(c->tracking, c->near_strict, now);
+    if (!c->near)
+        return false;
+    if (!c->cluster)
+        return rc_tracking_ready_at(c->tracking, c->near_strict, now);
+    if (rc_cluster_near_ready(c, c->near_strict, now))
+        return true;
+    rc_cluster_refresh(c); /* a master may be gone: its tracker never arms */
+    return false;
 }
 
 int rc_cache_tier_begin(rc_cache *c, const char *key, double wait_s,
@@ -97,7 +118,10 @@ bool rc_cache_tier_put(rc_cache *c, const char *key, rc_tier_fill *f,
     }
     /* An invalidation of key that overtook the reply removes the
      * placeholder here, before the put looks for it. */
-    rc_tracking_sync(c->tracking);
+    if (c->cluster)
+        rc_cluster_near_sync(c);
+    else
+        rc_tracking_sync(c->tracking);
     bool stored = rc_near_put(c->near, key, f->ticket, v, size, ttl);
     f->ticket = 0;
     return stored;

@@ -1,0 +1,272 @@
+/* check_cluster_near.c - the near cache over a real Redis Cluster of three
+ * masters and three replicas (support/cluster.h): it serves hits for keys
+ * on every master; two services sharing a database and the cluster, one
+ * writing keys on three masters while the other reads, with a slot
+ * migrated meanwhile: no read older than a returned write, and hits from
+ * the near cache among them; a master killed: the near cache emptied at
+ * once, serving again once its replica took over, and no stale read after. */
+#include "cache/service.h"
+#include "cluster.h"
+#include "core/slot.h"
+#include "side.h"
+
+#include "repocache/cached_repository.h"
+#include "repocache/settings.h"
+#include "repocache/sqlite_repository.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static th_cluster cl;
+
+#define KEYS 3 /* one hero on each master */
+
+/* Services (sides) on the cluster, their keys under prefix; every side of
+ * a test shares one SQLite file, as processes sharing a database do. */
+static void open_side(th_side *s, const char *prefix, const char *db)
+{
+    rc_settings st;
+    char seeds[128];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", cl.node[0].port,
+             cl.node[1].port);
+    ck_assert_int_eq(rc_settings_defaults(&st), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "REDIS_CLUSTER_NODES", seeds), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "CACHE_KEY_PREFIX", prefix), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "CIRCUIT_BREAKER_TIMEOUT", "1"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "REDIS_SOCKET_TIMEOUT", "0.5"), RC_OK);
+    ck_assert_int_eq(rc_settings_set(&st, "LOG_LEVEL", "error"), RC_OK);
+    ck_assert_msg(rc_cache_new(&st, &s->cache) == RC_OK, "%s", rc_errmsg());
+    rc_settings_clear(&st);
+    ck_assert_int_eq(rc_sqlite_open(db, &s->db), RC_OK);
+    s->repo = th_side_hero_repo(s);
+}
+
+static rc_cache_stats stats_of(const th_side *s)
+{
+    rc_cache_stats st;
+    ck_assert_int_eq(rc_cache_get_stats(s->cache, &st), RC_OK);
+    return st;
+}
+
+/* Whether hero id reads as name through s. */
+static bool reads_as(const th_side *s, const char *id, const char *name)
+{
+    rc_hero *h = NULL;
+    ck_assert_msg(rc_repo_find_by_id(s->repo, id, (void **)&h) == RC_OK, "%s", rc_errmsg());
+    bool same = strcmp(h->name, name) == 0;
+    rc_hero_free(h);
+    return same;
+}
+
+/* Hits of the near cache of s so far. */
+static uint64_t near_hits(const th_side *s) { return stats_of(s).near_hits; }
+
+/* ids[m] = a hero id whose key (prefix + "hero:" + id) the m-th master
+ * serves, for KEYS different masters; masters[m] its node. */
+static void one_per_master(const char *prefix, char ids[KEYS][16], int masters[KEYS])
+{
+    int found = 0;
+    int any = th_cluster_other_master(&cl, -1);
+    for (int i = 0; found < KEYS && i < 1000; i++) {
+        char id[16], key[64];
+        snprintf(id, sizeof id, "h%d", i);
+        snprintf(key, sizeof key, "%shero:%s", prefix, id);
+        int m = th_cluster_owner(&cl, any, rc_slot(key, strlen(key)));
+        bool seen = false;
+        for (int j = 0; j < found; j++)
+            seen = seen || masters[j] == m;
+        if (!seen) {
+            masters[found] = m;
+            snprintf(ids[found++], 16, "%s", id);
+        }
+    }
+    ck_assert_int_eq(found, KEYS);
+}
+
+static void put_hero(const th_side *s, bool is_update, const char *id, const char *name)
+{
+    rc_hero *h = th_hero(id, name);
+    int st = is_update ? rc_repo_update(s->repo, h, NULL, NULL) : rc_repo_save(s->repo, h, NULL);
+    ck_assert_msg(st == RC_OK, "%s", rc_errmsg());
+    rc_hero_free(h);
+}
+
+START_TEST(test_near_hits_on_every_master)
+{
+    char *db = th_tmpfile("near-hits.db"), ids[KEYS][16];
+    int masters[KEYS];
+    th_side s;
+    open_side(&s, "n1:", db);
+    one_per_master("n1:", ids, masters);
+    th_await(stats_of(&s).near_coherent, TH_WAIT_SECONDS); /* all three armed */
+    for (int k = 0; k < KEYS; k++) {
+        put_hero(&s, false, ids[k], "Ann");
+        ck_assert(reads_as(&s, ids[k], "Ann")); /* fills */
+    }
+    uint64_t before = near_hits(&s);
+    for (int k = 0; k < KEYS; k++)
+        ck_assert(reads_as(&s, ids[k], "Ann"));
+    ck_assert_uint_eq(near_hits(&s), before + KEYS);
+    rc_cache_stats st = stats_of(&s);
+    ck_assert_uint_ge(st.near_entries, KEYS);
+    ck_assert_uint_eq(st.errors, 0);
+    th_side_close(&s);
+    free(db);
+}
+END_TEST
+
+/* ---- a writer and a reader in two services ---- */
+
+typedef struct race {
+    th_side *writer, *reader;
+    char ids[KEYS][16];
+    atomic_int committed[KEYS]; /* the last version whose update returned */
+    atomic_bool stop;
+    atomic_int errors, stale, reads, writes;
+} race;
+
+static void *writer(void *p)
+{
+    race *g = p;
+    for (int v = 1; !atomic_load(&g->stop); v++) {
+        int k = v % KEYS;
+        char name[32];
+        snprintf(name, sizeof name, "v%d", v);
+        rc_hero *h = th_hero(g->ids[k], name);
+        if (rc_repo_update(g->writer->repo, h, NULL, NULL) != RC_OK)
+            atomic_fetch_add(&g->errors, 1);
+        else
+            atomic_store(&g->committed[k], v);
+        rc_hero_free(h);
+        atomic_fetch_add(&g->writes, 1);
+        usleep(200); /* room for the reader's hits between writes */
+    }
+    return NULL;
+}
+
+static void *reader(void *p)
+{
+    race *g = p;
+    for (int i = 0; !atomic_load(&g->stop); i++) {
+        int k = i % KEYS, before = atomic_load(&g->committed[k]);
+        rc_hero *h = NULL;
+        if (rc_repo_find_by_id(g->reader->repo, g->ids[k], (void **)&h) != RC_OK) {
+            atomic_fetch_add(&g->errors, 1);
+            continue;
+        }
+        if (atoi(h->name + 1) < before)
+            atomic_fetch_add(&g->stale, 1);
+        rc_hero_free(h);
+        atomic_fetch_add(&g->reads, 1);
+    }
+    return NULL;
+}
+
+START_TEST(test_coherent_across_services_through_a_migration)
+{
+    char *db = th_tmpfile("near-race.db");
+    int masters[KEYS];
+    th_side w, r;
+    open_side(&w, "c1:", db);
+    open_side(&r, "c1:", db);
+    race g = {.writer = &w, .reader = &r};
+    one_per_master("c1:", g.ids, masters);
+    for (int k = 0; k < KEYS; k++)
+        put_hero(&w, false, g.ids[k], "v0");
+    th_await(stats_of(&r).near_coherent, TH_WAIT_SECONDS);
+    uint64_t hits0 = near_hits(&r);
+    pthread_t wt, rt;
+    ck_assert_int_eq(pthread_create(&wt, NULL, writer, &g), 0);
+    ck_assert_int_eq(pthread_create(&rt, NULL, reader, &g), 0);
+    usleep(300000);
+    char key[64];
+    snprintf(key, sizeof key, "c1:hero:%s", g.ids[0]);
+    unsigned slot = rc_slot(key, strlen(key));
+    int to = masters[1];
+    ck_assert_int_eq(th_cluster_migrate_slot(&cl, slot, masters[0], to), 0);
+    usleep(300000);
+    atomic_store(&g.stop, true);
+    pthread_join(wt, NULL);
+    pthread_join(rt, NULL);
+    uint64_t hits = near_hits(&r) - hits0;
+    printf("near cache across two services, a slot migrated meanwhile: %d reads (%llu near "
+           "hits), %d writes, %d errors, %d stale reads\n",
+           atomic_load(&g.reads), (unsigned long long)hits, atomic_load(&g.writes),
+           atomic_load(&g.errors), atomic_load(&g.stale));
+    ck_assert_int_eq(th_cluster_owner(&cl, to, slot), to);
+    ck_assert_int_gt(atomic_load(&g.writes), 10);
+    ck_assert_int_eq(atomic_load(&g.errors), 0);
+    ck_assert_int_eq(atomic_load(&g.stale), 0);
+    ck_assert_uint_gt(hits, 0);
+    ck_assert_uint_gt(stats_of(&r).near_invalidations, 0);
+    th_side_close(&w);
+    th_side_close(&r);
+    free(db);
+}
+END_TEST
+
+START_TEST(test_master_killed_empties_then_serves_again)
+{
+    char *db = th_tmpfile("near-kill.db"), ids[KEYS][16];
+    int masters[KEYS];
+    th_side w, r;
+    open_side(&w, "k1:", db);
+    open_side(&r, "k1:", db);
+    one_per_master("k1:", ids, masters);
+    th_await(stats_of(&r).near_coherent, TH_WAIT_SECONDS);
+    for (int k = 0; k < KEYS; k++) {
+        put_hero(&w, false, ids[k], "Ann");
+        ck_assert(reads_as(&r, ids[k], "Ann"));
+    }
+    rc_cache_stats st = stats_of(&r);
+    ck_assert_uint_ge(st.near_entries, KEYS);
+    double t0 = th_now();
+    th_cluster_kill(&cl, masters[0]);
+    /* the killed master's subscriber sees EOF: emptied, not serving */
+    th_await(stats_of(&r).near_coherence_losses > st.near_coherence_losses, TH_WAIT_SECONDS);
+    ck_assert_uint_eq(stats_of(&r).near_entries, 0);
+    ck_assert(!stats_of(&r).near_coherent);
+    /* reads go on (Redis, or the database for the killed master's keys) */
+    double serving = -1;
+    while (serving < 0 && th_now() - t0 < TH_WAIT_SECONDS) {
+        for (int k = 0; k < KEYS; k++)
+            ck_assert(reads_as(&r, ids[k], "Ann"));
+        if (stats_of(&r).near_coherent)
+            serving = th_now() - t0;
+        usleep(20000);
+    }
+    printf("master killed: near cache emptied at once, serving again after %.2f s\n", serving);
+    ck_assert_msg(serving > 0, "the near cache never served again");
+    ck_assert_int_ge(th_cluster_await_failover(&cl, masters[0], TH_WAIT_SECONDS), 0);
+    /* no stale read after: a write by the other service, on every master */
+    for (int k = 0; k < KEYS; k++)
+        put_hero(&w, true, ids[k], "Bea");
+    uint64_t hits = near_hits(&r);
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < KEYS; k++)
+            ck_assert(reads_as(&r, ids[k], "Bea"));
+    ck_assert_uint_gt(near_hits(&r), hits);
+    th_side_close(&w);
+    th_side_close(&r);
+    free(db);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cluster_near");
+    const th_case cases[] = {
+        {"near_hits_on_every_master", test_near_hits_on_every_master},
+        {"coherent_across_services_through_a_migration",
+         test_coherent_across_services_through_a_migration},
+        {"master_killed_empties_then_serves_again",
+         test_master_killed_empties_then_serves_again}, /* last: a node dies */
+    };
+    th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
+    return th_cluster_run(&cl, s);
+}
