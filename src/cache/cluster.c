@@ -47,6 +47,7 @@ static void node_free(rc_cnode *n)
     rc_breaker_destroy(&n->breaker);
     rc_deletes_destroy(&n->dels);
     pthread_mutex_destroy(&n->trust_mu);
+    pthread_mutex_destroy(&n->outbox_mu);
     free(n);
 }
 
@@ -90,6 +91,7 @@ static rc_cnode *node_new(rc_cache *c, const char *host, int port)
         return NULL;
     }
     pthread_mutex_init(&n->trust_mu, NULL);
+    pthread_mutex_init(&n->outbox_mu, NULL);
     return n;
 }
 

@@ -42,6 +42,9 @@ typedef struct rc_cnode {
     char run_id[RC_IDENTITY_MAX]; /* identity trusted last, or "" */
     atomic_uint gen;              /* bumped when its breaker opens: every
                                      connection checks the identity again */
+    pthread_mutex_t outbox_mu;    /* one outbox application at a time */
+    atomic_uint outbox_gen;       /* the gen the outbox was applied for
+                                     before its use (route.c) */
     _Atomic(rc_tracking *) tracking; /* its near cache tracker, made when it
                                      is first a master with a near cache
                                      (cluster_tracking.c); else NULL */

@@ -188,9 +188,15 @@ static void mark_applied(rc_cache *c, rc_watch *w, const rc_outbox_row *rows,
         rc_clearerr();
 }
 
+static _Thread_local bool tl_applying; /* inside rc_outbox_apply */
+
+bool rc_outbox_applying(void) { return tl_applying; }
+
 int rc_outbox_apply(rc_cache *c, rc_link *ctx)
 {
     int st = RC_OK;
+    bool outer = !tl_applying;
+    tl_applying = true;
     pthread_mutex_lock(&c->watch_mu);
     for (rc_watch *w = c->watches; w && st == RC_OK; w = w->next) {
         long long after = 0;
@@ -209,6 +215,8 @@ int rc_outbox_apply(rc_cache *c, rc_link *ctx)
         }
     }
     pthread_mutex_unlock(&c->watch_mu);
+    if (outer)
+        tl_applying = false;
     if (st == RC_OK)
         atomic_store(&c->ob_pending, 0);
     return st;

@@ -250,6 +250,39 @@ static int replay_node(rc_cache *c, rc_link *ctx, rc_cnode *node)
     return st;
 }
 
+/* Before a master is first used, and again after its breaker opened: the
+ * invalidation outbox applied through the route (each row's keys where they
+ * live), so another process's write whose delete could not reach this
+ * master is not read stale from it. Other threads wait for it; the
+ * commands of the application itself do not start another. Not while its
+ * breaker is open (the call is denied). Best effort: a failure elsewhere
+ * (another master down, say) does not keep this master from being used,
+ * and the service's thread applies the rows again. */
+static void outbox_first(rc_cache *c, rc_link *ctx, rc_cnode *node)
+{
+    unsigned gen = atomic_load(&node->gen);
+    if (atomic_load(&node->outbox_gen) == gen || ctx->route->replaying || rc_outbox_applying() ||
+        rc_breaker_state(&node->breaker) == RC_CIRCUIT_OPEN) /* the call is denied */
+        return;
+    pthread_mutex_lock(&node->outbox_mu);
+    if (atomic_load(&node->outbox_gen) != gen) {
+        rc_cnode *pin = ctx->route->pin; /* a pattern row pins masters in turn */
+        rc_outbox_flush(c); /* the rows our own writes delivered are not pending */
+        int st = rc_outbox_apply(c, ctx);
+        ctx->route->pin = pin;
+        if (st != RC_OK) {
+            rc_log(c->log_level, RC_LOG_DEBUG, "redis_outbox_not_applied",
+                   "redis at %s: the outbox before its use: %s", node->where, rc_errmsg());
+            rc_clearerr();
+        }
+        /* done unless this master failed it (a half-open probe that did
+         * not close its breaker): then the next call applies again */
+        if (st == RC_OK || rc_breaker_state(&node->breaker) == RC_CIRCUIT_CLOSED)
+            atomic_store(&node->outbox_gen, gen);
+    }
+    pthread_mutex_unlock(&node->outbox_mu);
+}
+
 /* A failed or recovered master, as the breaker saw it. */
 static void node_outcome(rc_cache *c, rc_cnode *node, rc_breaker_ticket t, bool ok)
 {
@@ -273,6 +306,7 @@ static int run_group(rc_cache *c, rc_link *ctx, const rc_slotmap *m, rc_cnode *n
     if (!ctx->route->replaying && atomic_load(&node->dels.count) &&
         (st = replay_node(c, ctx, node)) != RC_OK)
         return st;
+    outbox_first(c, ctx, node);
     rc_breaker_ticket t = rc_breaker_acquire(&node->breaker);
     if (t == RC_BREAKER_DENY) {
         rc_cluster_refresh(c);

@@ -311,6 +311,9 @@ int rc_outbox_each_namespace(rc_cache *c,
  * row, pipelined; a pattern row by SCAN, leases first) and removes the rows
  * applied. RC_OK or the failure (rows kept). */
 int rc_outbox_apply(rc_cache *c, rc_link *ctx);
+/* Whether the calling thread is inside rc_outbox_apply (whose commands
+ * must not start another). */
+bool rc_outbox_applying(void);
 /* Has every source mark the rows applied so far (the marks may wait for a
  * write otherwise). */
 void rc_outbox_flush(rc_cache *c);
