@@ -5,7 +5,10 @@
  *
  * The single side is REDIS_URL; the cluster side is BENCH_CLUSTER_NODES
  * (its seeds, as REDIS_CLUSTER_NODES takes them). Both are services
- * without the near cache (CACHE_L1_ENABLED=false), over one SQLite file.
+ * without the near cache (CACHE_L1_ENABLED=false), over one SQLite file,
+ * and a second pair with it (strict, the default) for its hits: one
+ * subscriber socket polled per hit on the single server, one per master
+ * in the cluster.
  * scripts/bench.sh starts a three-master cluster on loopback for it.
  *
  * Hit: find by id through a cached hero repository, every read a Redis hit
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NHEROES 200
 #define OPS 4000    /* reads per repetition */
@@ -78,6 +82,20 @@ static double update_all(rc_repo *r, rc_hero *h, const char *name)
 static int open_side(bench_side *x, const char *db, const char *const *kv)
 {
     return bench_side_open(x, db, SUB, kv) || bench_side_wrap(x, NULL) ? -1 : 0;
+}
+
+/* Waits (up to 10 s) until x's near cache serves. 0 or -1. */
+static int near_serving(const bench_side *x, const char *name)
+{
+    for (double until = now() + 10; now() < until;) {
+        rc_cache_stats st;
+        if (rc_cache_get_stats(x->cache, &st) == RC_OK && st.near_coherent)
+            return 0;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    fprintf(stderr, "bench_cluster: %s: the near cache never served\n", name);
+    return -1;
 }
 
 /* The master (its port) of each slot, from CLUSTER SLOTS of the first seed
@@ -189,27 +207,39 @@ int main(int argc, char **argv)
     const char *one[] = {"CACHE_L1_ENABLED", "false", "LOG_LEVEL", "error", NULL};
     const char *many[] = {"REDIS_CLUSTER_NODES", nodes, "CACHE_L1_ENABLED", "false",
                           "LOG_LEVEL", "error", NULL};
+    const char *one_near[] = {"LOG_LEVEL", "error", NULL};
+    const char *many_near[] = {"REDIS_CLUSTER_NODES", nodes, "LOG_LEVEL", "error", NULL};
     static int owner[RC_SLOTS];
-    static double hit[2][MAX_REPS], upd[3][MAX_REPS];
-    bench_side single = {0}, cluster = {0};
+    static double hit[4][MAX_REPS], upd[3][MAX_REPS];
+    bench_side single = {0}, cluster = {0}, single_near = {0}, cluster_near = {0};
     rc_hero *h = NULL;
     if (open_side(&single, db, one) || open_side(&cluster, db, many) ||
         read_owners(nodes, owner) || seed(&single, owner, &h, &spans) ||
-        read_all(single.cached, "single") < 0 || read_all(cluster.cached, "cluster") < 0)
+        read_all(single.cached, "single") < 0 || read_all(cluster.cached, "cluster") < 0 ||
+        open_side(&single_near, db, one_near) || open_side(&cluster_near, db, many_near) ||
+        near_serving(&single_near, "single") || near_serving(&cluster_near, "cluster") ||
+        read_all(single_near.cached, "single, near") < 0 ||
+        read_all(cluster_near.cached, "cluster, near") < 0)
         goto out;
     for (int r = 0; r < reps; r++) {
         if ((hit[0][r] = read_all(single.cached, "single")) < 0 ||
             (hit[1][r] = read_all(cluster.cached, "cluster")) < 0 ||
+            (hit[2][r] = read_all(single_near.cached, "single, near")) < 0 ||
+            (hit[3][r] = read_all(cluster_near.cached, "cluster, near")) < 0 ||
             (upd[0][r] = update_all(single.sqlite, h, "SQLite")) < 0 ||
             (upd[1][r] = update_all(single.cached, h, "single")) < 0 ||
             (upd[2][r] = update_all(cluster.cached, h, "cluster")) < 0)
             goto out;
     }
     double hs = median(hit[0], reps), hc = median(hit[1], reps);
-    printf("Redis Cluster (3 masters, loopback) against one redis-server, no near cache\n");
+    printf("Redis Cluster (3 masters, loopback) against one redis-server\n");
     printf("%-52s %12s %10s\n", "find by id, Redis hit", "ops/s", "us/op");
     printf("%-52s %12.0f %10.1f\n", "single server", hs, 1e6 / hs);
     printf("%-52s %12.0f %10.1f\n", "cluster", hc, 1e6 / hc);
+    double ns = median(hit[2], reps), nc = median(hit[3], reps);
+    printf("%-52s %12s %10s\n", "find by id, near-cache hit (strict)", "ops/s", "us/op");
+    printf("%-52s %12.0f %10.2f\n", "single server (one subscriber polled)", ns, 1e6 / ns);
+    printf("%-52s %12.0f %10.2f\n", "cluster (every master's subscriber, one poll)", nc, 1e6 / nc);
     printf("%-52s %12s %10s\n", "update of one hero (its keys on 3 masters)", "", "us/op");
     printf("%-52s %12s %10.1f\n", "SQLite alone", "", median(upd[0], reps));
     printf("%-52s %12s %10.1f\n", "cached, single server", "", median(upd[1], reps));
@@ -228,6 +258,8 @@ out:
     rc_hero_free(h);
     for (int i = 0; i < NHEROES; i++)
         free(ids[i]);
+    bench_side_close(&cluster_near);
+    bench_side_close(&single_near);
     bench_side_close(&cluster);
     bench_side_close(&single);
     bench_unlink_db(db);

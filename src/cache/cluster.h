@@ -112,7 +112,7 @@ uint64_t rc_cluster_connects(struct rc_cache *c);
 /* ---- the near cache over a cluster (cluster_tracking.c) ----
  * One tracker (tracking.h) per master, each with every prefix, on the
  * master's own pool. The near cache serves only while the tracker of every
- * master of the current map is coherent (strict: each one's socket polled),
+ * master of the current map is coherent (strict: all their sockets in one poll),
  * so an invalidation any master wrote before a writer's return is applied
  * before a hit, wherever the key's slot is now. When the masters change (a
  * failover, a master added or gone) the new set is published and the near

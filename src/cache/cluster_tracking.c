@@ -115,6 +115,8 @@ bool rc_cluster_near_ready(rc_cache *c, bool strict, double now)
     const rc_watchset *w = atomic_load_explicit(&c->cluster->watched, memory_order_acquire);
     if (!w || w->n == 0)
         return false;
+    if (strict && w->n > 1)
+        return rc_tracking_ready_all(w->t, w->n, now);
     for (size_t i = 0; i < w->n; i++)
         if (!rc_tracking_ready_at(w->t[i], strict, now))
             return false;

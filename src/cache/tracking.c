@@ -176,6 +176,26 @@ static bool quiet(rc_tracking *t)
     return atomic_load(&t->draining) == 0 && atomic_load(&t->quiet_fd) == fd;
 }
 
+bool rc_tracking_ready_all(rc_tracking *const *t, size_t n, double now)
+{
+    struct pollfd p[16];
+    int fds[16];
+    bool all = n <= 16;
+    for (size_t i = 0; all && i < n; i++) {
+        fds[i] = atomic_load(&t[i]->quiet_fd);
+        p[i] = (struct pollfd){fds[i], POLLIN, 0};
+        all = fds[i] >= 0 &&
+              atomic_load_explicit(&t[i]->state, memory_order_acquire) == ST_COHERENT;
+    }
+    all = all && poll(p, (nfds_t)n, 0) == 0;
+    for (size_t i = 0; all && i < n; i++) /* as quiet() for each */
+        all = atomic_load(&t[i]->draining) == 0 && atomic_load(&t[i]->quiet_fd) == fds[i];
+    for (size_t i = 0; !all && i < n; i++)
+        if (!rc_tracking_ready_at(t[i], true, now))
+            return false;
+    return true;
+}
+
 bool rc_tracking_ready_at(rc_tracking *t, bool strict, double now)
 {
     unsigned s = atomic_load_explicit(&t->state, memory_order_acquire);

@@ -83,6 +83,10 @@ int rc_tracking_add_prefix(rc_tracking *t, const char *prefix);
 bool rc_tracking_ready(rc_tracking *t, bool strict);
 /* rc_tracking_ready with the caller's reading of rc_clock_monotonic. */
 bool rc_tracking_ready_at(rc_tracking *t, bool strict, double now);
+/* rc_tracking_ready_at(t[i], true, ...) of each of n trackers (2 to 16),
+ * with one poll of all their sockets when every one is coherent and
+ * quiet; else each asked in turn. */
+bool rc_tracking_ready_all(rc_tracking *const *t, size_t n, double now);
 /* The bound of the not-strict mode, seconds. */
 #define RC_TRACKING_MAX_LAG 0.001
 /* Applies every invalidation that has reached the subscriber socket (one
