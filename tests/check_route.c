@@ -133,6 +133,13 @@ START_TEST(test_keys_on_their_masters)
     ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
     ck_assert_int_eq(integer(th_route_cmd(rt, "DBSIZE")), 0);
+    r = th_route_cmd(rt, "KEYS *"); /* every master's reply empty */
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    ck_assert_uint_eq(r->elements, 0);
+    freeReplyObject(r);
+    r = th_route_cmd(rt, "SCAN 0");
+    ck_assert_uint_eq(r->element[1]->elements, 0);
+    freeReplyObject(r);
     th_route_close(rt);
 }
 END_TEST

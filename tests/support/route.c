@@ -230,7 +230,8 @@ static void append_elements(redisReply *dst, redisReply *src)
     size_t n = dst->elements + src->elements;
     redisReply **v = realloc(dst->element, (n ? n : 1) * sizeof *v);
     ck_assert_ptr_nonnull(v);
-    memcpy(v + dst->elements, src->element, src->elements * sizeof *v);
+    if (src->elements) /* an empty array's element is NULL */
+        memcpy(v + dst->elements, src->element, src->elements * sizeof *v);
     dst->element = v;
     dst->elements = n;
     free(src->element);
