@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh - the fuzzing pass of CI: builds the libFuzzer targets of
 # tests/fuzz (clang -fsanitize=fuzzer,address,undefined, -DREPOCACHE_FUZZ=ON)
-# in build-fuzz/ and runs each for FUZZ_SECONDS (30) from its seed corpus,
+# in build-fuzz/ and runs each for FUZZ_SECONDS (20) from its seed corpus,
 # FUZZ_JOBS (2) at a time, printing the executions of each. A crash, a leak
 # or a failed oracle fails the pass; the input that did it is kept under
 # build-fuzz/fuzz-artifacts/ (add it to tests/fuzz/corpus/<target>/ once
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 rc_install_deps
 
 BUILD_DIR=${BUILD_DIR:-build-fuzz}
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
 mapfile -t TARGETS < <(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
 

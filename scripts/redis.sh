@@ -56,19 +56,23 @@ rc_redis_stop() {
     RC_REDIS_DIR=
 }
 
-# rc_cluster_start N: a Redis Cluster of N masters (no replicas) on free
-# 127.0.0.1 ports, made by `redis-cli --cluster create`, ready when every
-# node reports cluster_state:ok. Sets RC_CLUSTER_NODES ("127.0.0.1:p,...")
-# and RC_CLUSTER_DIR; rc_cluster_stop stops them (safe to call twice).
+# rc_cluster_start N [R]: a Redis Cluster of N masters with R replicas each
+# (default 0) on free 127.0.0.1 ports, made by `redis-cli --cluster create
+# ... --cluster-replicas R`, ready when every node reports cluster_state:ok
+# and knows all N * (1 + R) nodes, and every replica's link to its master is
+# up (diskless sync without delay). Sets RC_CLUSTER_NODES ("127.0.0.1:p,...":
+# every node, whichever redis-cli made masters) and RC_CLUSTER_DIR;
+# rc_cluster_stop stops them (safe to call twice).
 rc_cluster_start() {
-    local n=$1 i tries addrs=()
+    local n=$1 r=${2:-0} i total addrs=()
+    total=$((n * (1 + r)))
     RC_CLUSTER_DIR=$(mktemp -d /tmp/repocache-cluster-XXXXXX)
     RC_CLUSTER_PIDS=()
-    for i in $(seq 1 "$n"); do
+    for i in $(seq 1 "$total"); do
         mkdir "$RC_CLUSTER_DIR/$i"
         # ports below 50000: the bus port, port + 10000, fits too
         if ! rc_spawn "$RC_CLUSTER_DIR/$i" 30000 --cluster-enabled yes \
-            --cluster-node-timeout 1000; then
+            --cluster-node-timeout 1000 --repl-diskless-sync-delay 0; then
             echo "could not start cluster node $i:" >&2
             tail -5 "$RC_CLUSTER_DIR/$i/log" >&2
             return 1
@@ -76,17 +80,32 @@ rc_cluster_start() {
         RC_CLUSTER_PIDS+=("$RC_SPAWN_PID")
         addrs+=("127.0.0.1:$RC_SPAWN_PORT")
     done
-    redis-cli --cluster create "${addrs[@]}" --cluster-yes >"$RC_CLUSTER_DIR/create.log" 2>&1 ||
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$r" --cluster-yes \
+        >"$RC_CLUSTER_DIR/create.log" 2>&1 ||
         { echo "redis-cli --cluster create failed" >&2; cat "$RC_CLUSTER_DIR/create.log" >&2; return 1; }
     for a in "${addrs[@]}"; do
-        for tries in $(seq 1 201); do
-            redis-cli -h 127.0.0.1 -p "${a#*:}" cluster info 2>/dev/null |
-                grep -q '^cluster_state:ok' && break
-            [ "$tries" = 201 ] && { echo "cluster node $a never reported cluster_state:ok" >&2; return 1; }
-            sleep 0.05
-        done
+        rc_cluster_wait_node "${a#*:}" "$total" ||
+            { echo "cluster node $a never became ready (state ok, $total nodes known, replica synced)" >&2; return 1; }
     done
     RC_CLUSTER_NODES=$(IFS=,; echo "${addrs[*]}")
+}
+
+# rc_cluster_wait_node PORT TOTAL: waits up to 20 s until the node on PORT
+# reports cluster_state:ok and cluster_known_nodes:TOTAL and, when it is a
+# replica, master_link_status:up.
+rc_cluster_wait_node() {
+    local port=$1 total=$2 info
+    for _ in $(seq 1 400); do
+        info=$(redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | tr -d '\r')
+        if grep -q '^cluster_state:ok$' <<<"$info" &&
+            grep -q "^cluster_known_nodes:$total\$" <<<"$info"; then
+            info=$(redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | tr -d '\r')
+            grep -q '^role:master$' <<<"$info" && return 0
+            grep -q '^master_link_status:up$' <<<"$info" && return 0
+        fi
+        sleep 0.05
+    done
+    return 1
 }
 
 rc_cluster_stop() {

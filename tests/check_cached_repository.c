@@ -7,6 +7,7 @@
  * and statistics. */
 #include "chaos.h"
 #include "harness.h"
+#include "route.h"
 #include "service.h"
 #include "cache/service.h"
 #include "repocache/cached_repository.h"
@@ -22,16 +23,16 @@
 
 static th_redis srv;
 static rc_cache *cache;
-static redisContext *rd;
+static th_route *rd; /* the tests' own commands (route.h) */
 
 /* ------------------------------------------------------------------ */
-/* Redis helpers (a direct hiredis connection, not the library)        */
+/* Redis helpers (hiredis through route.h, not the library)            */
 
 static redisReply *rcmd(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(rd, fmt, ap);
+    redisReply *r = th_route_vcmd(rd, fmt, ap);
     va_end(ap);
     ck_assert_ptr_nonnull(r);
     return r;
@@ -310,7 +311,7 @@ static rc_settings settings;
 
 static void setup(void)
 {
-    ck_assert_int_eq(th_redis_flushall(&srv, NULL), 0);
+    ck_assert_int_eq(th_route_flushall(&srv), 0);
     ck_assert_int_eq(rc_settings_defaults(&settings), RC_OK);
     th_settings_url(&settings, srv.url);
     ck_assert_int_eq(rc_settings_set(&settings, "LOG_LEVEL", "warning"), RC_OK);
@@ -318,8 +319,7 @@ static void setup(void)
      * the prefix) stay out of it. */
     ck_assert_int_eq(rc_settings_set(&settings, "CACHE_STATS_FLUSH_INTERVAL", "0"), RC_OK);
     ck_assert_int_eq(rc_cache_new(&settings, &cache), RC_OK);
-    rd = th_redis_connect(&srv, NULL);
-    ck_assert_ptr_nonnull(rd);
+    rd = th_route_open(&srv);
 }
 
 static void teardown(void)
@@ -327,7 +327,7 @@ static void teardown(void)
     rc_cache_free(cache);
     cache = NULL;
     rc_settings_clear(&settings);
-    redisFree(rd);
+    th_route_close(rd);
     rd = NULL;
 }
 

@@ -184,10 +184,34 @@ int th_redis_start(th_redis *r, const char *extra_args)
     return spawn(r);
 }
 
+/* The shared cluster of seeds "127.0.0.1:P1,...": r->url its pseudo-URL,
+ * r->port the first seed's, ready when that seed answers. */
+static int shared_cluster(th_redis *r, const char *seeds)
+{
+    memset(r, 0, sizeof *r);
+    if (sscanf(seeds, "127.0.0.1:%d", &r->port) != 1 ||
+        strlen(TH_REDIS_CLUSTER_SCHEME) + strlen(seeds) >= sizeof r->url) {
+        fprintf(stderr, "harness: " TH_REDIS_CLUSTER_ENV " must be 127.0.0.1:PORT,... "
+                        "(under %zu characters), got %s\n", sizeof r->url, seeds);
+        return -1;
+    }
+    snprintf(r->url, sizeof r->url, "%s%s", TH_REDIS_CLUSTER_SCHEME, seeds);
+    return wait_ready(r, 5.0);
+}
+
 int th_redis_shared(th_redis *r)
 {
     const char *url = getenv("REPOCACHE_TEST_REDIS_URL");
+    const char *seeds = getenv(TH_REDIS_CLUSTER_ENV);
     int port;
+    if (seeds && *seeds) {
+        if (url && *url) {
+            fprintf(stderr, "harness: set REPOCACHE_TEST_REDIS_URL or " TH_REDIS_CLUSTER_ENV
+                            ", not both\n");
+            return -1;
+        }
+        return shared_cluster(r, seeds);
+    }
     if (!url || !*url)
         return th_redis_start(r, NULL);
     memset(r, 0, sizeof *r);

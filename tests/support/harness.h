@@ -14,8 +14,10 @@
 typedef struct th_redis {
     pid_t pid;        /* 0 when not started by us (shared server) or stopped */
     int port;         /* loopback port, plain (the tests' own connections) */
-    char url[128];    /* redis://127.0.0.1:PORT/0, or the shared server's
-                         REPOCACHE_TEST_REDIS_URL (rediss:// in the TLS pass) */
+    char url[256];    /* redis://127.0.0.1:PORT/0, or the shared server's
+                         REPOCACHE_TEST_REDIS_URL (rediss:// in the TLS pass),
+                         or TH_REDIS_CLUSTER_SCHEME + the shared cluster's
+                         seeds (the cluster pass) */
     char dir[256];    /* working directory of the server */
     char extra[1024]; /* extra command-line arguments, space separated */
     int tls_port;     /* its TLS port (tls.h), or 0 */
@@ -41,6 +43,15 @@ int th_redis_start(th_redis *r, const char *extra_args);
  * the same server's plain port, REPOCACHE_TEST_REDIS_PLAIN_PORT, for the
  * tests' own connections. Returns 0 or -1. */
 int th_redis_shared(th_redis *r);
+/* The shared Redis may instead be a Redis Cluster (scripts/cluster.sh):
+ * REPOCACHE_TEST_REDIS_CLUSTER=127.0.0.1:P1,127.0.0.1:P2,... (its seeds;
+ * REPOCACHE_TEST_REDIS_URL then unset). th_redis_shared sets r->url to
+ * TH_REDIS_CLUSTER_SCHEME + those seeds and r->port to the first seed's:
+ * th_settings_url (service.h) makes such a URL REDIS_CLUSTER_NODES, and
+ * the tests' own commands go through route.h (th_route_cmd,
+ * th_route_flushall), which sends each to the right master. */
+#define TH_REDIS_CLUSTER_SCHEME "redis-cluster://"
+#define TH_REDIS_CLUSTER_ENV "REPOCACHE_TEST_REDIS_CLUSTER"
 /* A free TCP port on 127.0.0.1 (bound and released), or -1. */
 int th_free_port(void);
 /* SIGTERM and wait (the server is gone when this returns). */

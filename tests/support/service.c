@@ -1,6 +1,8 @@
 /* service.c - see service.h. */
 #include "service.h"
 
+#include "harness.h"
+
 #include "core/slot.h"
 
 #include <check.h>
@@ -15,6 +17,11 @@ void th_settings_url(rc_settings *s, const char *url)
         {"REPOCACHE_TEST_TLS_CERT_FILE", "REDIS_TLS_CERT_FILE"},
         {"REPOCACHE_TEST_TLS_KEY_FILE", "REDIS_TLS_KEY_FILE"},
     };
+    size_t scheme = strlen(TH_REDIS_CLUSTER_SCHEME);
+    if (strncmp(url, TH_REDIS_CLUSTER_SCHEME, scheme) == 0) {
+        ck_assert_int_eq(rc_settings_set(s, "REDIS_CLUSTER_NODES", url + scheme), RC_OK);
+        return;
+    }
     ck_assert_int_eq(rc_settings_set(s, "REDIS_URL", url), RC_OK);
     if (strncmp(url, "rediss://", 9) != 0)
         return;

@@ -12,7 +12,10 @@
  * the REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE named by
  * the environment's REPOCACHE_TEST_TLS_CA_FILE, REPOCACHE_TEST_TLS_CERT_FILE
  * and REPOCACHE_TEST_TLS_KEY_FILE (those set): how every service of the
- * suites reaches the shared server in the TLS pass (scripts/tls.sh). */
+ * suites reaches the shared server in the TLS pass (scripts/tls.sh). A
+ * TH_REDIS_CLUSTER_SCHEME url (harness.h: the shared cluster of the cluster
+ * pass, scripts/cluster.sh) sets REDIS_CLUSTER_NODES to its seeds instead
+ * (REDIS_URL left at its default: its host and port are then unused). */
 void th_settings_url(rc_settings *s, const char *url);
 
 /* A service on url (th_settings_url; LOG_LEVEL error) with the settings kv: name, value
