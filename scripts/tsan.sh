@@ -20,7 +20,7 @@ BUILD_DIR=${BUILD_DIR:-build-tsan}
 SUITES=(check_pool check_cache_faults check_consistency check_cached_repository
         check_breaker check_fallback check_cache check_sqlite check_near
         check_tracking check_near_cache check_stampede check_outbox check_metrics check_log
-        check_tls check_sentinel check_slotmap check_cluster check_cluster_near check_cluster_outbox)
+        check_tls check_sentinel check_slotmap check_cluster check_cluster_near check_cluster_away)
 TSAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -g -O1"
 export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1"
 RUN=()

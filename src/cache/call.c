@@ -128,9 +128,20 @@ int rc_call_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds,
         replies[i] = NULL;
     if (ctx->route)
         return rc_route_pipeline(c, ctx, cmds, n, replies);
+    int st = rc_call_send(c, ctx, cmds, n);
+    return st == RC_OK ? rc_call_receive(c, ctx, replies, n) : st;
+}
+
+int rc_call_send(rc_cache *c, rc_link *ctx, const rc_cmd *cmds, size_t n)
+{
     if (!rc_wire_send(ctx, cmds, n))
         return ctx->err == REDIS_ERR_OOM ? rc_seterr(RC_ENOMEM, "out of memory")
                                          : io_error(c, ctx);
+    return RC_OK;
+}
+
+int rc_call_receive(rc_cache *c, rc_link *ctx, redisReply **replies, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         if (!(replies[i] = rc_wire_reply(ctx))) {
             free_replies(replies, i);

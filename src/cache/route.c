@@ -3,7 +3,8 @@
  * (rc_call_with) runs its work on a stand-in link whose route sends each
  * command to the master of its key's slot: the commands of a pipeline are
  * grouped by master, each group one round trip on a connection of that
- * master's pool, the groups one after another (not in parallel). A
+ * master's pool, every group sent before any reply is read (in parallel:
+ * about one round trip for the pipeline, whatever its masters). A
  * multi-key UNLINK, DEL, EXISTS or TOUCH is split into one command per key
  * (a cluster refuses keys of several slots in one command) and its replies
  * summed. A script names its data key first; its other keys share that
@@ -209,33 +210,6 @@ static void take_reply(rc_cache *c, const rc_slotmap *m, rc_cnode *node, sub *s,
     s->done = true;
 }
 
-/* Sends the k subs of group (ASKING before those redirected by ASK) on
- * conn and takes their replies. */
-static int send_group(rc_cache *c, const rc_slotmap *m, rc_cnode *node, rc_link *ctx,
-                      sub **group, size_t k, bool *wait)
-{
-    rc_cmd *cmds = malloc(2 * k * sizeof *cmds);
-    redisReply **rep = malloc(2 * k * sizeof *rep);
-    size_t n = 0;
-    static const char *asking[1] = {"ASKING"};
-    int st = cmds && rep ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
-    for (size_t i = 0; st == RC_OK && i < k; i++) {
-        if (group[i]->ask)
-            cmds[n++] = (rc_cmd){1, asking, NULL};
-        cmds[n++] = group[i]->c;
-    }
-    if (st == RC_OK)
-        st = rc_call_pipeline(c, ctx, cmds, n, rep);
-    for (size_t i = 0, j = 0; st == RC_OK && i < k; i++) {
-        if (group[i]->ask)
-            freeReplyObject(rep[j++]);
-        take_reply(c, m, node, group[i], rep[j++], wait);
-    }
-    free(cmds);
-    free(rep);
-    return st;
-}
-
 /* The deletes remembered for node's keys, through the route (each goes
  * where its key lives now; patterns on node alone). */
 static int replay_node(rc_cache *c, rc_link *ctx, rc_cnode *node)
@@ -298,36 +272,91 @@ static void node_outcome(rc_cache *c, rc_cnode *node, rc_breaker_ticket t, bool 
         rc_cluster_refresh(c); /* a replica may be taking over */
 }
 
-/* Runs the k subs of group on node: one round trip. */
-static int run_group(rc_cache *c, rc_link *ctx, const rc_slotmap *m, rc_cnode *node,
-                     sub **group, size_t k, bool *wait)
+/* One master's group of a round: its commands are sent to every master
+ * of the round before any reply is read, so a pipeline spanning masters
+ * takes about one round trip, not one per master. */
+typedef struct flight {
+    rc_cnode *node;
+    sub **group;           /* its subs: a slice of the round's array */
+    size_t k;
+    rc_cmd *cmds;          /* what is sent: ASKING before each ASK sub */
+    redisReply **rep;      /* their replies */
+    size_t n;
+    rc_breaker_ticket t;   /* its breaker's, once asked */
+    bool asked;            /* t is set: the outcome is reported */
+    rc_conn *conn;         /* borrowed from its pool, or NULL */
+    int st;
+} flight;
+
+/* Before f's master is used: the deletes remembered for it replayed and
+ * the outbox applied (route calls of their own: no connection of the
+ * round is held yet). */
+static void prepare(rc_cache *c, rc_link *ctx, flight *f)
 {
-    int st = RC_OK;
-    if (!ctx->route->replaying && atomic_load(&node->dels.count) &&
-        (st = replay_node(c, ctx, node)) != RC_OK)
-        return st;
-    outbox_first(c, ctx, node);
-    rc_breaker_ticket t = rc_breaker_acquire(&node->breaker);
-    if (t == RC_BREAKER_DENY) {
+    if (!ctx->route->replaying && atomic_load(&f->node->dels.count) &&
+        (f->st = replay_node(c, ctx, f->node)) != RC_OK)
+        return;
+    outbox_first(c, ctx, f->node);
+}
+
+/* The commands of f, with ASKING before those redirected by ASK. */
+static int build(flight *f)
+{
+    static const char *asking[1] = {"ASKING"};
+    f->cmds = malloc(2 * f->k * sizeof *f->cmds);
+    f->rep = malloc(2 * f->k * sizeof *f->rep);
+    if (!f->cmds || !f->rep)
+        return rc_seterr(RC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < f->k; i++) {
+        if (f->group[i]->ask)
+            f->cmds[f->n++] = (rc_cmd){1, asking, NULL};
+        f->cmds[f->n++] = f->group[i]->c;
+    }
+    return RC_OK;
+}
+
+/* Asks f's master's breaker, borrows a connection, checks the master's
+ * identity on it and sends f's commands. */
+static void depart(rc_cache *c, const rc_slotmap *m, flight *f)
+{
+    f->t = rc_breaker_acquire(&f->node->breaker);
+    if (f->t == RC_BREAKER_DENY) {
         rc_cluster_refresh(c);
-        return rc_seterr(RC_EUNAVAILABLE, "redis at %s: circuit breaker open", node->where);
+        f->st = rc_seterr(RC_EUNAVAILABLE, "redis at %s: circuit breaker open", f->node->where);
+        return;
     }
-    rc_conn *conn = NULL;
-    st = rc_pool_borrow(&node->pool, &conn);
-    if (st == RC_OK) {
-        rc_conn_enter(conn);
-        /* the tag is a walk of the map: only when the check will use it */
-        if (!rc_identity_node_verified(node, conn))
-            st = rc_identity_verify_node(c, node, conn, node_tag(m, node));
-        if (st == RC_OK)
-            st = send_group(c, m, node, conn->ctx, group, k, wait);
-        rc_conn_leave(conn);
+    f->asked = true;
+    if ((f->st = rc_pool_borrow(&f->node->pool, &f->conn)) != RC_OK)
+        return;
+    rc_conn_enter(f->conn);
+    /* the tag is a walk of the map: only when the check will use it */
+    if (!rc_identity_node_verified(f->node, f->conn))
+        f->st = rc_identity_verify_node(c, f->node, f->conn, node_tag(m, f->node));
+    if (f->st == RC_OK && (f->st = build(f)) == RC_OK)
+        f->st = rc_call_send(c, f->conn->ctx, f->cmds, f->n);
+}
+
+/* Reads and takes f's replies (when it was sent), then ends f: the
+ * connection returned, the breaker told. */
+static void land(rc_cache *c, const rc_slotmap *m, flight *f, bool *wait)
+{
+    bool sent = f->conn && f->st == RC_OK;
+    if (sent)
+        f->st = rc_call_receive(c, f->conn->ctx, f->rep, f->n);
+    for (size_t i = 0, j = 0; sent && f->st == RC_OK && i < f->k; i++) {
+        if (f->group[i]->ask)
+            freeReplyObject(f->rep[j++]);
+        take_reply(c, m, f->node, f->group[i], f->rep[j++], wait);
     }
-    bool ok = st != RC_EUNAVAILABLE && st != RC_EAUTH;
-    if (conn)
-        rc_pool_return(&node->pool, conn, !ok);
-    node_outcome(c, node, t, ok);
-    return st;
+    bool ok = f->st != RC_EUNAVAILABLE && f->st != RC_EAUTH;
+    if (f->conn) {
+        rc_conn_leave(f->conn);
+        rc_pool_return(&f->node->pool, f->conn, !ok);
+    }
+    if (f->asked)
+        node_outcome(c, f->node, f->t, ok);
+    free(f->cmds);
+    free(f->rep);
 }
 
 /* ---- a pipeline ---- */
@@ -353,33 +382,55 @@ static rc_cnode *target(rc_cache *c, const rc_route *r, const rc_slotmap *m, con
     return n;
 }
 
-/* One round: every sub not done yet sent once, grouped by master. A
- * master that fails does not keep the others' groups from being sent (an
- * invalidation reaches every master it can); the first failure is
- * returned. */
+/* Notes f's failure as the round's first when it is. */
+static void note(const flight *f, int *first, char why[512])
+{
+    if (f->st != RC_OK && *first == RC_OK) {
+        *first = f->st;
+        snprintf(why, 512, "%s", rc_errmsg());
+    }
+}
+
+/* One round: every sub not done yet sent once, grouped by master, every
+ * group sent before any reply is read. A master that fails does not keep
+ * the others' groups from being sent (an invalidation reaches every master
+ * it can); the first failure is returned. */
 static int one_round(rc_cache *c, rc_link *ctx, const rc_slotmap *m, sub *s, size_t ns,
-                     sub **group, bool *wait)
+                     sub **group, flight *fl, bool *wait)
 {
     int first = RC_OK;
     char why[512] = "";
+    size_t nf = 0, used = 0;
     for (size_t i = 0; i < ns && first == RC_OK; i++)
         s[i].node = s[i].done ? NULL : target(c, ctx->route, m, &s[i], &first);
     for (size_t i = 0; i < ns; i++) {
-        rc_cnode *node = s[i].node;
-        if (!node)
+        if (!s[i].node)
             continue;
-        size_t k = 0;
+        flight *f = &fl[nf++];
+        *f = (flight){.node = s[i].node, .group = group + used};
         for (size_t j = i; j < ns; j++) {
-            if (s[j].node == node) {
+            if (s[j].node == f->node) {
                 s[j].node = NULL;
-                group[k++] = &s[j];
+                f->group[f->k++] = &s[j];
             }
         }
-        int st = run_group(c, ctx, m, node, group, k, wait);
-        if (st != RC_OK && first == RC_OK) {
-            first = st;
-            snprintf(why, sizeof why, "%s", rc_errmsg());
+        used += f->k;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        prepare(c, ctx, &fl[i]);
+        note(&fl[i], &first, why);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (fl[i].st == RC_OK) {
+            depart(c, m, &fl[i]);
+            note(&fl[i], &first, why);
         }
+    }
+    for (size_t i = 0; i < nf; i++) {
+        int before = fl[i].st;
+        land(c, m, &fl[i], wait);
+        if (before == RC_OK)
+            note(&fl[i], &first, why);
     }
     return first && why[0] ? rc_seterr(first, "%s", why) : first;
 }
@@ -388,8 +439,9 @@ static int one_round(rc_cache *c, rc_link *ctx, const rc_slotmap *m, sub *s, siz
 static int route_subs(rc_cache *c, rc_link *ctx, sub *s, size_t ns)
 {
     sub **group = malloc(ns * sizeof *group);
+    flight *fl = malloc(ns * sizeof *fl);
     double backoff = RC_ROUTE_BACKOFF;
-    int st = group ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
+    int st = group && fl ? RC_OK : rc_seterr(RC_ENOMEM, "out of memory");
     for (int round = 0; st == RC_OK; round++) {
         size_t left = 0;
         for (size_t i = 0; i < ns; i++)
@@ -403,7 +455,7 @@ static int route_subs(rc_cache *c, rc_link *ctx, sub *s, size_t ns)
         }
         rc_slotmap *m = rc_cluster_map(c);
         bool wait = false;
-        st = m ? one_round(c, ctx, m, s, ns, group, &wait) : RC_EUNAVAILABLE;
+        st = m ? one_round(c, ctx, m, s, ns, group, fl, &wait) : RC_EUNAVAILABLE;
         rc_slotmap_release(m);
         if (st == RC_OK && wait && round + 1 < RC_ROUTE_TRIES) {
             rc_clock_sleep(backoff);
@@ -411,6 +463,7 @@ static int route_subs(rc_cache *c, rc_link *ctx, sub *s, size_t ns)
         }
     }
     free(group);
+    free(fl);
     return st;
 }
 

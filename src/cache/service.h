@@ -182,6 +182,11 @@ int rc_call_with(rc_cache *c, rc_redis_fn fn, void *ud);
  * loading, RC_EAUTH on NOAUTH, RC_ENOMEM. */
 int rc_call_pipeline(rc_cache *c, rc_link *ctx, const rc_cmd *cmds,
                      size_t n, redisReply **replies);
+/* rc_call_pipeline of one server (not a stand-in) in its two halves, so
+ * several servers' pipelines can be in flight at once (route.c): the
+ * commands sent, then their n replies read. */
+int rc_call_send(rc_cache *c, rc_link *ctx, const rc_cmd *cmds, size_t n);
+int rc_call_receive(rc_cache *c, rc_link *ctx, redisReply **replies, size_t n);
 /* rc_cache_exec of one command; *reply owned by the caller. */
 int rc_call_one(rc_cache *c, int argc, const char *const *argv,
                 const size_t *lens, redisReply **reply);

@@ -1,9 +1,12 @@
-/* check_cluster_outbox.c - the invalidation outbox through a real Redis
- * Cluster (support/cluster.h): a write whose delete never reached Redis
- * (made by a service without Redis, sharing the database) leaves the old
- * value in its master; a service that then uses that master applies the
- * outbox first, when it first uses the master and again when the master
- * is back after its breaker opened, so it never reads that old value. */
+/* check_cluster_away.c - a master away in a real Redis Cluster
+ * (support/cluster.h). The invalidation outbox: a write whose delete never
+ * reached Redis (made by a service without Redis, sharing the database)
+ * leaves the old value in its master; a service that then uses that
+ * master applies the outbox first, when it first uses the master and again
+ * when the master is back after its breaker opened, so it never reads that
+ * old value. A pipeline over several masters, one of them paused: the
+ * others' groups are sent (and done) while the paused one's reply is
+ * awaited. */
 #include "cache/service.h"
 #include "cluster.h"
 #include "core/slot.h"
@@ -14,7 +17,9 @@
 #include "repocache/sqlite_repository.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,12 +154,96 @@ START_TEST(test_applied_before_a_master_back_is_used)
 }
 END_TEST
 
+/* ---- a pipeline over a paused master ---- */
+
+typedef struct del_call {
+    rc_cache *cache;
+    const char *keys[2];
+    atomic_bool returned;
+} del_call;
+
+static void *delete_both(void *p)
+{
+    del_call *d = p;
+    long long removed = 0;
+    rc_cache_del_many(d->cache, d->keys, 2, &removed); /* one master's part times out */
+    atomic_store(&d->returned, true);
+    return NULL;
+}
+
+static bool exists_on(int node, const char *key)
+{
+    redisReply *r = th_cluster_cmd(&cl, node, "EXISTS %s", key);
+    bool yes = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
+/* Deletes full[0] and full[1] (full keys, on masters paused and other),
+ * in that order or the other (paused_first), through a new service while
+ * paused answers no client: whether other's key was deleted while the call
+ * still awaited paused's reply. */
+static bool sent_meanwhile(const char *const full[2], int paused, int other, bool paused_first)
+{
+    th_side s;
+    char *db = th_tmpfile("away-pipeline.db");
+    open_side(&s, "p1:", db, true);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(rc_cache_set(s.cache, full[i], "v", 1, 60), RC_OK);
+    ck_assert(exists_on(other, full[1]));
+    /* paused for clients only: the cluster bus goes on, no failover */
+    freeReplyObject(th_cluster_cmd(&cl, paused, "CLIENT PAUSE 2000 ALL"));
+    del_call d = {.cache = s.cache};
+    d.keys[0] = full[paused_first ? 0 : 1];
+    d.keys[1] = full[paused_first ? 1 : 0];
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, delete_both, &d), 0);
+    th_await(!exists_on(other, full[1]), TH_WAIT_SECONDS);
+    bool meanwhile = !atomic_load(&d.returned);
+    pthread_join(t, NULL);
+    freeReplyObject(th_cluster_cmd(&cl, paused, "CLIENT UNPAUSE"));
+    th_side_close(&s);
+    free(db);
+    return meanwhile;
+}
+
+START_TEST(test_groups_sent_before_replies_are_read)
+{
+    /* full key f[0] on one master, f[1] on another */
+    char k[2][32], f[2][64];
+    int owner[2] = {-1, -1}, any = th_cluster_other_master(&cl, -1);
+    th_side s;
+    char *db = th_tmpfile("away-names.db");
+    open_side(&s, "p1:", db, true);
+    for (int i = 0, n = 0; n < 2 && i < 1000; i++) {
+        char *key = NULL;
+        snprintf(k[n], sizeof k[n], "x%d", i);
+        ck_assert_int_eq(rc_cache_key(s.cache, k[n], &key), RC_OK);
+        snprintf(f[n], sizeof f[n], "%s", key);
+        free(key);
+        owner[n] = th_cluster_owner(&cl, any, rc_slot(f[n], strlen(f[n])));
+        n += n == 0 || owner[1] != owner[0];
+    }
+    th_side_close(&s);
+    free(db);
+    ck_assert_int_ne(owner[0], owner[1]);
+    const char *full[2] = {f[0], f[1]};
+    /* in either order: one group after another would, in one of them, send
+     * nothing to the other master before the paused one's reply */
+    for (int order = 0; order < 2; order++)
+        ck_assert_msg(sent_meanwhile(full, owner[0], owner[1], order == 0),
+                      "the other master's group waited for the paused one's reply (%s first)",
+                      order == 0 ? "paused" : "other");
+}
+END_TEST
+
 int main(void)
 {
-    Suite *s = suite_create("cluster_outbox");
+    Suite *s = suite_create("cluster_away");
     const th_case cases[] = {
         {"applied_before_a_master_is_first_used", test_applied_before_a_master_is_first_used},
         {"applied_before_a_master_back_is_used", test_applied_before_a_master_back_is_used},
+        {"groups_sent_before_replies_are_read", test_groups_sent_before_replies_are_read},
     };
     th_add_cases(s, cases, sizeof cases / sizeof cases[0], NULL, NULL, 0);
     return th_cluster_run(&cl, s);
