@@ -74,24 +74,13 @@ static long long count_keys(const char *pattern)
  * its keys under prefix. */
 static void open_side(th_side *s, const char *prefix)
 {
-    rc_settings st;
-    char seeds[128];
-    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", cl.node[0].port,
-             cl.node[1].port);
-    ck_assert_int_eq(rc_settings_defaults(&st), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "REDIS_CLUSTER_NODES", seeds), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "CACHE_KEY_PREFIX", prefix), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "CIRCUIT_BREAKER_TIMEOUT", "1"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "REDIS_SOCKET_TIMEOUT", "0.5"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "LOG_LEVEL", "error"), RC_OK);
-    ck_assert_msg(rc_cache_new(&st, &s->cache) == RC_OK, "%s", rc_errmsg());
-    rc_settings_clear(&st);
+    const char *kv[] = {"CACHE_KEY_PREFIX", prefix, "CIRCUIT_BREAKER_TIMEOUT", "1",
+                        "REDIS_SOCKET_TIMEOUT", "0.5", NULL};
     char name[64];
     snprintf(name, sizeof name, "cluster-%.2s.db", prefix);
     char *db = th_tmpfile(name);
-    ck_assert_int_eq(rc_sqlite_open(db, &s->db), RC_OK);
+    th_side_open(s, th_cluster_url(&cl), db, kv, false);
     free(db);
-    s->repo = th_side_hero_repo(s);
 }
 
 /* Saves (or, with is_update, updates) hero id with name and lang. */

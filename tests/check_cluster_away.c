@@ -32,24 +32,11 @@ static th_cluster cl;
  * applied before a use), or with Redis off when !redis. */
 static void open_side(th_side *s, const char *prefix, const char *db, bool redis)
 {
-    rc_settings st;
-    char seeds[128];
-    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", cl.node[0].port,
-             cl.node[1].port);
-    ck_assert_int_eq(rc_settings_defaults(&st), RC_OK);
-    const char *kv[][2] = {
-        {"REDIS_CLUSTER_NODES", seeds}, {"CACHE_KEY_PREFIX", prefix},
-        {"CIRCUIT_BREAKER_TIMEOUT", "1"}, {"CIRCUIT_BREAKER_THRESHOLD", "1"},
-        {"REDIS_SOCKET_TIMEOUT", "0.3"}, {"CACHE_OUTBOX_POLL_MS", "60000"},
-        {"CACHE_L1_ENABLED", "false"}, {"LOG_LEVEL", "error"},
-        {"REDIS_ENABLED", redis ? "true" : "false"},
-    };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        ck_assert_int_eq(rc_settings_set(&st, kv[i][0], kv[i][1]), RC_OK);
-    ck_assert_msg(rc_cache_new(&st, &s->cache) == RC_OK, "%s", rc_errmsg());
-    rc_settings_clear(&st);
-    ck_assert_int_eq(rc_sqlite_open(db, &s->db), RC_OK);
-    s->repo = th_side_hero_repo(s);
+    const char *kv[] = {"CACHE_KEY_PREFIX", prefix, "CIRCUIT_BREAKER_TIMEOUT", "1",
+                        "CIRCUIT_BREAKER_THRESHOLD", "1", "REDIS_SOCKET_TIMEOUT", "0.3",
+                        "CACHE_OUTBOX_POLL_MS", "60000", "CACHE_L1_ENABLED", "false",
+                        "REDIS_ENABLED", redis ? "true" : "false", NULL};
+    th_side_open(s, th_cluster_url(&cl), db, kv, false);
 }
 
 static void put_hero(const th_side *s, bool is_update, const char *name)

@@ -31,20 +31,9 @@ static th_cluster cl;
  * a test shares one SQLite file, as processes sharing a database do. */
 static void open_side(th_side *s, const char *prefix, const char *db)
 {
-    rc_settings st;
-    char seeds[128];
-    snprintf(seeds, sizeof seeds, "127.0.0.1:%d,127.0.0.1:%d", cl.node[0].port,
-             cl.node[1].port);
-    ck_assert_int_eq(rc_settings_defaults(&st), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "REDIS_CLUSTER_NODES", seeds), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "CACHE_KEY_PREFIX", prefix), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "CIRCUIT_BREAKER_TIMEOUT", "1"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "REDIS_SOCKET_TIMEOUT", "0.5"), RC_OK);
-    ck_assert_int_eq(rc_settings_set(&st, "LOG_LEVEL", "error"), RC_OK);
-    ck_assert_msg(rc_cache_new(&st, &s->cache) == RC_OK, "%s", rc_errmsg());
-    rc_settings_clear(&st);
-    ck_assert_int_eq(rc_sqlite_open(db, &s->db), RC_OK);
-    s->repo = th_side_hero_repo(s);
+    const char *kv[] = {"CACHE_KEY_PREFIX", prefix, "CIRCUIT_BREAKER_TIMEOUT", "1",
+                        "REDIS_SOCKET_TIMEOUT", "0.5", NULL};
+    th_side_open(s, th_cluster_url(&cl), db, kv, false);
 }
 
 static rc_cache_stats stats_of(const th_side *s)

@@ -402,6 +402,14 @@ int th_cluster_await_failover(th_cluster *c, int killed, double seconds)
     return -1;
 }
 
+const char *th_cluster_url(const th_cluster *c)
+{
+    static char url[128];
+    snprintf(url, sizeof url, "%s127.0.0.1:%d,127.0.0.1:%d", TH_REDIS_CLUSTER_SCHEME,
+             c->node[0].port, c->node[1].port);
+    return url;
+}
+
 redisReply *th_cluster_cmd(th_cluster *c, int i, const char *fmt, ...)
 {
     redisContext *rd = th_redis_connect(&c->node[i], NULL);

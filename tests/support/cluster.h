@@ -73,6 +73,9 @@ int th_cluster_run(th_cluster *c, Suite *s);
 /* One command on node i over a fresh connection (Check-asserted: the node
  * answers); the caller frees the reply. */
 redisReply *th_cluster_cmd(th_cluster *c, int i, const char *fmt, ...);
+/* The URL services of the tests reach c by (service.h: REDIS_CLUSTER_NODES
+ * = its first two nodes as seeds), in a static buffer. */
+const char *th_cluster_url(const th_cluster *c);
 /* A master of c now (roles read again) other than `not` (-1: any);
  * Check-aborts when there is none. */
 int th_cluster_other_master(th_cluster *c, int not );
