@@ -113,7 +113,10 @@ END_TEST
 /* ---- a writer and a reader in two services ---- */
 
 typedef struct race {
-    th_side *writer, *reader;
+    th_side writer, reader;   /* two services on one database */
+    char *db;
+    int masters[KEYS];        /* the master of each id's key */
+    pthread_t wt, rt;
     char ids[KEYS][16];
     atomic_int committed[KEYS]; /* the last version whose update returned */
     atomic_bool stop;
@@ -128,7 +131,7 @@ static void *writer(void *p)
         char name[32];
         snprintf(name, sizeof name, "v%d", v);
         rc_hero *h = th_hero(g->ids[k], name);
-        if (rc_repo_update(g->writer->repo, h, NULL, NULL) != RC_OK)
+        if (rc_repo_update(g->writer.repo, h, NULL, NULL) != RC_OK)
             atomic_fetch_add(&g->errors, 1);
         else
             atomic_store(&g->committed[k], v);
@@ -145,7 +148,7 @@ static void *reader(void *p)
     for (int i = 0; !atomic_load(&g->stop); i++) {
         int k = i % KEYS, before = atomic_load(&g->committed[k]);
         rc_hero *h = NULL;
-        if (rc_repo_find_by_id(g->reader->repo, g->ids[k], (void **)&h) != RC_OK) {
+        if (rc_repo_find_by_id(g->reader.repo, g->ids[k], (void **)&h) != RC_OK) {
             atomic_fetch_add(&g->errors, 1);
             continue;
         }
@@ -157,33 +160,52 @@ static void *reader(void *p)
     return NULL;
 }
 
+/* Opens g's two services (keys under prefix), saves one hero per master,
+ * waits until the reader's near cache serves and starts both threads. */
+static void race_start(race *g, const char *prefix)
+{
+    g->db = th_tmpfile("near-race.db");
+    open_side(&g->writer, prefix, g->db);
+    open_side(&g->reader, prefix, g->db);
+    one_per_master(prefix, g->ids, g->masters);
+    for (int k = 0; k < KEYS; k++)
+        put_hero(&g->writer, false, g->ids[k], "v0");
+    th_await(stats_of(&g->reader).near_coherent, TH_WAIT_SECONDS);
+    ck_assert_int_eq(pthread_create(&g->wt, NULL, writer, g), 0);
+    ck_assert_int_eq(pthread_create(&g->rt, NULL, reader, g), 0);
+    usleep(300000);
+}
+
+/* Stops both threads. */
+static void race_stop(race *g)
+{
+    atomic_store(&g->stop, true);
+    pthread_join(g->wt, NULL);
+    pthread_join(g->rt, NULL);
+}
+
+static void race_close(race *g)
+{
+    th_side_close(&g->writer);
+    th_side_close(&g->reader);
+    free(g->db);
+}
+
 START_TEST(test_coherent_across_services_through_a_migration)
 {
-    char *db = th_tmpfile("near-race.db");
-    int masters[KEYS];
-    th_side w, r;
-    open_side(&w, "c1:", db);
-    open_side(&r, "c1:", db);
-    race g = {.writer = &w, .reader = &r};
-    one_per_master("c1:", g.ids, masters);
-    for (int k = 0; k < KEYS; k++)
-        put_hero(&w, false, g.ids[k], "v0");
-    th_await(stats_of(&r).near_coherent, TH_WAIT_SECONDS);
-    uint64_t hits0 = near_hits(&r);
-    pthread_t wt, rt;
-    ck_assert_int_eq(pthread_create(&wt, NULL, writer, &g), 0);
-    ck_assert_int_eq(pthread_create(&rt, NULL, reader, &g), 0);
-    usleep(300000);
+    race g = {0};
+    race_start(&g, "c1:");
+    th_side *r = &g.reader;
+    int *masters = g.masters;
+    uint64_t hits0 = near_hits(r);
     char key[64];
     snprintf(key, sizeof key, "c1:hero:%s", g.ids[0]);
     unsigned slot = rc_slot(key, strlen(key));
     int to = masters[1];
     ck_assert_int_eq(th_cluster_migrate_slot(&cl, slot, masters[0], to), 0);
     usleep(300000);
-    atomic_store(&g.stop, true);
-    pthread_join(wt, NULL);
-    pthread_join(rt, NULL);
-    uint64_t hits = near_hits(&r) - hits0;
+    race_stop(&g);
+    uint64_t hits = near_hits(r) - hits0;
     printf("near cache across two services, a slot migrated meanwhile: %d reads (%llu near "
            "hits), %d writes, %d errors, %d stale reads\n",
            atomic_load(&g.reads), (unsigned long long)hits, atomic_load(&g.writes),
@@ -193,58 +215,42 @@ START_TEST(test_coherent_across_services_through_a_migration)
     ck_assert_int_eq(atomic_load(&g.errors), 0);
     ck_assert_int_eq(atomic_load(&g.stale), 0);
     ck_assert_uint_gt(hits, 0);
-    ck_assert_uint_gt(stats_of(&r).near_invalidations, 0);
-    th_side_close(&w);
-    th_side_close(&r);
-    free(db);
+    ck_assert_uint_gt(stats_of(r).near_invalidations, 0);
+    race_close(&g);
 }
 END_TEST
 
 START_TEST(test_master_killed_under_load)
 {
-    char *db = th_tmpfile("near-kill.db");
-    int masters[KEYS];
-    th_side w, r;
-    open_side(&w, "k1:", db);
-    open_side(&r, "k1:", db);
-    race g = {.writer = &w, .reader = &r};
-    one_per_master("k1:", g.ids, masters);
-    for (int k = 0; k < KEYS; k++)
-        put_hero(&w, false, g.ids[k], "v0");
-    th_await(stats_of(&r).near_coherent, TH_WAIT_SECONDS);
-    pthread_t wt, rt;
-    ck_assert_int_eq(pthread_create(&wt, NULL, writer, &g), 0);
-    ck_assert_int_eq(pthread_create(&rt, NULL, reader, &g), 0);
-    usleep(300000);
-    rc_cache_stats st = stats_of(&r);
+    race g = {0};
+    race_start(&g, "k1:");
+    th_side *r = &g.reader;
+    int *masters = g.masters;
+    rc_cache_stats st = stats_of(r);
     ck_assert_uint_gt(st.near_entries, 0);
     double t0 = th_now();
     th_cluster_kill(&cl, masters[0]);
     /* the killed master's subscriber sees EOF: coherence lost, the near
      * cache emptied (its values; outage entries share its store) and not
      * serving until the replica has taken over */
-    th_await(stats_of(&r).near_coherence_losses > st.near_coherence_losses, TH_WAIT_SECONDS);
-    ck_assert(!stats_of(&r).near_coherent);
-    th_await(stats_of(&r).near_coherent, TH_WAIT_SECONDS); /* the replica took over */
+    th_await(stats_of(r).near_coherence_losses > st.near_coherence_losses, TH_WAIT_SECONDS);
+    ck_assert(!stats_of(r).near_coherent);
+    th_await(stats_of(r).near_coherent, TH_WAIT_SECONDS); /* the replica took over */
     double serving = th_now() - t0;
-    uint64_t hits = near_hits(&r);
+    uint64_t hits = near_hits(r);
     usleep(500000);
-    atomic_store(&g.stop, true);
-    pthread_join(wt, NULL);
-    pthread_join(rt, NULL);
+    race_stop(&g);
     printf("master killed under a writer and a reader in two services: near cache coherence "
            "lost at once, serving again after %.2f s; %d reads (%llu near hits after), %d writes, "
            "%d caller errors, %d stale reads\n",
-           serving, atomic_load(&g.reads), (unsigned long long)(near_hits(&r) - hits),
+           serving, atomic_load(&g.reads), (unsigned long long)(near_hits(r) - hits),
            atomic_load(&g.writes), atomic_load(&g.errors), atomic_load(&g.stale));
     ck_assert_int_ge(th_cluster_await_failover(&cl, masters[0], TH_WAIT_SECONDS), 0);
     ck_assert_int_eq(atomic_load(&g.errors), 0);
     ck_assert_int_eq(atomic_load(&g.stale), 0);
     ck_assert_int_gt(atomic_load(&g.writes), 10);
-    ck_assert_uint_gt(near_hits(&r), hits);
-    th_side_close(&w);
-    th_side_close(&r);
-    free(db);
+    ck_assert_uint_gt(near_hits(r), hits);
+    race_close(&g);
 }
 END_TEST
 
