@@ -30,6 +30,7 @@
 #include "core/log.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -382,6 +383,15 @@ static rc_cnode *target(rc_cache *c, const rc_route *r, const rc_slotmap *m, con
     return n;
 }
 
+/* Flights in the order of their masters' addresses: every thread borrows
+ * the connections of several masters in one order (rc_pool_borrow waits
+ * while a pool is at its bound), so no two wait for each other. */
+static int by_node(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const flight *)a)->node, y = (uintptr_t)((const flight *)b)->node;
+    return (x > y) - (x < y);
+}
+
 /* Notes f's failure as the round's first when it is. */
 static void note(const flight *f, int *first, char why[512])
 {
@@ -416,6 +426,7 @@ static int one_round(rc_cache *c, rc_link *ctx, const rc_slotmap *m, sub *s, siz
         }
         used += f->k;
     }
+    qsort(fl, nf, sizeof *fl, by_node);
     for (size_t i = 0; i < nf; i++) {
         prepare(c, ctx, &fl[i]);
         note(&fl[i], &first, why);
