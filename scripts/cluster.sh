@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cluster.sh - the Redis Cluster pass of CI: the cached-repository and
-# consistency suites of the gcc build (build/, configured when missing)
+# consistency suites and the black-box suite of `tale` (with
+# REDIS_CLUSTER_NODES) of the gcc build (build/, configured when missing)
 # against a private Redis Cluster of three masters with one replica each on
 # free 127.0.0.1 ports (scripts/redis.sh rc_cluster_start 3 1). The suites
 # get REPOCACHE_TEST_REDIS_CLUSTER (every node, as seeds): every service
@@ -15,10 +16,10 @@ cd "$(dirname "$0")/.."
 rc_install_deps
 
 BUILD_DIR=${BUILD_DIR:-build}
-SUITES=(check_cached_repository check_consistency)
+SUITES=(check_cached_repository check_consistency check_tale)
 
 cmake -S . -B "$BUILD_DIR" >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${SUITES[@]}"
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${SUITES[@]}" tale wrap_own
 
 trap rc_cluster_stop EXIT
 t0=$SECONDS
@@ -27,12 +28,14 @@ echo "cluster: 3 masters + 3 replicas on $RC_CLUSTER_NODES (ready in $((SECONDS 
 unset REPOCACHE_TEST_REDIS_URL
 export REPOCACHE_TEST_REDIS_CLUSTER=$RC_CLUSTER_NODES
 export CK_DEFAULT_TIMEOUT=120 RC_TEST_FIXTURES="$PWD/tests/fixtures"
+export TALE_BIN="$PWD/$BUILD_DIR/example/tale" WRAP_OWN_BIN="$PWD/$BUILD_DIR/example/wrap_own"
 
 status=0
 for suite in "${SUITES[@]}"; do
     t0=$(date +%s%N)
     log="$BUILD_DIR/cluster-$suite.log"
-    if "$BUILD_DIR/tests/$suite" >"$log" 2>&1; then
+    bin=$(find "$BUILD_DIR/tests" -name "$suite" -type f -perm -u+x | head -1)
+    if "$bin" >"$log" 2>&1; then
         result=passed
     else
         result=FAILED

@@ -7,9 +7,12 @@
  * Each test runs in its own temporary directory (the working directory of
  * tale, so no stray .env is read) with a fresh database and a key prefix of
  * its own, against the suite's redis-server (REPOCACHE_TEST_REDIS_URL, or a
- * private one the harness starts).
+ * private one the harness starts), or the shared Redis Cluster of the
+ * cluster pass (REPOCACHE_TEST_REDIS_CLUSTER: tale then gets
+ * REDIS_CLUSTER_NODES, and the tests' own commands go through route.h).
  */
 #include "harness.h"
+#include "route.h"
 
 #include <check.h>
 #include <jansson.h>
@@ -150,58 +153,65 @@ static bool file_exists(const char *p)
 
 /* ---- Redis checks ---- */
 
-static redisContext *redis(void)
+static th_route *redis(void)
 {
-    redisContext *c = th_redis_connect(&g_redis, NULL);
-    redisReply *rep;
-    ck_assert_ptr_nonnull(c);
-    rep = redisCommand(c, "SELECT %d", g_db);
-    ck_assert_ptr_nonnull(rep);
-    freeReplyObject(rep);
-    return c;
+    th_route *rt = th_route_open(&g_redis);
+    if (!th_route_is_cluster(&g_redis)) {
+        redisReply *rep = th_route_cmd(rt, "SELECT %d", g_db);
+        ck_assert_ptr_nonnull(rep);
+        freeReplyObject(rep);
+    }
+    return rt;
 }
 
 /* Whether prefix + suffix exists. */
 static bool key_exists(const char *suffix)
 {
-    redisContext *c = redis();
-    redisReply *rep = redisCommand(c, "EXISTS %s%s", g_prefix, suffix);
+    th_route *rt = redis();
+    redisReply *rep = th_route_cmd(rt, "EXISTS %s%s", g_prefix, suffix);
     bool yes;
     ck_assert_ptr_nonnull(rep);
     yes = rep->integer == 1;
     freeReplyObject(rep);
-    redisFree(c);
+    th_route_close(rt);
     return yes;
 }
 
 /* The value of prefix + suffix (owned), or NULL. */
 static char *key_get(const char *suffix)
 {
-    redisContext *c = redis();
-    redisReply *rep = redisCommand(c, "GET %s%s", g_prefix, suffix);
+    th_route *rt = redis();
+    redisReply *rep = th_route_cmd(rt, "GET %s%s", g_prefix, suffix);
     char *v = NULL;
     ck_assert_ptr_nonnull(rep);
     if (rep->type == REDIS_REPLY_STRING)
         v = strdup(rep->str);
     freeReplyObject(rep);
-    redisFree(c);
+    th_route_close(rt);
     return v;
 }
 
-/* Number of keys under this test's prefix starting with start. */
+/* Number of keys under this test's prefix starting with start (KEYS of
+ * every master; the prefix has no glob characters). */
 static long long count_keys(const char *start)
 {
-    redisContext *c = redis();
-    redisReply *rep = redisCommand(c, "EVAL %s 0 %s%s",
-                                   "return #redis.call('KEYS', ARGV[1] .. '*')",
-                                   g_prefix, start);
+    th_route *rt = redis();
+    redisReply *rep = th_route_cmd(rt, "KEYS %s%s*", g_prefix, start);
     long long n;
     ck_assert_ptr_nonnull(rep);
-    ck_assert_int_eq(rep->type, REDIS_REPLY_INTEGER);
-    n = rep->integer;
+    ck_assert_int_eq(rep->type, REDIS_REPLY_ARRAY);
+    n = (long long)rep->elements;
     freeReplyObject(rep);
-    redisFree(c);
+    th_route_close(rt);
     return n;
+}
+
+/* The Redis tale is to use: url (a closed port, a bad URL) in place of the
+ * suite's server or cluster. */
+static void use_redis_url(const char *url)
+{
+    setenv("REDIS_URL", url, 1);
+    unsetenv("REDIS_CLUSTER_NODES");
 }
 
 /* ---- fixtures ---- */
@@ -216,7 +226,12 @@ static void setup(void)
     free(p);
     ck_assert_int_eq(chdir(g_dir), 0);
     snprintf(g_prefix, sizeof g_prefix, "tale-test:%ld:", (long)getpid());
-    setenv("REDIS_URL", g_redis.url, 1);
+    if (th_route_is_cluster(&g_redis)) {
+        setenv("REDIS_CLUSTER_NODES", g_redis.url + strlen(TH_REDIS_CLUSTER_SCHEME), 1);
+        unsetenv("REDIS_URL");
+    } else {
+        use_redis_url(g_redis.url);
+    }
     setenv("CACHE_KEY_PREFIX", g_prefix, 1);
     setenv("LOG_LEVEL", "warning", 1);
     unsetenv("DATABASE_PATH");
@@ -882,7 +897,7 @@ START_TEST(health_reports_redis_and_circuit)
     ck_assert_ptr_nonnull(strstr(r.out, "circuit: closed"));
     run_free(&r);
 
-    setenv("REDIS_URL", CLOSED_URL, 1);
+    use_redis_url(CLOSED_URL);
     r = tale("health");
     ck_status(r, 1);
     ck_assert_ptr_nonnull(strstr(r.out, "redis: unreachable"));
@@ -900,7 +915,7 @@ END_TEST
 START_TEST(password_never_printed)
 {
     run r;
-    setenv("REDIS_URL", "redis://:sekrit-pass-42@127.0.0.1:1/0", 1);
+    use_redis_url("redis://:sekrit-pass-42@127.0.0.1:1/0");
     r = tale("health");
     ck_status(r, 1);
     ck_assert_ptr_null(strstr(r.out, "sekrit"));
@@ -916,7 +931,7 @@ START_TEST(password_never_printed)
                                       "redis//:sekrit-pass-42@127.0.0.1",
                                       "redis://u:sekrit-pass-42@127.0.0.1:x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        setenv("REDIS_URL", bad[i], 1);
+        use_redis_url(bad[i]);
         r = tale("health");
         ck_status(r, 2);
         ck_assert_ptr_nonnull(strstr(r.err, "REDIS_URL"));
@@ -970,7 +985,7 @@ START_TEST(works_without_redis)
 {
     json_t *got;
     run r;
-    setenv("REDIS_URL", CLOSED_URL, 1);
+    use_redis_url(CLOSED_URL);
     r = tale_stdin(hero_json, "put", "hero");
     ck_status(r, 0);
     /* The write's invalidation could not reach Redis: said plainly. */
@@ -1034,7 +1049,7 @@ END_TEST
 START_TEST(demo_with_a_closed_port)
 {
     run r;
-    setenv("REDIS_URL", CLOSED_URL, 1);
+    use_redis_url(CLOSED_URL);
     r = tale("demo");
     ck_status(r, 0);
     check_demo_output(&r, false);
@@ -1107,7 +1122,9 @@ int main(void)
     if (th_redis_shared(&g_redis) != 0)
         return 1;
     url = strrchr(g_redis.url, '/');
-    g_db = url && url[1] && url > g_redis.url + 8 ? atoi(url + 1) : 0;
+    g_db = !th_route_is_cluster(&g_redis) && url && url[1] && url > g_redis.url + 8
+               ? atoi(url + 1)
+               : 0;
     status = th_run_suite(tale_suite());
     th_redis_stop(&g_redis); /* no-op for the shared server */
     return status;
